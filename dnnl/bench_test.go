@@ -1,0 +1,61 @@
+package dnnl
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"trashsort/tensor"
+)
+
+// benchShapes are InceptionV3 layer shapes; the first is the reference 3x3 convolution.
+var benchShapes = []struct {
+	name                     string
+	n, h, w, c, f, kh, kw, s int
+	pad                      string
+}{
+	{"3x3_35x35x288-288", 8, 35, 35, 288, 288, 3, 3, 1, tensor.Same},
+	{"1x1_35x35x288-64", 8, 35, 35, 288, 64, 1, 1, 1, tensor.Same},
+	{"1x7_17x17x160-160", 8, 17, 17, 160, 160, 1, 7, 1, tensor.Same},
+	{"7x1_17x17x192-192", 8, 17, 17, 192, 192, 7, 1, 1, tensor.Same},
+	{"3x3s2_35x35x288-384", 8, 35, 35, 288, 384, 3, 3, 2, tensor.Valid},
+	{"1x3_8x8x384-384", 8, 8, 8, 384, 384, 1, 3, 1, tensor.Same},
+	{"3x3_147x147x32-64", 8, 147, 147, 32, 64, 3, 3, 1, tensor.Same},
+}
+
+func BenchmarkConv(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, s := range benchShapes {
+		g, err := tensor.NewConvGeom(s.n, s.h, s.w, s.c, s.f, s.kh, s.kw, s.s, s.s, s.pad, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x, w := randSlice(r, g.InLen()), randSlice(r, g.WeightLen())
+		y, dy := make([]float32, g.OutLen()), randSlice(r, g.OutLen())
+		dx, dw := make([]float32, g.InLen()), make([]float32, g.WeightLen())
+		b.Run("fwd/"+s.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := ConvForward(g, x, w, nil, y, tensor.ReLU); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(g.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run("fwdbwd/"+s.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := ConvForward(g, x, w, nil, y, tensor.Linear); err != nil {
+					b.Fatal(err)
+				}
+				if err := ConvBackwardData(g, dy, w, dx); err != nil {
+					b.Fatal(err)
+				}
+				if err := ConvBackwardWeights(g, x, dy, dw, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(3*g.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+	h, m := Stats()
+	fmt.Printf("primitive cache: %d hits, %d misses; ISA %s; oneDNN %s\n", h, m, ISA(), Version())
+}

@@ -1,0 +1,108 @@
+package dnnl
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"trashsort/tensor"
+)
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+const tol = 1e-4
+
+// convCases cover InceptionV3's kernel shapes, strides and paddings, and depthwise.
+var convCases = []struct {
+	n, h, w, c, f, kh, kw, s int
+	pad                      string
+	groups                   int
+}{
+	{2, 9, 9, 8, 16, 1, 1, 1, tensor.Valid, 1},
+	{2, 9, 9, 8, 16, 3, 3, 1, tensor.Same, 1},
+	{2, 9, 9, 8, 16, 3, 3, 2, tensor.Valid, 1},
+	{2, 10, 10, 8, 16, 3, 3, 2, tensor.Same, 1},
+	{2, 8, 8, 16, 12, 1, 7, 1, tensor.Same, 1},
+	{2, 8, 8, 16, 12, 7, 1, 1, tensor.Same, 1},
+	{2, 8, 8, 16, 12, 1, 3, 1, tensor.Same, 1},
+	{2, 8, 8, 16, 12, 3, 1, 1, tensor.Same, 1},
+	{1, 11, 11, 3, 32, 3, 3, 2, tensor.Valid, 1},
+	{2, 12, 12, 3, 8, 5, 5, 1, tensor.Same, 1},
+	{2, 9, 9, 16, 16, 3, 3, 1, tensor.Same, 16},
+	{2, 10, 10, 16, 16, 3, 3, 2, tensor.Valid, 16},
+}
+
+func TestConvMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range convCases {
+		for _, bias := range []bool{false, true} {
+			for _, act := range []int{tensor.Linear, tensor.ReLU, tensor.ReLU6} {
+				name := fmt.Sprintf("%v/bias=%v/act=%d", tc, bias, act)
+				t.Run(name, func(t *testing.T) {
+					g, err := tensor.NewConvGeom(tc.n, tc.h, tc.w, tc.c, tc.f, tc.kh, tc.kw, tc.s, tc.s, tc.pad, tc.groups)
+					if err != nil {
+						t.Fatal(err)
+					}
+					x, w := randSlice(r, g.InLen()), randSlice(r, g.WeightLen())
+					var b []float32
+					if bias {
+						b = randSlice(r, g.F)
+					}
+					want := make([]float32, g.OutLen())
+					tensor.ConvForward(g, x, w, b, want)
+					tensor.ActivationForward(act, want, want)
+					got := make([]float32, g.OutLen())
+					if err := ConvForward(g, x, w, b, got, act); err != nil {
+						t.Fatal(err)
+					}
+					if e := tensor.RelErr(got, want); e > tol {
+						t.Errorf("forward rel err %g", e)
+					}
+					if act != tensor.Linear {
+						return
+					}
+					dy := randSlice(r, g.OutLen())
+					wantDx, gotDx := make([]float32, g.InLen()), make([]float32, g.InLen())
+					tensor.ConvBackwardData(g, dy, w, wantDx)
+					if err := ConvBackwardData(g, dy, w, gotDx); err != nil {
+						t.Fatal(err)
+					}
+					if e := tensor.RelErr(gotDx, wantDx); e > tol {
+						t.Errorf("backward data rel err %g", e)
+					}
+					wantDw, gotDw := make([]float32, g.WeightLen()), make([]float32, g.WeightLen())
+					var wantDb, gotDb []float32
+					if bias {
+						wantDb, gotDb = make([]float32, g.F), make([]float32, g.F)
+					}
+					tensor.ConvBackwardWeights(g, x, dy, wantDw, wantDb)
+					if err := ConvBackwardWeights(g, x, dy, gotDw, gotDb); err != nil {
+						t.Fatal(err)
+					}
+					if e := tensor.RelErr(gotDw, wantDw); e > tol {
+						t.Errorf("backward weights rel err %g", e)
+					}
+					if bias {
+						if e := tensor.RelErr(gotDb, wantDb); e > tol {
+							t.Errorf("backward bias rel err %g", e)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestConvRejectsShortBuffers(t *testing.T) {
+	g, _ := tensor.NewConvGeom(1, 4, 4, 2, 2, 3, 3, 1, 1, tensor.Same, 1)
+	err := ConvForward(g, make([]float32, 3), make([]float32, g.WeightLen()), nil, make([]float32, g.OutLen()), 0)
+	if err == nil {
+		t.Fatal("want error for short input")
+	}
+}

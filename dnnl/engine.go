@@ -1,0 +1,269 @@
+// Package dnnl runs the engine's kernels through oneDNN, the CPU kernel
+// library under PyTorch and TensorFlow. It is one of the two packages that
+// use cgo; its API speaks only Go slices and tensor.ConvGeom.
+//
+// Every primitive is created once per shape and kept in a cache. All calls
+// run on one locked OS thread, so oneDNN's OpenMP thread pool is created once
+// and the cached primitives and their internal buffers are never used
+// concurrently; callers may call from any goroutine.
+package dnnl
+
+/*
+#cgo LDFLAGS: -ldnnl
+#include "ts_dnnl.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+var (
+	startOnce sync.Once
+	calls     chan func()
+	engine    C.dnnl_engine_t
+	stream    C.dnnl_stream_t
+	startErr  error
+
+	cache  = map[any]*op{}
+	hits   atomic.Int64
+	misses atomic.Int64
+)
+
+// Stats reports the primitive cache's hits and misses (a miss creates primitives).
+func Stats() (hit, miss int64) { return hits.Load(), misses.Load() }
+
+// do runs fn on the oneDNN thread and waits for it.
+func do(fn func() error) error {
+	startOnce.Do(start)
+	if startErr != nil {
+		return startErr
+	}
+	done := make(chan error, 1)
+	calls <- func() { done <- fn() }
+	return <-done
+}
+
+func start() {
+	calls = make(chan func())
+	ready := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		if st := C.dnnl_engine_create(&engine, C.dnnl_cpu, 0); st != C.dnnl_success {
+			ready <- statusErr(st, "create CPU engine")
+			return
+		}
+		if st := C.dnnl_stream_create(&stream, engine, C.dnnl_stream_default_flags); st != C.dnnl_success {
+			ready <- statusErr(st, "create stream")
+			return
+		}
+		ready <- nil
+		for fn := range calls {
+			fn()
+		}
+	}()
+	startErr = <-ready
+}
+
+func statusErr(st C.dnnl_status_t, what string) error {
+	return fmt.Errorf("dnnl: %s: %s", what, C.GoString(C.dnnl_status2str(st)))
+}
+
+func check(st C.dnnl_status_t, what string) error {
+	if st == C.dnnl_success {
+		return nil
+	}
+	return statusErr(st, what)
+}
+
+// Version is oneDNN's version and CPU runtime, e.g. "2.6.3 (cpu omp)".
+func Version() string {
+	v := C.dnnl_version()
+	return fmt.Sprintf("%d.%d.%d", v.major, v.minor, v.patch)
+}
+
+// ISA is the instruction set oneDNN dispatches to on this CPU.
+func ISA() string {
+	switch C.dnnl_get_effective_cpu_isa() {
+	case C.dnnl_cpu_isa_avx512_core_amx:
+		return "avx512_core_amx"
+	case C.dnnl_cpu_isa_avx512_core_bf16:
+		return "avx512_core_bf16"
+	case C.dnnl_cpu_isa_avx512_core_vnni:
+		return "avx512_core_vnni"
+	case C.dnnl_cpu_isa_avx512_core:
+		return "avx512_core"
+	case C.dnnl_cpu_isa_avx2:
+		return "avx2"
+	default:
+		return "other"
+	}
+}
+
+// op is a cached sequence of primitives (reorders and the main one) with the
+// internal buffers they share.
+type op struct {
+	steps []*C.ts_step
+	mems  []C.dnnl_memory_t
+	impl  string
+	ws    int // workspace bytes, for max pooling
+}
+
+// h is the handle list of one step; nil entries keep the bound memory.
+type h [8]unsafe.Pointer
+
+func (o *op) run(i int, hs h) error {
+	st := C.ts_run(o.steps[i], stream, hs[0], hs[1], hs[2], hs[3], hs[4], hs[5], hs[6], hs[7])
+	return check(st, "execute "+o.impl)
+}
+
+// cached returns the op for key, building it on a miss. It runs on the oneDNN thread.
+func cached(key any, build func() (*op, error)) (*op, error) {
+	if o, ok := cache[key]; ok {
+		hits.Add(1)
+		return o, nil
+	}
+	misses.Add(1)
+	o, err := build()
+	if err != nil {
+		return nil, err
+	}
+	cache[key] = o
+	return o, nil
+}
+
+// ptr returns the address of a slice's first element, or nil when empty.
+func ptr[T any](s []T) unsafe.Pointer {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&s[0])
+}
+
+// md builds a float32 memory descriptor. dims are in oneDNN's logical order
+// (N, C, H, W for data; O, I, H, W or G, O, I, H, W for weights).
+func md(tag C.int, dims ...int) (C.dnnl_memory_desc_t, error) {
+	var m C.dnnl_memory_desc_t
+	var d [5]C.int64_t
+	for i, v := range dims {
+		d[i] = C.int64_t(v)
+	}
+	st := C.ts_md(&m, C.int(len(dims)), d[0], d[1], d[2], d[3], d[4], tag)
+	return m, check(st, fmt.Sprintf("memory descriptor %v", dims))
+}
+
+// builder accumulates the pieces of an op while it is being created.
+type builder struct {
+	o   *op
+	pds []C.dnnl_primitive_desc_t
+	err error
+}
+
+func (b *builder) memory(m *C.dnnl_memory_desc_t, allocate bool) C.dnnl_memory_t {
+	var mem C.dnnl_memory_t
+	if b.err != nil {
+		return mem
+	}
+	handle := unsafe.Pointer(nil)
+	if allocate {
+		handle = unsafe.Pointer(^uintptr(0)) // DNNL_MEMORY_ALLOCATE
+	}
+	b.err = check(C.dnnl_memory_create(&mem, m, engine, handle), "create memory")
+	if b.err == nil {
+		b.o.mems = append(b.o.mems, mem)
+	}
+	return mem
+}
+
+// step creates the primitive of pd and binds the arguments in order.
+func (b *builder) step(pd C.dnnl_primitive_desc_t, args ...any) {
+	if b.err != nil {
+		return
+	}
+	var st C.dnnl_status_t
+	s := C.ts_step_new(C.const_dnnl_primitive_desc_t(pd), &st)
+	if s == nil {
+		b.err = statusErr(st, "create primitive")
+		return
+	}
+	for i := 0; i < len(args); i += 2 {
+		C.ts_step_add(s, C.int(args[i].(int)), args[i+1].(C.dnnl_memory_t))
+	}
+	b.o.steps = append(b.o.steps, s)
+}
+
+// reorder adds a reorder step from memory src (desc a) to dst (desc z).
+func (b *builder) reorder(a, z *C.dnnl_memory_desc_t, src, dst C.dnnl_memory_t) {
+	if b.err != nil {
+		return
+	}
+	var pd C.dnnl_primitive_desc_t
+	b.err = check(C.dnnl_reorder_primitive_desc_create(&pd, a, engine, z, engine, nil), "create reorder")
+	if b.err != nil {
+		return
+	}
+	b.pds = append(b.pds, pd)
+	b.step(pd, C.DNNL_ARG_FROM, src, C.DNNL_ARG_TO, dst)
+}
+
+// pd creates a primitive descriptor for an op descriptor.
+func (b *builder) pd(desc unsafe.Pointer, attr C.dnnl_primitive_attr_t, hint C.dnnl_primitive_desc_t, what string) C.dnnl_primitive_desc_t {
+	var pd C.dnnl_primitive_desc_t
+	if b.err != nil {
+		return pd
+	}
+	b.err = check(C.dnnl_primitive_desc_create(&pd, C.const_dnnl_op_desc_t(desc), C.const_dnnl_primitive_attr_t(attr), engine, C.const_dnnl_primitive_desc_t(hint)), what)
+	if b.err == nil {
+		b.pds = append(b.pds, pd)
+	}
+	return pd
+}
+
+func (b *builder) query(pd C.dnnl_primitive_desc_t, what C.dnnl_query_t) *C.dnnl_memory_desc_t {
+	return C.dnnl_primitive_desc_query_md(C.const_dnnl_primitive_desc_t(pd), what, 0)
+}
+
+// adapt returns a memory in the layout pd wants for the argument queried by
+// what, and whether it differs from the user's layout (then a reorder is needed).
+func (b *builder) adapt(pd C.dnnl_primitive_desc_t, what C.dnnl_query_t, user *C.dnnl_memory_desc_t) (*C.dnnl_memory_desc_t, bool) {
+	want := b.query(pd, what)
+	if C.dnnl_memory_desc_equal(want, user) != 0 {
+		return user, false
+	}
+	return want, true
+}
+
+// finish frees the descriptors and returns the op, or cleans up on error.
+func (b *builder) finish(main C.dnnl_primitive_desc_t) (*op, error) {
+	if b.err == nil && main != nil {
+		b.o.impl = C.GoString(C.ts_impl(C.const_dnnl_primitive_desc_t(main)))
+	}
+	for _, pd := range b.pds {
+		C.dnnl_primitive_desc_destroy(pd)
+	}
+	if b.err != nil {
+		for _, s := range b.o.steps {
+			C.ts_step_free(s)
+		}
+		for _, m := range b.o.mems {
+			C.dnnl_memory_destroy(m)
+		}
+		return nil, b.err
+	}
+	return b.o, nil
+}
+
+func newBuilder() *builder { return &builder{o: &op{}} }
+
+// Impl names the oneDNN implementation chosen for the last op built with key;
+// it is for benchmarks and logs.
+func implOf(key any) string {
+	if o, ok := cache[key]; ok {
+		return o.impl
+	}
+	return ""
+}

@@ -1,0 +1,90 @@
+// Small C helpers over the oneDNN C API, so that the Go side stays short and
+// Go memory is only touched for the length of one call.
+#ifndef TS_DNNL_H
+#define TS_DNNL_H
+#include <stdlib.h>
+#include <string.h>
+#include <dnnl.h>
+#include <dnnl_debug.h>
+
+#define TS_MAX_ARGS 12
+#define TS_MAX_HANDLES 8
+
+typedef struct {
+	dnnl_primitive_t prim;
+	int n;
+	int arg[TS_MAX_ARGS];
+	dnnl_memory_t mem[TS_MAX_ARGS];
+} ts_step;
+
+static inline dnnl_status_t ts_md(dnnl_memory_desc_t *md, int nd, int64_t d0, int64_t d1,
+		int64_t d2, int64_t d3, int64_t d4, int tag) {
+	dnnl_dims_t dims = {d0, d1, d2, d3, d4};
+	return dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, (dnnl_format_tag_t)tag);
+}
+
+static inline void ts_dims2(dnnl_dims_t d, int64_t a, int64_t b) {
+	memset(d, 0, sizeof(dnnl_dims_t));
+	d[0] = a;
+	d[1] = b;
+}
+
+static inline ts_step *ts_step_new(const_dnnl_primitive_desc_t pd, dnnl_status_t *st) {
+	ts_step *s = (ts_step *)calloc(1, sizeof(ts_step));
+	*st = dnnl_primitive_create(&s->prim, pd);
+	if (*st != dnnl_success) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static inline void ts_step_free(ts_step *s) {
+	if (!s) return;
+	dnnl_primitive_destroy(s->prim);
+	free(s);
+}
+
+// ts_step_add binds argument kind arg to mem. Handles passed to ts_run are
+// assigned to the memories in the order they were added.
+static inline int ts_step_add(ts_step *s, int arg, dnnl_memory_t mem) {
+	if (s->n >= TS_MAX_ARGS) return -1;
+	s->arg[s->n] = arg;
+	s->mem[s->n] = mem;
+	s->n++;
+	return 0;
+}
+
+static inline dnnl_status_t ts_run(ts_step *s, dnnl_stream_t stream, void *h0, void *h1, void *h2,
+		void *h3, void *h4, void *h5, void *h6, void *h7) {
+	void *h[TS_MAX_HANDLES] = {h0, h1, h2, h3, h4, h5, h6, h7};
+	dnnl_exec_arg_t a[TS_MAX_ARGS];
+	for (int i = 0; i < s->n; i++) {
+		a[i].arg = s->arg[i];
+		a[i].memory = s->mem[i];
+		if (i < TS_MAX_HANDLES && h[i] != NULL) {
+			dnnl_status_t st = dnnl_memory_set_data_handle(s->mem[i], h[i]);
+			if (st != dnnl_success) return st;
+		}
+	}
+	dnnl_status_t st = dnnl_primitive_execute(s->prim, stream, s->n, a);
+	if (st != dnnl_success) return st;
+	return dnnl_stream_wait(stream);
+}
+
+static inline const char *ts_impl(const_dnnl_primitive_desc_t pd) {
+	const char *s = NULL;
+	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success) return "?";
+	return s;
+}
+
+static inline dnnl_status_t ts_post_eltwise(dnnl_primitive_attr_t attr, int alg, float alpha, float beta) {
+	dnnl_post_ops_t po;
+	dnnl_status_t st = dnnl_post_ops_create(&po);
+	if (st != dnnl_success) return st;
+	st = dnnl_post_ops_append_eltwise(po, 1.0f, (dnnl_alg_kind_t)alg, alpha, beta);
+	if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
+	dnnl_post_ops_destroy(po);
+	return st;
+}
+#endif

@@ -1,0 +1,3 @@
+module trashsort
+
+go 1.26
