@@ -170,7 +170,7 @@ func (b *builder) memory(m *C.dnnl_memory_desc_t, allocate bool) C.dnnl_memory_t
 	}
 	handle := unsafe.Pointer(nil)
 	if allocate {
-		handle = unsafe.Pointer(^uintptr(0)) // DNNL_MEMORY_ALLOCATE
+		handle = C.ts_allocate()
 	}
 	b.err = check(C.dnnl_memory_create(&mem, m, engine, handle), "create memory")
 	if b.err == nil {

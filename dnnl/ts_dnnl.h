@@ -87,4 +87,5 @@ static inline dnnl_status_t ts_post_eltwise(dnnl_primitive_attr_t attr, int alg,
 	dnnl_post_ops_destroy(po);
 	return st;
 }
+static inline void *ts_allocate(void) { return DNNL_MEMORY_ALLOCATE; }
 #endif
