@@ -1,0 +1,441 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"trashsort/tensor"
+)
+
+// Node is the output of a layer inside a Graph under construction.
+type Node struct{ idx int }
+
+// Graph builds a functional model: layers are numbered in the order they are
+// applied, which is Keras' model.layers order for the zoo's models.
+type Graph struct {
+	layers []Layer
+	names  map[string]bool
+	err    error
+}
+
+// NewGraph returns an empty graph.
+func NewGraph() *Graph { return &Graph{names: map[string]bool{}} }
+
+// Err is the first error met while building, if any.
+func (g *Graph) Err() error { return g.err }
+
+// Apply adds layer l fed by the given nodes and returns its output node.
+// Errors (duplicate names, shape mismatches) are kept and returned by Build.
+func (g *Graph) Apply(l Layer, in ...Node) Node {
+	if g.err != nil {
+		return Node{-1}
+	}
+	b := l.Base()
+	if g.names[b.name] {
+		g.err = fmt.Errorf("duplicate layer name %q", b.name)
+		return Node{-1}
+	}
+	var shapes [][]int
+	for _, n := range in {
+		if n.idx < 0 || n.idx >= len(g.layers) {
+			g.err = fmt.Errorf("layer %q: input is not a node of this graph", b.name)
+			return Node{-1}
+		}
+		b.inputs = append(b.inputs, n.idx)
+		shapes = append(shapes, g.layers[n.idx].Base().outShape)
+	}
+	out, err := l.OutputShape(shapes)
+	if err != nil {
+		g.err = err
+		return Node{-1}
+	}
+	b.inShapes, b.outShape = shapes, out
+	b.index = len(g.layers)
+	g.names[b.name] = true
+	g.layers = append(g.layers, l)
+	return Node{b.index}
+}
+
+// Input adds an input layer.
+func (g *Graph) Input(l *InputLayer) Node { return g.Apply(l) }
+
+// Build returns the model whose output is out.
+func (g *Graph) Build(out Node) (*Model, error) {
+	if g.err != nil {
+		return nil, g.err
+	}
+	if out.idx < 0 || out.idx >= len(g.layers) {
+		return nil, errors.New("build: output is not a node of this graph")
+	}
+	m := &Model{Layers: g.layers, Output: out.idx, byName: map[string]int{}}
+	m.consumers = make([][]int, len(g.layers))
+	for i, l := range g.layers {
+		m.byName[l.Base().name] = i
+		for _, j := range l.Base().inputs {
+			m.consumers[j] = append(m.consumers[j], i)
+		}
+		if _, ok := l.(*InputLayer); ok {
+			m.Inputs = append(m.Inputs, i)
+		}
+	}
+	return m, nil
+}
+
+// Model is a functional model over a DAG of layers.
+type Model struct {
+	// Layers in Keras' model.layers order; Layers[i].Base().Index() == i.
+	Layers []Layer
+	// Inputs are the indices of the input layers, Output the output layer's.
+	Inputs []int
+	Output int
+
+	byName    map[string]int
+	consumers [][]int
+
+	mu      sync.Mutex
+	last    *run
+	fusions fusionCache
+}
+
+// Index returns the index of the named layer, or -1.
+func (m *Model) Index(name string) int {
+	if i, ok := m.byName[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// Layer returns the named layer.
+func (m *Model) Layer(name string) (Layer, bool) {
+	i, ok := m.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return m.Layers[i], true
+}
+
+// SetTrainable sets the trainable flag of layers [from, to).
+func (m *Model) SetTrainable(from, to int, trainable bool) error {
+	if from < 0 || to > len(m.Layers) || from > to {
+		return fmt.Errorf("layer range [%d, %d) outside [0, %d)", from, to, len(m.Layers))
+	}
+	for _, l := range m.Layers[from:to] {
+		l.Base().Trainable = trainable
+	}
+	return nil
+}
+
+// InputShape is the shape of the first input without the batch dimension.
+func (m *Model) InputShape() []int { return m.Layers[m.Inputs[0]].Base().outShape }
+
+// OutputShape is the output's shape without the batch dimension.
+func (m *Model) OutputShape() []int { return m.Layers[m.Output].Base().outShape }
+
+// InitWeights draws fresh weights for every layer that has an initializer
+// (Keras' glorot_uniform kernels, zero biases), from the given seed.
+func (m *Model) InitWeights(seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 0x7a5))
+	for _, l := range m.Layers {
+		if in, ok := l.(interface{ initWeights(*rand.Rand) }); ok {
+			in.initWeights(r)
+		}
+		if d, ok := l.(*Dropout); ok {
+			d.Seed(seed + uint64(d.index))
+		}
+	}
+}
+
+// ParamCounts returns the total, trainable and non-trainable parameter
+// counts, as Keras' summary() reports them.
+func (m *Model) ParamCounts() (total, trainable, nonTrainable int) {
+	for _, l := range m.Layers {
+		t, n := layerParams(l)
+		trainable += t
+		nonTrainable += n
+	}
+	return trainable + nonTrainable, trainable, nonTrainable
+}
+
+func layerParams(l Layer) (trainable, nonTrainable int) {
+	for _, p := range l.Params() {
+		if p.Trainable() && l.Base().Trainable {
+			trainable += p.Value.Len()
+		} else {
+			nonTrainable += p.Value.Len()
+		}
+	}
+	return
+}
+
+// TrainableParams are the weights an optimizer updates: trainable weights
+// of trainable layers.
+func (m *Model) TrainableParams() []*Param {
+	var ps []*Param
+	for _, l := range m.Layers {
+		if !l.Base().Trainable {
+			continue
+		}
+		for _, p := range l.Params() {
+			if p.Trainable() {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps
+}
+
+// ZeroGrad clears the gradients of every weight.
+func (m *Model) ZeroGrad() {
+	for _, l := range m.Layers {
+		for _, p := range l.Params() {
+			if p.Grad != nil {
+				p.Grad.Zero()
+			}
+		}
+	}
+}
+
+// Summary writes one line per layer (index, name, class, output shape,
+// parameters, trainable) and Keras-style totals.
+func (m *Model) Summary(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "index\tname\tclass\toutput shape\tparams\ttrainable")
+	for i, l := range m.Layers {
+		b := l.Base()
+		t, n := layerParams(l)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%v\n", i, b.name, b.class, shapeString(b.outShape), t+n, b.Trainable)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	total, tr, nt := m.ParamCounts()
+	_, err := fmt.Fprintf(w, "Layers: %d\nTotal params: %s\nTrainable params: %s\nNon-trainable params: %s\n",
+		len(m.Layers), commas(total), commas(tr), commas(nt))
+	return err
+}
+
+func shapeString(s []int) string {
+	parts := []string{"None"}
+	for _, d := range s {
+		parts = append(parts, fmt.Sprint(d))
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+func commas(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// run is the state of one forward pass kept for the backward pass.
+type run struct {
+	needed  []bool
+	fed     []bool
+	reqGrad []bool
+	output  int
+}
+
+// Forward runs the model on a batch in inference mode (training false) or
+// training mode, where trainable layers use batch statistics and dropout and
+// the pass is kept for Backward.
+func (m *Model) Forward(x *tensor.Tensor, training bool) (*tensor.Tensor, error) {
+	outs, err := m.Run(map[int]*tensor.Tensor{m.Inputs[0]: x}, []int{m.Output}, training)
+	if err != nil {
+		return nil, err
+	}
+	return outs[0], nil
+}
+
+// Run feeds tensors as the outputs of the given layers (an input layer, or
+// any inner layer, whose predecessors are then skipped) and returns the
+// outputs of the requested layers. With training set, the pass is kept for
+// a Backward from the last requested layer.
+func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) ([]*tensor.Tensor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := len(m.Layers)
+	r := &run{needed: make([]bool, n), fed: make([]bool, n), reqGrad: make([]bool, n)}
+	for i := range feeds {
+		if i < 0 || i >= n {
+			return nil, fmt.Errorf("run: feed for layer index %d outside [0, %d)", i, n)
+		}
+		r.fed[i] = true
+	}
+	var stack []int
+	for _, o := range outputs {
+		if o < 0 || o >= n {
+			return nil, fmt.Errorf("run: output layer index %d outside [0, %d)", o, n)
+		}
+		stack = append(stack, o)
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if r.needed[i] {
+			continue
+		}
+		r.needed[i] = true
+		if r.fed[i] {
+			continue
+		}
+		if _, ok := m.Layers[i].(*InputLayer); ok {
+			return nil, fmt.Errorf("run: input %q is needed but not fed", m.Layers[i].Base().name)
+		}
+		stack = append(stack, m.Layers[i].Base().inputs...)
+	}
+	refs := make([]int, n)
+	for i := 0; i < n; i++ {
+		if !r.needed[i] || r.fed[i] {
+			continue
+		}
+		b := m.Layers[i].Base()
+		for _, j := range b.inputs {
+			refs[j]++
+			if training && r.reqGrad[j] {
+				r.reqGrad[i] = true
+			}
+		}
+		if training && b.Trainable && hasTrainable(m.Layers[i]) {
+			r.reqGrad[i] = true
+		}
+	}
+	want := make([]bool, n)
+	for _, o := range outputs {
+		want[o] = true
+	}
+	vals := make([]*tensor.Tensor, n)
+	for i, t := range feeds {
+		if m.Layers[i].Base().outShape != nil && !r.needed[i] {
+			continue
+		}
+		vals[i] = t
+		if _, ok := m.Layers[i].(*InputLayer); ok {
+			if _, err := m.Layers[i].Forward([]*tensor.Tensor{t}, Mode{}); err != nil {
+				return nil, err
+			}
+		} else if err := checkBatch(m.Layers[i].Base(), t, m.Layers[i].Base().outShape); err != nil {
+			return nil, fmt.Errorf("feed: %w", err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if !r.needed[i] || r.fed[i] {
+			continue
+		}
+		l := m.Layers[i]
+		b := l.Base()
+		if skip, err := m.tryFused(i, r, training, vals, refs, want); err != nil {
+			return nil, err
+		} else if skip {
+			continue
+		}
+		in := make([]*tensor.Tensor, len(b.inputs))
+		for k, j := range b.inputs {
+			in[k] = vals[j]
+		}
+		mode := Mode{Training: training && b.Trainable, Keep: training && r.reqGrad[i]}
+		y, err := l.Forward(in, mode)
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = y
+		for _, j := range b.inputs {
+			refs[j]--
+			if refs[j] == 0 && !want[j] {
+				vals[j] = nil
+			}
+		}
+	}
+	res := make([]*tensor.Tensor, len(outputs))
+	for k, o := range outputs {
+		res[k] = vals[o]
+	}
+	if training {
+		r.output = outputs[len(outputs)-1]
+		m.last = r
+	} else {
+		m.last = nil
+	}
+	return res, nil
+}
+
+func hasTrainable(l Layer) bool {
+	for _, p := range l.Params() {
+		if p.Trainable() {
+			return true
+		}
+	}
+	return false
+}
+
+// Backward propagates dy, the gradient of the loss with respect to the
+// output of the last training-mode Run, and accumulates weight gradients.
+// With logits set, dy is the gradient with respect to the output layer's
+// pre-softmax values (from a fused softmax cross-entropy loss). Nothing is
+// computed below the lowest trainable layer.
+func (m *Model) Backward(dy *tensor.Tensor, logits bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.last
+	if r == nil {
+		return errors.New("backward: no training-mode forward pass to differentiate")
+	}
+	grads := make([]*tensor.Tensor, len(m.Layers))
+	grads[r.output] = dy
+	for i := r.output; i >= 0; i-- {
+		if grads[i] == nil || !r.reqGrad[i] || r.fed[i] {
+			continue
+		}
+		l := m.Layers[i]
+		b := l.Base()
+		need := make([]bool, len(b.inputs))
+		for k, j := range b.inputs {
+			need[k] = r.reqGrad[j] && !r.fed[j]
+		}
+		var dx []*tensor.Tensor
+		var err error
+		switch {
+		case i == r.output && logits:
+			dx, err = backwardLogits(l, grads[i], need)
+		default:
+			dx, err = l.Backward(grads[i], need)
+		}
+		if err != nil {
+			return err
+		}
+		grads[i] = nil
+		for k, j := range b.inputs {
+			if !need[k] || dx[k] == nil {
+				continue
+			}
+			if grads[j] == nil {
+				grads[j] = dx[k]
+			} else {
+				addInto(grads[j].Data, dx[k].Data)
+			}
+		}
+	}
+	m.last = nil
+	return nil
+}
+
+func backwardLogits(l Layer, dz *tensor.Tensor, need []bool) ([]*tensor.Tensor, error) {
+	switch t := l.(type) {
+	case *Dense:
+		if t.Activation == "softmax" {
+			return t.BackwardLogits(dz, need)
+		}
+	case *Activation:
+		if t.Kind == "softmax" {
+			return []*tensor.Tensor{dz}, nil
+		}
+	}
+	return nil, fmt.Errorf("layer %q: a logits gradient needs a softmax output layer", l.Base().name)
+}
