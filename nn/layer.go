@@ -93,7 +93,9 @@ func (b *LayerBase) Inputs() []int { return b.inputs }
 // Base returns b itself, so that embedding types satisfy Layer.Base.
 func (b *LayerBase) Base() *LayerBase { return b }
 
-func newBase(name, class string) LayerBase { return LayerBase{name: name, class: class, Trainable: true} }
+func newBase(name, class string) LayerBase {
+	return LayerBase{name: name, class: class, Trainable: true}
+}
 
 func shapeErr(b *LayerBase, format string, args ...any) error {
 	return fmt.Errorf("layer %q (%s): %s", b.name, b.class, fmt.Sprintf(format, args...))
