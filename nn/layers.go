@@ -534,3 +534,60 @@ func (d *Dropout) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, er
 	}
 	return []*tensor.Tensor{dx}, nil
 }
+
+// GlobalMaxPooling2D takes each channel's maximum over height and width.
+type GlobalMaxPooling2D struct {
+	LayerBase
+	in     []int
+	argmax []int
+}
+
+// NewGlobalMaxPooling2D returns a GlobalMaxPooling2D layer.
+func NewGlobalMaxPooling2D(name string) *GlobalMaxPooling2D {
+	return &GlobalMaxPooling2D{LayerBase: newBase(name, "GlobalMaxPooling2D")}
+}
+
+// Params returns nil.
+func (g *GlobalMaxPooling2D) Params() []*Param { return nil }
+
+// OutputShape is [C].
+func (g *GlobalMaxPooling2D) OutputShape(in [][]int) ([]int, error) {
+	s, err := oneInput(&g.LayerBase, in, 3)
+	if err != nil {
+		return nil, err
+	}
+	return []int{s[2]}, nil
+}
+
+// Forward takes the channel maxima.
+func (g *GlobalMaxPooling2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
+	x := in[0]
+	if err := checkBatch(&g.LayerBase, x, g.inShapes[0]); err != nil {
+		return nil, err
+	}
+	n, hw, c := x.Shape[0], x.Shape[1]*x.Shape[2], x.Shape[3]
+	y := tensor.New(n, c)
+	g.in, g.argmax = x.Shape, make([]int, n*c)
+	for i := 0; i < n; i++ {
+		for k := 0; k < c; k++ {
+			best := i * hw * c
+			for p := 1; p < hw; p++ {
+				if x.Data[(i*hw+p)*c+k] > x.Data[best+k] {
+					best = (i*hw + p) * c
+				}
+			}
+			y.Data[i*c+k] = x.Data[best+k]
+			g.argmax[i*c+k] = best + k
+		}
+	}
+	return y, nil
+}
+
+// Backward routes each gradient to its maximum.
+func (g *GlobalMaxPooling2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, error) {
+	dx := tensor.New(g.in...)
+	for i, j := range g.argmax {
+		dx.Data[j] += dy.Data[i]
+	}
+	return []*tensor.Tensor{dx}, nil
+}

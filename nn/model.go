@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -64,7 +65,9 @@ func (g *Graph) Apply(l Layer, in ...Node) Node {
 // Input adds an input layer.
 func (g *Graph) Input(l *InputLayer) Node { return g.Apply(l) }
 
-// Build returns the model whose output is out.
+// Build returns the model whose output is out, with its layers in Keras'
+// model.layers order: by decreasing depth from the output, ties broken by the
+// order of a depth-first traversal from the output (Keras' _map_graph_network).
 func (g *Graph) Build(out Node) (*Model, error) {
 	if g.err != nil {
 		return nil, g.err
@@ -72,9 +75,27 @@ func (g *Graph) Build(out Node) (*Model, error) {
 	if out.idx < 0 || out.idx >= len(g.layers) {
 		return nil, errors.New("build: output is not a node of this graph")
 	}
-	m := &Model{Layers: g.layers, Output: out.idx, byName: map[string]int{}}
-	m.consumers = make([][]int, len(g.layers))
-	for i, l := range g.layers {
+	order := kerasOrder(g.layers, out.idx)
+	newIdx := make([]int, len(g.layers))
+	for i := range newIdx {
+		newIdx[i] = -1
+	}
+	for k, old := range order {
+		newIdx[old] = k
+	}
+	layers := make([]Layer, len(order))
+	for k, old := range order {
+		l := g.layers[old]
+		b := l.Base()
+		b.index = k
+		for i, j := range b.inputs {
+			b.inputs[i] = newIdx[j]
+		}
+		layers[k] = l
+	}
+	m := &Model{Layers: layers, Output: newIdx[out.idx], byName: map[string]int{}}
+	m.consumers = make([][]int, len(layers))
+	for i, l := range layers {
 		m.byName[l.Base().name] = i
 		for _, j := range l.Base().inputs {
 			m.consumers[j] = append(m.consumers[j], i)
@@ -84,6 +105,46 @@ func (g *Graph) Build(out Node) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// kerasOrder returns the indices of the layers that out depends on, in
+// Keras' order. Layers not reachable from out are dropped.
+func kerasOrder(layers []Layer, out int) []int {
+	disc := map[int]int{} // layer -> discovery (pre-order) index
+	var post []int
+	done := map[int]bool{}
+	var visit func(i int)
+	visit = func(i int) {
+		if done[i] {
+			return
+		}
+		if _, ok := disc[i]; !ok {
+			disc[i] = len(disc)
+		}
+		for _, j := range layers[i].Base().inputs {
+			visit(j)
+		}
+		done[i] = true
+		post = append(post, i)
+	}
+	visit(out)
+	depth := map[int]int{}
+	for k := len(post) - 1; k >= 0; k-- {
+		i := post[k]
+		d := depth[i]
+		for _, j := range layers[i].Base().inputs {
+			depth[j] = max(depth[j], d+1)
+		}
+	}
+	order := append([]int(nil), post...)
+	sort.SliceStable(order, func(a, b int) bool {
+		da, db := depth[order[a]], depth[order[b]]
+		if da != db {
+			return da > db
+		}
+		return disc[order[a]] < disc[order[b]]
+	})
+	return order
 }
 
 // Model is a functional model over a DAG of layers.

@@ -1,0 +1,328 @@
+// Package h5 reads Keras weight files through libhdf5. It is one of the two
+// packages that use cgo and only reads: string-array attributes (such as
+// layer_names and weight_names) and float32 datasets.
+package h5
+
+/*
+#cgo pkg-config: hdf5
+#include <stdlib.h>
+#include <string.h>
+#include <hdf5.h>
+
+static void ts_quiet(void) { H5open(); H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static hid_t ts_open(const char *path) { return H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); }
+static int ts_accessible(const char *path) { return H5Fis_hdf5(path) > 0; }
+
+static int ts_exists(hid_t f, const char *path) {
+	htri_t r = H5Lexists(f, path, H5P_DEFAULT);
+	if (r <= 0) return 0;
+	return H5Oexists_by_name(f, path, H5P_DEFAULT) > 0;
+}
+
+static int ts_attr_exists(hid_t f, const char *obj, const char *name) {
+	return H5Aexists_by_name(f, obj, name, H5P_DEFAULT) > 0;
+}
+
+// ts_attr_strings reads a 1-D (or scalar) string attribute. For fixed-length
+// strings it returns their size in *width and the bytes in a buffer the
+// caller frees; for variable-length strings *width is 0 and the result is a
+// malloc'ed array of malloc'ed strings (freed by ts_free_vlen).
+static void *ts_attr_strings(hid_t f, const char *obj, const char *name, long long *count, long long *width, int *err) {
+	*err = 0;
+	hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+	if (a < 0) { *err = 1; return NULL; }
+	hid_t t = H5Aget_type(a);
+	hid_t s = H5Aget_space(a);
+	void *out = NULL;
+	if (t < 0 || s < 0 || H5Tget_class(t) != H5T_STRING) { *err = 2; goto done; }
+	int nd = H5Sget_simple_extent_ndims(s);
+	hsize_t dims[1] = {1};
+	if (nd > 1) { *err = 3; goto done; }
+	if (nd == 1) H5Sget_simple_extent_dims(s, dims, NULL);
+	*count = (long long)dims[0];
+	if (dims[0] > 10000000) { *err = 4; goto done; }
+	if (H5Tis_variable_str(t) > 0) {
+		*width = 0;
+		hid_t mt = H5Tcopy(H5T_C_S1);
+		H5Tset_size(mt, H5T_VARIABLE);
+		char **strs = (char **)calloc(dims[0] ? dims[0] : 1, sizeof(char *));
+		if (H5Aread(a, mt, strs) < 0) { free(strs); *err = 5; H5Tclose(mt); goto done; }
+		H5Tclose(mt);
+		out = strs;
+	} else {
+		size_t w = H5Tget_size(t);
+		*width = (long long)w;
+		if (w == 0 || w > 1 << 20) { *err = 4; goto done; }
+		char *buf = (char *)calloc(dims[0] ? dims[0] : 1, w);
+		hid_t mt = H5Tcopy(H5T_C_S1);
+		H5Tset_size(mt, w);
+		H5Tset_strpad(mt, H5T_STR_NULLPAD);
+		if (H5Aread(a, mt, buf) < 0) { free(buf); *err = 5; H5Tclose(mt); goto done; }
+		H5Tclose(mt);
+		out = buf;
+	}
+done:
+	if (s >= 0) H5Sclose(s);
+	if (t >= 0) H5Tclose(t);
+	H5Aclose(a);
+	return out;
+}
+
+static void ts_free_vlen(char **strs, long long n) {
+	for (long long i = 0; i < n; i++) H5free_memory(strs[i]);
+	free(strs);
+}
+
+static char *ts_str_at(char **strs, long long i) { return strs[i]; }
+
+// ts_dataset_shape returns the rank (or -1) and fills dims (up to 8).
+static int ts_dataset_shape(hid_t f, const char *path, long long *dims, int *isfloat) {
+	hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+	if (d < 0) return -1;
+	hid_t s = H5Dget_space(d);
+	hid_t t = H5Dget_type(d);
+	int nd = H5Sget_simple_extent_ndims(s);
+	*isfloat = H5Tget_class(t) == H5T_FLOAT;
+	if (nd >= 0 && nd <= 8) {
+		hsize_t hd[8];
+		H5Sget_simple_extent_dims(s, hd, NULL);
+		for (int i = 0; i < nd; i++) dims[i] = (long long)hd[i];
+	} else {
+		nd = -2;
+	}
+	H5Tclose(t);
+	H5Sclose(s);
+	H5Dclose(d);
+	return nd;
+}
+
+static int ts_dataset_read(hid_t f, const char *path, float *out) {
+	hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+	if (d < 0) return -1;
+	herr_t r = H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+	H5Dclose(d);
+	return r < 0 ? -2 : 0;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// libhdf5 (serial build) is not thread-safe: every call holds this lock.
+var mu sync.Mutex
+
+func init() {
+	C.ts_quiet()
+}
+
+// maxElements bounds one dataset, so a corrupt header cannot trigger a huge allocation.
+const maxElements = 1 << 30
+
+// File is an open HDF5 file.
+type File struct {
+	id   C.hid_t
+	path string
+}
+
+// Open opens an HDF5 file for reading. A missing, truncated or non-HDF5
+// file gives an error naming it.
+func Open(path string) (*File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("h5: %w", err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("h5: %s is a directory", path)
+	}
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	mu.Lock()
+	defer mu.Unlock()
+	C.ts_quiet()
+	if C.ts_accessible(cp) == 0 {
+		return nil, fmt.Errorf("h5: %s: not an HDF5 file, or truncated or corrupt (%d bytes)", path, st.Size())
+	}
+	id := C.ts_open(cp)
+	if id < 0 {
+		return nil, fmt.Errorf("h5: %s: cannot open: truncated or corrupt HDF5 file (%d bytes)", path, st.Size())
+	}
+	return &File{id: id, path: path}, nil
+}
+
+// Path is the file's path.
+func (f *File) Path() string { return f.path }
+
+// Close closes the file.
+func (f *File) Close() error {
+	mu.Lock()
+	defer mu.Unlock()
+	if f.id < 0 {
+		return nil
+	}
+	r := C.H5Fclose(f.id)
+	f.id = -1
+	if r < 0 {
+		return fmt.Errorf("h5: %s: close failed", f.path)
+	}
+	return nil
+}
+
+// Exists reports whether an object (group or dataset) exists at path.
+func (f *File) Exists(path string) bool {
+	if path == "" || path == "/" {
+		return true
+	}
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	mu.Lock()
+	defer mu.Unlock()
+	// H5Lexists needs every intermediate link to exist: check each prefix.
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for i := range parts {
+		p := C.CString(strings.Join(parts[:i+1], "/"))
+		ok := C.ts_exists(f.id, p) != 0
+		C.free(unsafe.Pointer(p))
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrNoAttr is returned when an attribute is absent.
+var ErrNoAttr = errors.New("attribute not found")
+
+// Strings reads a string-array attribute of the object at obj ("/" for the
+// root). Keras splits long lists into name0, name1, ...; those are joined.
+func (f *File) Strings(obj, name string) ([]string, error) {
+	if obj == "" {
+		obj = "/"
+	}
+	out, err := f.strings(obj, name)
+	if !errors.Is(err, ErrNoAttr) {
+		return out, err
+	}
+	for k := 0; ; k++ {
+		part, err := f.strings(obj, fmt.Sprintf("%s%d", name, k))
+		if errors.Is(err, ErrNoAttr) {
+			if k == 0 {
+				return nil, fmt.Errorf("h5: %s: %s has no attribute %q: %w", f.path, obj, name, ErrNoAttr)
+			}
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part...)
+	}
+}
+
+func (f *File) strings(obj, name string) ([]string, error) {
+	co, cn := C.CString(obj), C.CString(name)
+	defer C.free(unsafe.Pointer(co))
+	defer C.free(unsafe.Pointer(cn))
+	mu.Lock()
+	defer mu.Unlock()
+	if C.ts_exists(f.id, co) == 0 && obj != "/" {
+		return nil, fmt.Errorf("h5: %s: no object %q: %w", f.path, obj, ErrNoAttr)
+	}
+	if C.ts_attr_exists(f.id, co, cn) == 0 {
+		return nil, ErrNoAttr
+	}
+	var count, width C.longlong
+	var cerr C.int
+	p := C.ts_attr_strings(f.id, co, cn, &count, &width, &cerr)
+	if cerr != 0 {
+		return nil, fmt.Errorf("h5: %s: attribute %s/%s: unreadable string array (code %d)", f.path, obj, name, int(cerr))
+	}
+	n := int(count)
+	out := make([]string, n)
+	if width == 0 {
+		strs := (**C.char)(p)
+		for i := 0; i < n; i++ {
+			if s := C.ts_str_at(strs, C.longlong(i)); s != nil {
+				out[i] = C.GoString(s)
+			}
+		}
+		C.ts_free_vlen(strs, count)
+		return out, nil
+	}
+	buf := C.GoBytes(p, C.int(n*int(width)))
+	C.free(p)
+	w := int(width)
+	for i := 0; i < n; i++ {
+		s := buf[i*w : (i+1)*w]
+		if j := strings.IndexByte(string(s), 0); j >= 0 {
+			s = s[:j]
+		}
+		out[i] = string(s)
+	}
+	return out, nil
+}
+
+// Shape returns the dimensions of the float dataset at path.
+func (f *File) Shape(path string) ([]int, error) {
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	mu.Lock()
+	defer mu.Unlock()
+	return f.shape(cp, path)
+}
+
+func (f *File) shape(cp *C.char, path string) ([]int, error) {
+	var dims [8]C.longlong
+	var isFloat C.int
+	nd := C.ts_dataset_shape(f.id, cp, &dims[0], &isFloat)
+	if nd == -1 {
+		return nil, fmt.Errorf("h5: %s: no dataset %q", f.path, path)
+	}
+	if nd < 0 {
+		return nil, fmt.Errorf("h5: %s: dataset %q has an unsupported rank", f.path, path)
+	}
+	if isFloat == 0 {
+		return nil, fmt.Errorf("h5: %s: dataset %q is not floating point", f.path, path)
+	}
+	shape := make([]int, nd)
+	n := 1
+	for i := range shape {
+		shape[i] = int(dims[i])
+		if shape[i] < 0 || (shape[i] > 0 && n > maxElements/shape[i]) {
+			return nil, fmt.Errorf("h5: %s: dataset %q is implausibly large", f.path, path)
+		}
+		n *= shape[i]
+	}
+	return shape, nil
+}
+
+// Float32 reads the dataset at path as float32 (converting from other float
+// widths) and returns its shape and values.
+func (f *File) Float32(path string) ([]int, []float32, error) {
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	mu.Lock()
+	defer mu.Unlock()
+	shape, err := f.shape(cp, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	data := make([]float32, n)
+	if n == 0 {
+		return shape, data, nil
+	}
+	if C.ts_dataset_read(f.id, cp, (*C.float)(unsafe.Pointer(&data[0]))) != 0 {
+		return nil, nil, fmt.Errorf("h5: %s: dataset %q: read failed (truncated or corrupt file)", f.path, path)
+	}
+	return shape, data, nil
+}

@@ -1,0 +1,115 @@
+package models
+
+import (
+	"fmt"
+
+	"trashsort/nn"
+)
+
+// makeDivisible is Keras' _make_divisible: round v to a multiple of divisor,
+// never going below 90% of v.
+func makeDivisible(v float64, divisor int) int {
+	n := max(divisor, int(v+float64(divisor)/2)/divisor*divisor)
+	if float64(n) < 0.9*v {
+		n += divisor
+	}
+	return n
+}
+
+// correctPad is Keras' correct_pad for a 3x3 stride-2 convolution: (top, bottom, left, right).
+func correctPad(h, w int) (int, int, int, int) {
+	ah, aw := 1-h%2, 1-w%2
+	return 1 - ah, 1, 1 - aw, 1
+}
+
+type mobileNetBuilder struct {
+	g *nn.Graph
+}
+
+func (b *mobileNetBuilder) bn(name string, x nn.Node) nn.Node {
+	l := nn.NewBatchNormalization(name)
+	l.Momentum = 0.999
+	return b.g.Apply(l, x)
+}
+
+func (b *mobileNetBuilder) pad(name string, x nn.Node, h, w int) nn.Node {
+	t, bo, l, r := correctPad(h, w)
+	return b.g.Apply(nn.NewZeroPadding2D(name, t, bo, l, r), x)
+}
+
+// invertedRes is Keras' _inverted_res_block.
+func (b *mobileNetBuilder) invertedRes(x nn.Node, shape []int, expansion, stride int, alpha float64, filters, id int) (nn.Node, []int) {
+	in := x
+	inC := shape[2]
+	pw := makeDivisible(float64(int(float64(filters)*alpha)), 8)
+	prefix := fmt.Sprintf("block_%d_", id)
+	c := inC
+	if id > 0 {
+		c = expansion * inC
+		x = b.g.Apply(nn.NewConv2D(prefix+"expand", c, 1, 1, 1, 1, "same", false), x)
+		x = b.bn(prefix+"expand_BN", x)
+		x = b.g.Apply(nn.NewReLU(prefix+"expand_relu", 6), x)
+	} else {
+		prefix = "expanded_conv_"
+	}
+	h, w := shape[0], shape[1]
+	padding := "same"
+	if stride == 2 {
+		x = b.pad(prefix+"pad", x, h, w)
+		padding = "valid"
+		h, w = (h+1)/2, (w+1)/2
+	}
+	x = b.g.Apply(nn.NewDepthwiseConv2D(prefix+"depthwise", 3, 3, stride, stride, padding, false), x)
+	x = b.bn(prefix+"depthwise_BN", x)
+	x = b.g.Apply(nn.NewReLU(prefix+"depthwise_relu", 6), x)
+	x = b.g.Apply(nn.NewConv2D(prefix+"project", pw, 1, 1, 1, 1, "same", false), x)
+	x = b.bn(prefix+"project_BN", x)
+	if inC == pw && stride == 1 {
+		x = b.g.Apply(nn.NewAdd(prefix+"add"), in, x)
+	}
+	return x, []int{h, w, pw}
+}
+
+// MobileNetV2 builds Keras' MobileNetV2 with width multiplier o.Alpha (0.35 to 1.4).
+func MobileNetV2(o Options) (*nn.Model, error) {
+	alpha := o.Alpha
+	if alpha == 0 {
+		alpha = 1
+	}
+	if alpha < 0.35 || alpha > 1.4 {
+		return nil, fmt.Errorf("mobilenet_v2: alpha %g outside [0.35, 1.4]", alpha)
+	}
+	if o.Size < 32 {
+		return nil, fmt.Errorf("mobilenet_v2: input size %d is below the minimum of 32", o.Size)
+	}
+	b := &mobileNetBuilder{g: nn.NewGraph()}
+	x := b.g.Input(nn.NewInput("input_1", o.Size, o.Size, 3))
+	first := makeDivisible(32*alpha, 8)
+	x = b.pad("Conv1_pad", x, o.Size, o.Size)
+	x = b.g.Apply(nn.NewConv2D("Conv1", first, 3, 3, 2, 2, "valid", false), x)
+	x = b.bn("bn_Conv1", x)
+	x = b.g.Apply(nn.NewReLU("Conv1_relu", 6), x)
+	s := (o.Size + 1) / 2
+	shape := []int{s, s, first}
+	blocks := []struct{ filters, stride, expansion int }{
+		{16, 1, 1},
+		{24, 2, 6}, {24, 1, 6},
+		{32, 2, 6}, {32, 1, 6}, {32, 1, 6},
+		{64, 2, 6}, {64, 1, 6}, {64, 1, 6}, {64, 1, 6},
+		{96, 1, 6}, {96, 1, 6}, {96, 1, 6},
+		{160, 2, 6}, {160, 1, 6}, {160, 1, 6},
+		{320, 1, 6},
+	}
+	for id, bl := range blocks {
+		x, shape = b.invertedRes(x, shape, bl.expansion, bl.stride, alpha, bl.filters, id)
+	}
+	last := 1280
+	if alpha > 1 {
+		last = makeDivisible(1280*alpha, 8)
+	}
+	x = b.g.Apply(nn.NewConv2D("Conv_1", last, 1, 1, 1, 1, "valid", false), x)
+	x = b.bn("Conv_1_bn", x)
+	x = b.g.Apply(nn.NewReLU("out_relu", 6), x)
+	x = addTop(b.g, x, o, "global_average_pooling2d")
+	return b.g.Build(x)
+}
