@@ -101,9 +101,9 @@ func init() {
 		Name: "inception_v3", DefaultSize: 299, MinSize: 75, Preprocess: "tf",
 		FeatureLayer: "mixed10", FineTuneFrom: "conv2d_81",
 		NoTop: Weights{
-			File:   "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-			URL:    kerasApps + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-			MD5:    "bcbd6486424b2319ff4ef7d526e38f63",
+			File: "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+			URL:  kerasApps + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+			MD5:  "bcbd6486424b2319ff4ef7d526e38f63",
 		},
 		build: InceptionV3,
 	})
