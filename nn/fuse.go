@@ -1,11 +1,160 @@
 package nn
 
-import "trashsort/tensor"
+import (
+	"math"
 
-type fusionCache struct{}
+	"trashsort/dnnl"
+	"trashsort/tensor"
+)
 
-// tryFused is the hook for fused inference kernels; it reports whether it
-// computed layer i (and the layers fused into it).
+// Inference fusion: a frozen Conv2D -> BatchNormalization [-> ReLU/ReLU6]
+// chain runs as one oneDNN convolution with the normalization folded into
+// the kernel and bias and the activation as a post-op. The folded weights
+// are cached and refreshed when any of the underlying weights change.
+
+type folded struct {
+	w, b     []float32
+	versions []int
+}
+
+type fusionCache struct {
+	plans map[int]fusionPlan
+	fold  map[int]*folded
+}
+
+type fusionPlan struct {
+	bn, act int // layer indices; act is -1 without an activation
+	kind    int // tensor.Linear, ReLU or ReLU6
+}
+
+// planFusions finds every Conv2D whose only consumer is a BatchNormalization,
+// optionally followed by its only consumer, a ReLU or ReLU6.
+func (m *Model) planFusions() {
+	m.fusions.plans = map[int]fusionPlan{}
+	m.fusions.fold = map[int]*folded{}
+	for i, l := range m.Layers {
+		c, ok := l.(*Conv2D)
+		if !ok || c.Activation != tensor.Linear || len(m.consumers[i]) != 1 {
+			continue
+		}
+		j := m.consumers[i][0]
+		if _, ok := m.Layers[j].(*BatchNormalization); !ok {
+			continue
+		}
+		p := fusionPlan{bn: j, act: -1}
+		if len(m.consumers[j]) == 1 {
+			k := m.consumers[j][0]
+			if a, ok := m.Layers[k].(*Activation); ok && (a.Kind == "relu" || a.Kind == "relu6") {
+				p.act = k
+				p.kind, _ = actKind(a.Kind)
+			}
+		}
+		m.fusions.plans[i] = p
+	}
+}
+
+func versions(ps ...*Param) []int {
+	v := make([]int, 0, len(ps))
+	for _, p := range ps {
+		if p != nil {
+			v = append(v, p.version)
+		} else {
+			v = append(v, -1)
+		}
+	}
+	return v
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// foldedWeights returns conv's kernel and bias with bn folded in.
+func (m *Model) foldedWeights(i int, c *Conv2D, bn *BatchNormalization) *folded {
+	v := versions(c.kernel, c.bias, bn.gamma, bn.beta, bn.movingMean, bn.movingVar)
+	if f, ok := m.fusions.fold[i]; ok && sameInts(f.versions, v) {
+		return f
+	}
+	k := c.kernel.Value.Data
+	nf := len(bn.movingMean.Value.Data)
+	scale := make([]float64, nf)
+	b := make([]float32, nf)
+	for f := 0; f < nf; f++ {
+		s := 1 / math.Sqrt(float64(bn.movingVar.Value.Data[f]+bn.Epsilon))
+		if bn.gamma != nil {
+			s *= float64(bn.gamma.Value.Data[f])
+		}
+		scale[f] = s
+		bias := 0.0
+		if c.bias != nil {
+			bias = float64(c.bias.Value.Data[f])
+		}
+		shift := 0.0
+		if bn.beta != nil {
+			shift = float64(bn.beta.Value.Data[f])
+		}
+		b[f] = float32((bias-float64(bn.movingMean.Value.Data[f]))*s + shift)
+	}
+	w := make([]float32, len(k))
+	for idx, v := range k {
+		w[idx] = float32(float64(v) * scale[idx%nf])
+	}
+	f := &folded{w: w, b: b, versions: v}
+	m.fusions.fold[i] = f
+	return f
+}
+
+// tryFused computes layer i together with the layers fused into it when the
+// whole chain runs in inference mode; it reports whether it did.
 func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, refs []int, want []bool) (bool, error) {
-	return false, nil
+	if m.fusions.plans == nil {
+		m.planFusions()
+	}
+	p, ok := m.fusions.plans[i]
+	if !ok || want[i] || r.fed[p.bn] || !r.needed[p.bn] {
+		return false, nil
+	}
+	c := m.Layers[i].(*Conv2D)
+	bn := m.Layers[p.bn].(*BatchNormalization)
+	if training && (r.reqGrad[i] || r.reqGrad[p.bn] || bn.Trainable) {
+		return false, nil
+	}
+	last := p.bn
+	kind := tensor.Linear
+	if p.act >= 0 && !want[p.bn] && r.needed[p.act] && !r.fed[p.act] && !(training && r.reqGrad[p.act]) {
+		last, kind = p.act, p.kind
+	}
+	x := vals[c.inputs[0]]
+	if err := checkBatch(&c.LayerBase, x, c.inShapes[0]); err != nil {
+		return false, err
+	}
+	g, err := c.geom(x.Shape[0], x.Shape[1:])
+	if err != nil {
+		return false, err
+	}
+	f := m.foldedWeights(i, c, bn)
+	y := tensor.New(g.N, g.OH, g.OW, g.F)
+	if err := dnnl.ConvForward(g, x.Data, f.w, f.b, y.Data, kind); err != nil {
+		return false, shapeErr(&c.LayerBase, "%v", err)
+	}
+	vals[last] = y
+	r.done[p.bn] = true
+	if last == p.act {
+		r.done[p.act] = true
+	}
+	for _, j := range c.inputs {
+		refs[j]--
+		if refs[j] == 0 && !want[j] {
+			vals[j] = nil
+		}
+	}
+	return true, nil
 }

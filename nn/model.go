@@ -300,6 +300,7 @@ func commas(n int) string {
 type run struct {
 	needed  []bool
 	fed     []bool
+	done    []bool // computed by a fused kernel
 	reqGrad []bool
 	output  int
 }
@@ -323,7 +324,7 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := len(m.Layers)
-	r := &run{needed: make([]bool, n), fed: make([]bool, n), reqGrad: make([]bool, n)}
+	r := &run{needed: make([]bool, n), fed: make([]bool, n), reqGrad: make([]bool, n), done: make([]bool, n)}
 	for i := range feeds {
 		if i < 0 || i >= n {
 			return nil, fmt.Errorf("run: feed for layer index %d outside [0, %d)", i, n)
@@ -387,7 +388,7 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 		}
 	}
 	for i := 0; i < n; i++ {
-		if !r.needed[i] || r.fed[i] {
+		if !r.needed[i] || r.fed[i] || r.done[i] {
 			continue
 		}
 		l := m.Layers[i]
