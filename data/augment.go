@@ -1,0 +1,245 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Augment holds random augmentation settings with the meanings and
+// defaults of Keras' ImageDataGenerator (zero values: off).
+type Augment struct {
+	// RotationRange: degrees, theta ~ U(-r, r) (rotation_range).
+	RotationRange float64
+	// WidthShiftRange, HeightShiftRange: fractions of the width and height
+	// when < 1, pixels otherwise (width_shift_range, height_shift_range).
+	WidthShiftRange, HeightShiftRange float64
+	// ShearRange: shear angle in degrees, counter-clockwise (shear_range).
+	ShearRange float64
+	// ZoomRange: z gives zoom factors in [1-z, 1+z] drawn independently for
+	// each axis (zoom_range); factors < 1 zoom in.
+	ZoomRange float64
+	// HorizontalFlip, VerticalFlip flip with probability 1/2.
+	HorizontalFlip, VerticalFlip bool
+	// BrightnessRange [lo, hi] multiplies pixel values by U(lo, hi) (brightness_range); zero means off.
+	BrightnessRange [2]float64
+	// FillMode for points outside the image: "nearest" (default),
+	// "constant" (with Cval), "reflect" or "wrap" (fill_mode, cval).
+	FillMode string
+	Cval     float64
+}
+
+// SeedRecipe is the seed recipe's augmentation: shear 0.2, zoom 0.2,
+// horizontal flip.
+func SeedRecipe() *Augment {
+	return &Augment{ShearRange: 0.2, ZoomRange: 0.2, HorizontalFlip: true}
+}
+
+// Validate checks the settings.
+func (a *Augment) Validate() error {
+	switch a.FillMode {
+	case "", "nearest", "constant", "reflect", "wrap":
+	default:
+		return fmt.Errorf("augment: unknown fill mode %q (nearest, constant, reflect or wrap)", a.FillMode)
+	}
+	if a.ZoomRange < 0 || a.ZoomRange >= 1 || a.RotationRange < 0 || a.ShearRange < 0 || a.WidthShiftRange < 0 || a.HeightShiftRange < 0 {
+		return fmt.Errorf("augment: ranges must be non-negative (zoom below 1): %+v", *a)
+	}
+	if a.BrightnessRange != [2]float64{} && (a.BrightnessRange[0] <= 0 || a.BrightnessRange[1] < a.BrightnessRange[0]) {
+		return fmt.Errorf("augment: bad brightness range %v", a.BrightnessRange)
+	}
+	return nil
+}
+
+// Transform is one drawn set of parameters (Keras' transform_parameters).
+type Transform struct {
+	Theta, Tx, Ty, Shear, Zx, Zy float64
+	FlipH, FlipV                 bool
+	Brightness                   float64
+}
+
+// Random draws a transform for an h x w image, in Keras' order.
+func (a *Augment) Random(r *rand.Rand, h, w int) Transform {
+	u := func(lo, hi float64) float64 { return lo + (hi-lo)*r.Float64() }
+	t := Transform{Zx: 1, Zy: 1, Brightness: 1}
+	if a.RotationRange > 0 {
+		t.Theta = u(-a.RotationRange, a.RotationRange)
+	}
+	if a.HeightShiftRange > 0 {
+		t.Tx = u(-a.HeightShiftRange, a.HeightShiftRange)
+		if a.HeightShiftRange < 1 {
+			t.Tx *= float64(h)
+		}
+	}
+	if a.WidthShiftRange > 0 {
+		t.Ty = u(-a.WidthShiftRange, a.WidthShiftRange)
+		if a.WidthShiftRange < 1 {
+			t.Ty *= float64(w)
+		}
+	}
+	if a.ShearRange > 0 {
+		t.Shear = u(-a.ShearRange, a.ShearRange)
+	}
+	if a.ZoomRange > 0 {
+		t.Zx = u(1-a.ZoomRange, 1+a.ZoomRange)
+		t.Zy = u(1-a.ZoomRange, 1+a.ZoomRange)
+	}
+	t.FlipH = a.HorizontalFlip && r.Float64() < 0.5
+	t.FlipV = a.VerticalFlip && r.Float64() < 0.5
+	if a.BrightnessRange != [2]float64{} {
+		t.Brightness = u(a.BrightnessRange[0], a.BrightnessRange[1])
+	}
+	return t
+}
+
+type mat3 [3][3]float64
+
+func (a mat3) mul(b mat3) mat3 {
+	var c mat3
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 3; j++ {
+			for k := 0; k < 3; k++ {
+				c[i][j] += a[i][k] * b[k][j]
+			}
+		}
+	}
+	return c
+}
+
+var identity = mat3{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}
+
+// Matrix is Keras' transform matrix for an h x w image: it maps an output
+// (row, col, 1) to the input point sampled there. The second result is false
+// for the identity.
+func (t Transform) Matrix(h, w int) (mat3, bool) {
+	m, any := identity, false
+	if t.Theta != 0 {
+		th := t.Theta * math.Pi / 180
+		m = m.mul(mat3{{math.Cos(th), -math.Sin(th), 0}, {math.Sin(th), math.Cos(th), 0}, {0, 0, 1}})
+		any = true
+	}
+	if t.Tx != 0 || t.Ty != 0 {
+		m = m.mul(mat3{{1, 0, t.Tx}, {0, 1, t.Ty}, {0, 0, 1}})
+		any = true
+	}
+	if t.Shear != 0 {
+		s := t.Shear * math.Pi / 180
+		m = m.mul(mat3{{1, -math.Sin(s), 0}, {0, math.Cos(s), 0}, {0, 0, 1}})
+		any = true
+	}
+	if t.Zx != 1 || t.Zy != 1 {
+		m = m.mul(mat3{{t.Zx, 0, 0}, {0, t.Zy, 0}, {0, 0, 1}})
+		any = true
+	}
+	if !any {
+		return identity, false
+	}
+	ox, oy := float64(h)/2+0.5, float64(w)/2+0.5
+	return mat3{{1, 0, ox}, {0, 1, oy}, {0, 0, 1}}.mul(m).mul(mat3{{1, 0, -ox}, {0, 1, -oy}, {0, 0, 1}}), true
+}
+
+// Apply renders src under t into dst as float32 HWC values in [0, 255]:
+// the affine warp (bilinear, like scipy's order=1), then flips, then
+// brightness, in Keras' order.
+func (t Transform) Apply(src *RGB, dst []float32, fill string, cval float64) {
+	h, w := src.H, src.W
+	m, warp := t.Matrix(h, w)
+	for r := 0; r < h; r++ {
+		for c := 0; c < w; c++ {
+			o := 3 * (r*w + c)
+			if !warp {
+				for k := 0; k < 3; k++ {
+					dst[o+k] = float32(src.Pix[o+k])
+				}
+				continue
+			}
+			ir := m[0][0]*float64(r) + m[0][1]*float64(c) + m[0][2]
+			ic := m[1][0]*float64(r) + m[1][1]*float64(c) + m[1][2]
+			sample(src, ir, ic, fill, cval, dst[o:o+3])
+		}
+	}
+	if t.FlipH {
+		for r := 0; r < h; r++ {
+			for c := 0; c < w/2; c++ {
+				a, b := 3*(r*w+c), 3*(r*w+w-1-c)
+				for k := 0; k < 3; k++ {
+					dst[a+k], dst[b+k] = dst[b+k], dst[a+k]
+				}
+			}
+		}
+	}
+	if t.FlipV {
+		for r := 0; r < h/2; r++ {
+			a, b := 3*r*w, 3*(h-1-r)*w
+			for k := 0; k < 3*w; k++ {
+				dst[a+k], dst[b+k] = dst[b+k], dst[a+k]
+			}
+		}
+	}
+	if t.Brightness != 1 {
+		for i, v := range dst[:3*h*w] {
+			dst[i] = min(max(v*float32(t.Brightness), 0), 255)
+		}
+	}
+}
+
+// index maps a coordinate outside [0, n) according to the fill mode; ok is
+// false when the constant should be used.
+func index(i, n int, fill string) (int, bool) {
+	if i >= 0 && i < n {
+		return i, true
+	}
+	switch fill {
+	case "constant":
+		return 0, false
+	case "reflect": // half-sample symmetric: d c b a | a b c d | d c b a
+		p := 2 * n
+		i = ((i % p) + p) % p
+		if i >= n {
+			i = p - 1 - i
+		}
+		return i, true
+	case "wrap":
+		return ((i % n) + n) % n, true
+	default: // nearest
+		return min(max(i, 0), n-1), true
+	}
+}
+
+func sample(src *RGB, r, c float64, fill string, cval float64, out []float32) {
+	if fill == "nearest" || fill == "" {
+		r = min(max(r, 0), float64(src.H-1))
+		c = min(max(c, 0), float64(src.W-1))
+	}
+	r0, c0 := int(math.Floor(r)), int(math.Floor(c))
+	fr, fc := r-float64(r0), c-float64(c0)
+	var acc [3]float64
+	for dr := 0; dr < 2; dr++ {
+		for dc := 0; dc < 2; dc++ {
+			wgt := (1 - fr) * (1 - fc)
+			switch {
+			case dr == 0 && dc == 1:
+				wgt = (1 - fr) * fc
+			case dr == 1 && dc == 0:
+				wgt = fr * (1 - fc)
+			case dr == 1 && dc == 1:
+				wgt = fr * fc
+			}
+			if wgt == 0 {
+				continue
+			}
+			ri, ok1 := index(r0+dr, src.H, fill)
+			ci, ok2 := index(c0+dc, src.W, fill)
+			for k := 0; k < 3; k++ {
+				v := cval
+				if ok1 && ok2 {
+					v = float64(src.Pix[3*(ri*src.W+ci)+k])
+				}
+				acc[k] += wgt * v
+			}
+		}
+	}
+	for k := 0; k < 3; k++ {
+		out[k] = float32(acc[k])
+	}
+}

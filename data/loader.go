@@ -1,0 +1,323 @@
+package data
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+
+	"trashsort/tensor"
+)
+
+// Config sets how a Loader turns files into batches.
+type Config struct {
+	// Size is the square target size; Resize is Bilinear (default) or Nearest.
+	Size   int
+	Resize string
+	// Augment is applied per image and epoch; nil means none.
+	Augment *Augment
+	// BatchSize defaults to 32.
+	BatchSize int
+	// Shuffle reorders the items every epoch.
+	Shuffle bool
+	// Seed fixes shuffling and augmentation, whatever the number of workers.
+	Seed uint64
+	// Workers decode and augment in parallel (default: the number of CPUs).
+	Workers int
+	// Cache keeps decoded, resized images in memory after the first read.
+	Cache bool
+	// Strict fails on the first bad file instead of reporting and skipping it.
+	Strict bool
+	// Report is told about every skipped file.
+	Report func(path string, err error)
+}
+
+// Loader produces batches of float32 NHWC images with values in [0, 255].
+type Loader struct {
+	ds    *Dataset
+	cfg   Config
+	mu    sync.Mutex
+	cache map[int]*RGB
+	bad   map[int]error
+}
+
+// NewLoader checks the configuration and returns a loader over ds.
+func NewLoader(ds *Dataset, cfg Config) (*Loader, error) {
+	if cfg.Size < 1 {
+		return nil, fmt.Errorf("loader: size %d", cfg.Size)
+	}
+	if cfg.Resize == "" {
+		cfg.Resize = Bilinear
+	}
+	if cfg.Resize != Bilinear && cfg.Resize != Nearest {
+		return nil, fmt.Errorf("loader: unknown resize %q (bilinear or nearest)", cfg.Resize)
+	}
+	if cfg.BatchSize < 1 {
+		cfg.BatchSize = 32
+	}
+	if cfg.Workers < 1 {
+		cfg.Workers = runtime.NumCPU()
+	}
+	if cfg.Augment != nil {
+		if err := cfg.Augment.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return &Loader{ds: ds, cfg: cfg, cache: map[int]*RGB{}, bad: map[int]error{}}, nil
+}
+
+// Dataset returns the loader's dataset.
+func (l *Loader) Dataset() *Dataset { return l.ds }
+
+// Config returns the effective configuration.
+func (l *Loader) Config() Config { return l.cfg }
+
+// image returns item i decoded and resized, from the cache when enabled.
+func (l *Loader) image(i int) (*RGB, error) {
+	l.mu.Lock()
+	img, ok := l.cache[i]
+	bad := l.bad[i]
+	l.mu.Unlock()
+	if ok {
+		return img, nil
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	img, err := DecodeFile(l.ds.Items[i].Path)
+	if err == nil {
+		img = Resize(img, l.cfg.Size, l.cfg.Size, l.cfg.Resize)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		if l.bad[i] == nil && l.cfg.Report != nil {
+			l.cfg.Report(l.ds.Items[i].Path, err)
+		}
+		l.bad[i] = err
+		return nil, err
+	}
+	if l.cfg.Cache {
+		l.cache[i] = img
+	}
+	return img, nil
+}
+
+// Prepare decodes every image once (filling the cache when enabled) and
+// drops the bad ones, reporting each; with Strict the first is an error.
+// It returns the number skipped.
+func (l *Loader) Prepare(ctx context.Context) (int, error) {
+	idx := make(chan int)
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	for w := 0; w < l.cfg.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range idx {
+				if _, err := l.image(i); err != nil && l.cfg.Strict {
+					once.Do(func() { firstErr = err })
+				}
+			}
+		}()
+	}
+	for i := range l.ds.Items {
+		select {
+		case idx <- i:
+		case <-ctx.Done():
+			close(idx)
+			wg.Wait()
+			return 0, ctx.Err()
+		}
+	}
+	close(idx)
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.bad) > 0 {
+		var keep []Item
+		for i, it := range l.ds.Items {
+			if l.bad[i] == nil {
+				keep = append(keep, it)
+			}
+		}
+		// Re-index the cache to the kept items.
+		cache := map[int]*RGB{}
+		k := 0
+		for i := range l.ds.Items {
+			if l.bad[i] == nil {
+				if img, ok := l.cache[i]; ok {
+					cache[k] = img
+				}
+				k++
+			}
+		}
+		n := len(l.bad)
+		l.ds = &Dataset{Root: l.ds.Root, Classes: l.ds.Classes, Items: keep}
+		l.cache, l.bad = cache, map[int]error{}
+		if len(keep) == 0 {
+			return n, fmt.Errorf("loader: every image in %s failed to decode", l.ds.Root)
+		}
+		return n, nil
+	}
+	return 0, nil
+}
+
+// Len is the number of items.
+func (l *Loader) Len() int { return len(l.ds.Items) }
+
+// Batches is the number of batches per epoch (the last may be short).
+func (l *Loader) Batches() int { return (l.Len() + l.cfg.BatchSize - 1) / l.cfg.BatchSize }
+
+// Order returns the item order of an epoch.
+func (l *Loader) Order(epoch int) []int {
+	order := make([]int, l.Len())
+	for i := range order {
+		order[i] = i
+	}
+	if l.cfg.Shuffle {
+		r := rand.New(rand.NewPCG(l.cfg.Seed, uint64(epoch)*0x9e3779b97f4a7c15+1))
+		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	return order
+}
+
+// Render writes item i as seen in the given view (epoch) into dst (Size*Size*3 values).
+func (l *Loader) Render(i, view int, dst []float32) error {
+	img, err := l.image(i)
+	if err != nil {
+		return err
+	}
+	if l.cfg.Augment == nil {
+		for k, v := range img.Pix {
+			dst[k] = float32(v)
+		}
+		return nil
+	}
+	r := rand.New(rand.NewPCG(l.cfg.Seed^uint64(view)*0xbf58476d1ce4e5b9, uint64(i)+1))
+	t := l.cfg.Augment.Random(r, img.H, img.W)
+	fill := l.cfg.Augment.FillMode
+	if fill == "" {
+		fill = "nearest"
+	}
+	t.Apply(img, dst, fill, l.cfg.Augment.Cval)
+	return nil
+}
+
+// Batch is one batch: images [n, Size, Size, 3] in [0, 255], labels and item indices.
+type Batch struct {
+	Index  int
+	X      *tensor.Tensor
+	Labels []int
+	Items  []int
+	// Skipped lists items of this batch that failed to decode (without Prepare).
+	Skipped []int
+}
+
+// Epoch streams the batches of an epoch in order, built by parallel workers
+// with a prefetch queue. The channel closes at the end or on cancellation;
+// the error function reports why it stopped early.
+func (l *Loader) Epoch(ctx context.Context, epoch int) (<-chan Batch, func() error) {
+	order := l.Order(epoch)
+	nb := l.Batches()
+	out := make(chan Batch, l.cfg.Workers)
+	slots := make([]chan Batch, nb)
+	for i := range slots {
+		slots[i] = make(chan Batch, 1)
+	}
+	var errMu sync.Mutex
+	var runErr error
+	setErr := func(err error) {
+		errMu.Lock()
+		if runErr == nil {
+			runErr = err
+		}
+		errMu.Unlock()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for b := 0; b < nb; b++ {
+			select {
+			case next <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// A window of batches in flight bounds memory: workers wait for the
+	// consumer through the slot channels.
+	sem := make(chan struct{}, 2*l.cfg.Workers)
+	for w := 0; w < l.cfg.Workers; w++ {
+		go func() {
+			for b := range next {
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				bt, err := l.build(b, order, epoch)
+				if err != nil {
+					setErr(err)
+					cancel()
+					return
+				}
+				slots[b] <- bt
+			}
+		}()
+	}
+	go func() {
+		defer close(out)
+		defer cancel()
+		for b := 0; b < nb; b++ {
+			select {
+			case bt := <-slots[b]:
+				<-sem
+				select {
+				case out <- bt:
+				case <-ctx.Done():
+					setErr(ctx.Err())
+					return
+				}
+			case <-ctx.Done():
+				setErr(ctx.Err())
+				return
+			}
+		}
+	}()
+	return out, func() error {
+		errMu.Lock()
+		defer errMu.Unlock()
+		return runErr
+	}
+}
+
+func (l *Loader) build(b int, order []int, epoch int) (Batch, error) {
+	lo := b * l.cfg.BatchSize
+	hi := min(lo+l.cfg.BatchSize, len(order))
+	s := l.cfg.Size
+	per := s * s * 3
+	bt := Batch{Index: b}
+	x := make([]float32, 0, (hi-lo)*per)
+	for _, i := range order[lo:hi] {
+		x = x[:len(x)+per]
+		if err := l.Render(i, epoch, x[len(x)-per:]); err != nil {
+			if l.cfg.Strict {
+				return bt, err
+			}
+			x = x[:len(x)-per]
+			bt.Skipped = append(bt.Skipped, i)
+			continue
+		}
+		bt.Labels = append(bt.Labels, l.ds.Items[i].Label)
+		bt.Items = append(bt.Items, i)
+	}
+	bt.X = &tensor.Tensor{Shape: []int{len(bt.Labels), s, s, 3}, Data: x}
+	return bt, nil
+}
