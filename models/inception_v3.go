@@ -52,8 +52,16 @@ func (b *inceptionBuilder) concat(name string, xs ...nn.Node) nn.Node {
 
 // InceptionV3 builds Keras' InceptionV3 for size x size x 3 inputs (size >= 75).
 func InceptionV3(o Options) (*nn.Model, error) {
+	g, out, err := inceptionV3Graph(o)
+	if err != nil {
+		return nil, err
+	}
+	return g.Build(out)
+}
+
+func inceptionV3Graph(o Options) (*nn.Graph, nn.Node, error) {
 	if o.Size < 75 {
-		return nil, fmt.Errorf("inception_v3: input size %d is below the minimum of 75", o.Size)
+		return nil, nn.Node{}, fmt.Errorf("inception_v3: input size %d is below the minimum of 75", o.Size)
 	}
 	b := &inceptionBuilder{g: nn.NewGraph(), n: counters{}}
 	in := b.g.Input(nn.NewInput(b.n.next("input"), o.Size, o.Size, 3))
@@ -133,7 +141,7 @@ func InceptionV3(o Options) (*nn.Model, error) {
 		x = b.concat(fmt.Sprintf("mixed%d", 9+i), b1, b3, bd, bp)
 	}
 	x = addTop(b.g, x, o, "avg_pool")
-	return b.g.Build(x)
+	return b.g, x, b.g.Err()
 }
 
 // addTop appends Keras' classifier (GlobalAveragePooling2D + Dense softmax

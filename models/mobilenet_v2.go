@@ -72,15 +72,23 @@ func (b *mobileNetBuilder) invertedRes(x nn.Node, shape []int, expansion, stride
 
 // MobileNetV2 builds Keras' MobileNetV2 with width multiplier o.Alpha (0.35 to 1.4).
 func MobileNetV2(o Options) (*nn.Model, error) {
+	g, out, err := mobileNetV2Graph(o)
+	if err != nil {
+		return nil, err
+	}
+	return g.Build(out)
+}
+
+func mobileNetV2Graph(o Options) (*nn.Graph, nn.Node, error) {
 	alpha := o.Alpha
 	if alpha == 0 {
 		alpha = 1
 	}
 	if alpha < 0.35 || alpha > 1.4 {
-		return nil, fmt.Errorf("mobilenet_v2: alpha %g outside [0.35, 1.4]", alpha)
+		return nil, nn.Node{}, fmt.Errorf("mobilenet_v2: alpha %g outside [0.35, 1.4]", alpha)
 	}
 	if o.Size < 32 {
-		return nil, fmt.Errorf("mobilenet_v2: input size %d is below the minimum of 32", o.Size)
+		return nil, nn.Node{}, fmt.Errorf("mobilenet_v2: input size %d is below the minimum of 32", o.Size)
 	}
 	b := &mobileNetBuilder{g: nn.NewGraph()}
 	x := b.g.Input(nn.NewInput("input_1", o.Size, o.Size, 3))
@@ -111,5 +119,5 @@ func MobileNetV2(o Options) (*nn.Model, error) {
 	x = b.bn("Conv_1_bn", x)
 	x = b.g.Apply(nn.NewReLU("out_relu", 6), x)
 	x = addTop(b.g, x, o, "global_average_pooling2d")
-	return b.g.Build(x)
+	return b.g, x, b.g.Err()
 }

@@ -76,7 +76,7 @@ func TestTopAndPooling(t *testing.T) {
 			t.Errorf("pooling %s: output %v", pool, m.OutputShape())
 		}
 	}
-	if _, err := (Spec{Name: "x", MinSize: 75, build: InceptionV3}).Build(Options{Size: 74}); err == nil {
+	if _, err := InceptionV3(Options{Size: 74}); err == nil {
 		t.Error("want error for a 74 px InceptionV3")
 	}
 }

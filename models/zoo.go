@@ -50,16 +50,26 @@ type Spec struct {
 	NoTop Weights
 	// Alpha is passed to the builder (MobileNetV2 variants).
 	Alpha float64
-	build func(Options) (*nn.Model, error)
+	graph func(Options) (*nn.Graph, nn.Node, error)
 }
 
 // Build constructs the model with the spec's defaults filled in.
 func (s Spec) Build(o Options) (*nn.Model, error) {
+	g, out, err := s.Graph(o)
+	if err != nil {
+		return nil, err
+	}
+	return g.Build(out)
+}
+
+// Graph constructs the model's graph without building it, so that a head
+// can be added; out is the base's output node.
+func (s Spec) Graph(o Options) (*nn.Graph, nn.Node, error) {
 	if o.Size == 0 {
 		o.Size = s.DefaultSize
 	}
 	if o.Size < s.MinSize {
-		return nil, fmt.Errorf("%s: input size %d is below the minimum of %d", s.Name, o.Size, s.MinSize)
+		return nil, nn.Node{}, fmt.Errorf("%s: input size %d is below the minimum of %d", s.Name, o.Size, s.MinSize)
 	}
 	if o.Alpha == 0 {
 		o.Alpha = s.Alpha
@@ -67,7 +77,7 @@ func (s Spec) Build(o Options) (*nn.Model, error) {
 	if o.IncludeTop && o.Classes < 1 {
 		o.Classes = 1000
 	}
-	return s.build(o)
+	return s.graph(o)
 }
 
 var registry = map[string]Spec{}
@@ -105,7 +115,7 @@ func init() {
 			URL:  kerasApps + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
 			MD5:  "bcbd6486424b2319ff4ef7d526e38f63",
 		},
-		build: InceptionV3,
+		graph: inceptionV3Graph,
 	})
 	for _, a := range []struct {
 		alpha float64
@@ -120,7 +130,7 @@ func init() {
 			Name: name, DefaultSize: 224, MinSize: 32, Preprocess: "tf", Alpha: a.alpha,
 			FeatureLayer: "out_relu", FineTuneFrom: "block_13_expand",
 			NoTop: Weights{File: file, URL: kerasApps + "mobilenet_v2/" + file},
-			build: MobileNetV2,
+			graph: mobileNetV2Graph,
 		})
 	}
 }

@@ -1,0 +1,224 @@
+// Package classifier is a trained image classifier: an ImageNet backbone
+// from the model zoo with a new head, its classes and input preprocessing,
+// saved to and loaded from one safetensors file that Python's safetensors
+// can also open.
+package classifier
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"trashsort/atomicfile"
+	"trashsort/models"
+	"trashsort/nn"
+	"trashsort/tensor"
+)
+
+// FormatVersion identifies the model file layout.
+const FormatVersion = "trashsort/1"
+
+// Head is the classifier put on top of the backbone: GlobalAveragePooling2D,
+// Dense(Units, relu), optional Dropout, Dense(classes, softmax).
+type Head struct {
+	Units   int     `json:"units"`
+	Dropout float64 `json:"dropout"`
+}
+
+// Summary records how the model was trained.
+type Summary struct {
+	ValAccuracy float64 `json:"val_accuracy"`
+	ValLoss     float64 `json:"val_loss"`
+	BestEpoch   int     `json:"best_epoch"`
+	Epochs      int     `json:"epochs"`
+	Seed        uint64  `json:"seed"`
+	Date        string  `json:"date"`
+	TrainImages int     `json:"train_images"`
+	ValImages   int     `json:"val_images"`
+	Recipe      string  `json:"recipe"`
+}
+
+// Meta is everything about the model except its weights.
+type Meta struct {
+	Backbone string   `json:"backbone"`
+	Alpha    float64  `json:"alpha,omitempty"`
+	Size     int      `json:"input_size"`
+	Classes  []string `json:"classes"`
+	// Preprocess is "tf" (x/127.5 - 1, the backbones' own) or "rescale"
+	// (x * Rescale, the seed recipe's rescale=1/255).
+	Preprocess string  `json:"preprocessing"`
+	Rescale    float64 `json:"rescale,omitempty"`
+	Head       Head    `json:"head"`
+	Summary    Summary `json:"summary"`
+}
+
+// Classifier is a backbone plus head with its metadata.
+type Classifier struct {
+	Meta  Meta
+	Model *nn.Model
+	// BaseEnd is the index of the backbone's last layer; the head follows it.
+	BaseEnd int
+}
+
+// New builds the model described by meta with freshly initialized head
+// weights (seed) and uninitialized backbone weights.
+func New(meta Meta, seed uint64) (*Classifier, error) {
+	spec, err := models.Get(meta.Backbone)
+	if err != nil {
+		return nil, err
+	}
+	if len(meta.Classes) < 2 {
+		return nil, fmt.Errorf("classifier: need at least 2 classes, got %d", len(meta.Classes))
+	}
+	if meta.Head.Units < 1 {
+		meta.Head.Units = 1024
+	}
+	if meta.Preprocess == "" {
+		meta.Preprocess = spec.Preprocess
+	}
+	if meta.Size == 0 {
+		meta.Size = spec.DefaultSize
+	}
+	if meta.Alpha == 0 {
+		meta.Alpha = spec.Alpha
+	}
+	g, x, err := spec.Graph(models.Options{Size: meta.Size, Alpha: meta.Alpha})
+	if err != nil {
+		return nil, err
+	}
+	x = g.Apply(nn.NewGlobalAveragePooling2D("global_average_pooling2d"), x)
+	x = g.Apply(nn.NewDense("dense", meta.Head.Units, "relu"), x)
+	if meta.Head.Dropout > 0 {
+		x = g.Apply(nn.NewDropout("dropout", float32(meta.Head.Dropout)), x)
+	}
+	x = g.Apply(nn.NewDense("dense_1", len(meta.Classes), "softmax"), x)
+	m, err := g.Build(x)
+	if err != nil {
+		return nil, err
+	}
+	m.InitWeights(seed)
+	c := &Classifier{Meta: meta, Model: m, BaseEnd: m.Index("global_average_pooling2d") - 1}
+	return c, nil
+}
+
+// Preprocess maps raw pixel values in [0, 255] to the model's input range, in place.
+func (c *Classifier) Preprocess(x []float32) {
+	switch c.Meta.Preprocess {
+	case "rescale":
+		s := float32(c.Meta.Rescale)
+		for i := range x {
+			x[i] *= s
+		}
+	default: // "tf"
+		for i := range x {
+			x[i] = x[i]/127.5 - 1
+		}
+	}
+}
+
+// Predict returns class probabilities [N, classes] for raw images
+// [N, Size, Size, 3] with values in [0, 255]; x is not modified.
+func (c *Classifier) Predict(x *tensor.Tensor) (*tensor.Tensor, error) {
+	in := x.Clone()
+	c.Preprocess(in.Data)
+	return c.Model.Forward(in, false)
+}
+
+// Tensors returns every weight of the model named "<layer>/<weight>".
+func Tensors(m *nn.Model) map[string]Tensor {
+	out := map[string]Tensor{}
+	for _, l := range m.Layers {
+		for _, p := range l.Params() {
+			out[l.Base().Name()+"/"+p.Name] = Tensor{Shape: p.Value.Shape, Data: p.Value.Data}
+		}
+	}
+	return out
+}
+
+// SetTensors copies named weights into the model; every weight of the model
+// must be present with its shape.
+func SetTensors(m *nn.Model, ts map[string]Tensor, source string) error {
+	used := 0
+	for _, l := range m.Layers {
+		for _, p := range l.Params() {
+			name := l.Base().Name() + "/" + p.Name
+			t, ok := ts[name]
+			if !ok {
+				return fmt.Errorf("%s: no weight %q", source, name)
+			}
+			if !tensor.SameShape(t.Shape, p.Value.Shape) {
+				return fmt.Errorf("%s: weight %q: expected shape %v, found %v", source, name, p.Value.Shape, t.Shape)
+			}
+			copy(p.Value.Data, t.Data)
+			p.Touch()
+			used++
+		}
+	}
+	if used != len(ts) {
+		return fmt.Errorf("%s: holds %d weights, the model has %d", source, len(ts), used)
+	}
+	return nil
+}
+
+// Metadata is the safetensors __metadata__ for meta: the whole Meta as
+// JSON under "trashsort", plus flat keys for other tools.
+func Metadata(meta Meta) (map[string]string, error) {
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{
+		"format":        FormatVersion,
+		"trashsort":     string(b),
+		"backbone":      meta.Backbone,
+		"classes":       strings.Join(meta.Classes, ","),
+		"input_size":    strconv.Itoa(meta.Size),
+		"preprocessing": meta.Preprocess,
+		"val_accuracy":  strconv.FormatFloat(meta.Summary.ValAccuracy, 'f', 4, 64),
+	}, nil
+}
+
+// Save writes the classifier to path atomically.
+func (c *Classifier) Save(path string) error {
+	meta, err := Metadata(c.Meta)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		return WriteSafetensors(w, Tensors(c.Model), meta)
+	})
+}
+
+// ParseMeta reads the classifier metadata from a file's __metadata__.
+func ParseMeta(meta map[string]string, source string) (Meta, error) {
+	var m Meta
+	if meta["format"] != FormatVersion {
+		return m, fmt.Errorf("%s: not a trashsort model file (format %q, want %q)", source, meta["format"], FormatVersion)
+	}
+	if err := json.Unmarshal([]byte(meta["trashsort"]), &m); err != nil {
+		return m, fmt.Errorf("%s: corrupt model metadata: %w", source, err)
+	}
+	return m, nil
+}
+
+// Load reads a classifier saved by Save.
+func Load(path string) (*Classifier, error) {
+	ts, raw, err := ReadSafetensors(path)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := ParseMeta(raw, path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := New(meta, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := SetTensors(c.Model, ts, path); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
