@@ -35,11 +35,24 @@ type Config struct {
 
 // Loader produces batches of float32 NHWC images with values in [0, 255].
 type Loader struct {
-	ds    *Dataset
-	cfg   Config
+	ds  *Dataset
+	cfg Config
+	*images
+}
+
+// images is the decoded-image cache, shareable between loaders of one dataset.
+type images struct {
 	mu    sync.Mutex
 	cache map[int]*RGB
 	bad   map[int]error
+}
+
+// Share makes l use other's decoded images; both must read the same dataset
+// at the same size (for example an ordered and a shuffled view of one set).
+func (l *Loader) Share(other *Loader) {
+	if l.ds == other.ds && l.cfg.Size == other.cfg.Size && l.cfg.Resize == other.cfg.Resize {
+		l.images = other.images
+	}
 }
 
 // NewLoader checks the configuration and returns a loader over ds.
@@ -64,7 +77,7 @@ func NewLoader(ds *Dataset, cfg Config) (*Loader, error) {
 			return nil, err
 		}
 	}
-	return &Loader{ds: ds, cfg: cfg, cache: map[int]*RGB{}, bad: map[int]error{}}, nil
+	return &Loader{ds: ds, cfg: cfg, images: &images{cache: map[int]*RGB{}, bad: map[int]error{}}}, nil
 }
 
 // Dataset returns the loader's dataset.

@@ -15,6 +15,18 @@ import (
 // file may not hold weights for layers m lacks; errors name the layer, the
 // weight and the shapes.
 func LoadKerasWeights(m *nn.Model, path string) error {
+	return loadKeras(m, path, len(m.Layers)-1)
+}
+
+// LoadKerasBase loads a backbone's weight file into a model that extends the
+// backbone (a transfer model with a new head): every layer in the file must
+// be in the model, every layer up to index baseEnd must be in the file, and
+// the layers after it keep their weights.
+func LoadKerasBase(m *nn.Model, path string, baseEnd int) error {
+	return loadKeras(m, path, baseEnd)
+}
+
+func loadKeras(m *nn.Model, path string, upTo int) error {
 	f, err := h5.Open(path)
 	if err != nil {
 		return err
@@ -64,7 +76,7 @@ func LoadKerasWeights(m *nn.Model, path string) error {
 			p.Touch()
 		}
 	}
-	for _, l := range m.Layers {
+	for _, l := range m.Layers[:upTo+1] {
 		if len(l.Params()) > 0 && !inFile[l.Base().Name()] {
 			return fmt.Errorf("%s: no weights for layer %q (%s)", path, l.Base().Name(), l.Base().Class())
 		}

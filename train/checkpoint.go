@@ -1,0 +1,148 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"trashsort/atomicfile"
+	"trashsort/classifier"
+	"trashsort/nn"
+)
+
+const checkpointFormat = "trashsort-checkpoint/1"
+
+// state is what a resumed run needs besides the weights.
+type state struct {
+	Epoch         int        `json:"epoch"` // epochs completed
+	Stage         int        `json:"stage"`
+	LR            float64    `json:"lr"`
+	Iterations    int64      `json:"iterations"`
+	Wait          int        `json:"wait"`
+	ReduceWait    int        `json:"reduce_wait"`
+	StageBestLoss float64    `json:"stage_best_loss"`
+	Stopped       bool       `json:"stopped"`
+	StoppedStage  int        `json:"stopped_stage"`
+	Best          EpochLog   `json:"best"`
+	History       []EpochLog `json:"history"`
+
+	restored map[string]classifier.Tensor // optimizer slots read from a checkpoint
+}
+
+func newState() state { return state{StageBestLoss: math.MaxFloat64} }
+
+func (t *trainer) checkpointPath() string { return filepath.Join(t.cfg.Checkpoint, "last.safetensors") }
+
+func (t *trainer) paramNames() map[*nn.Param]string {
+	names := map[*nn.Param]string{}
+	for _, l := range t.m.Layers {
+		for _, p := range l.Params() {
+			names[p] = l.Base().Name() + "/" + p.Name
+		}
+	}
+	return names
+}
+
+// saveCheckpoint writes weights, optimizer slots and state atomically.
+func (t *trainer) saveCheckpoint() error {
+	ts := classifier.Tensors(t.m)
+	names := t.paramNames()
+	for _, p := range t.params {
+		for k, s := range t.opt.Slots(p) {
+			ts["optimizer/"+names[p]+"/"+strconv.Itoa(k)] = classifier.Tensor{Shape: p.Value.Shape, Data: s}
+		}
+	}
+	t.st.Iterations = t.opt.Iterations()
+	st, err := json.Marshal(t.st)
+	if err != nil {
+		return err
+	}
+	meta, err := classifier.Metadata(t.clf.Meta)
+	if err != nil {
+		return err
+	}
+	meta["format"] = checkpointFormat
+	meta["state"] = string(st)
+	meta["optimizer"] = t.opt.Name()
+	return atomicfile.Write(t.checkpointPath(), func(w io.Writer) error {
+		return classifier.WriteSafetensors(w, ts, meta)
+	})
+}
+
+// loadCheckpoint restores a run; a missing checkpoint starts afresh.
+func (t *trainer) loadCheckpoint() error {
+	path := t.checkpointPath()
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		if t.cfg.Progress != nil {
+			fmt.Fprintf(t.cfg.Progress, "no checkpoint at %s: starting from scratch\n", path)
+		}
+		return nil
+	}
+	ts, meta, err := classifier.ReadSafetensors(path)
+	if err != nil {
+		return err
+	}
+	if meta["format"] != checkpointFormat {
+		return fmt.Errorf("%s: not a trashsort checkpoint", path)
+	}
+	meta["format"] = classifier.FormatVersion
+	m, err := classifier.ParseMeta(meta, path)
+	if err != nil {
+		return err
+	}
+	if m.Backbone != t.clf.Meta.Backbone || m.Size != t.clf.Meta.Size || strings.Join(m.Classes, ",") != strings.Join(t.clf.Meta.Classes, ",") || m.Head != t.clf.Meta.Head {
+		return fmt.Errorf("%s: checkpoint is for %s %dpx classes %v head %+v, this run is %s %dpx classes %v head %+v",
+			path, m.Backbone, m.Size, m.Classes, m.Head, t.clf.Meta.Backbone, t.clf.Meta.Size, t.clf.Meta.Classes, t.clf.Meta.Head)
+	}
+	var st state
+	if err := json.Unmarshal([]byte(meta["state"]), &st); err != nil {
+		return fmt.Errorf("%s: corrupt state: %w", path, err)
+	}
+	weights := map[string]classifier.Tensor{}
+	slots := map[string]classifier.Tensor{}
+	for k, v := range ts {
+		if strings.HasPrefix(k, "optimizer/") {
+			slots[strings.TrimPrefix(k, "optimizer/")] = v
+		} else {
+			weights[k] = v
+		}
+	}
+	if err := classifier.SetTensors(t.m, weights, path); err != nil {
+		return err
+	}
+	st.restored = slots
+	t.st = st
+	if t.cfg.Out != "" && st.Best.Epoch > 0 {
+		best, _, err := classifier.ReadSafetensors(t.cfg.Out)
+		if err != nil {
+			return fmt.Errorf("resume: best model: %w", err)
+		}
+		t.best = best
+	}
+	if t.cfg.Progress != nil {
+		fmt.Fprintf(t.cfg.Progress, "resuming from %s after epoch %d\n", path, st.Epoch)
+	}
+	return nil
+}
+
+// restoreOptimizer copies the checkpoint's optimizer slots into the current optimizer.
+func (t *trainer) restoreOptimizer() error {
+	names := t.paramNames()
+	for _, p := range t.params {
+		for k, s := range t.opt.Slots(p) {
+			v, ok := t.st.restored[names[p]+"/"+strconv.Itoa(k)]
+			if !ok || len(v.Data) != len(s) {
+				return fmt.Errorf("checkpoint lacks optimizer state for %s", names[p])
+			}
+			copy(s, v.Data)
+		}
+	}
+	t.opt.SetIterations(t.st.Iterations)
+	t.st.restored = nil
+	return nil
+}

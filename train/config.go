@@ -1,0 +1,134 @@
+// Package train fits a classifier with the two-stage transfer-learning
+// recipe: stage one trains a new head on a frozen ImageNet backbone, stage
+// two unfreezes the top of the backbone and fine-tunes it with a small
+// learning rate. It offers a feature cache that runs frozen layers once per
+// augmented view instead of once per epoch, Keras-style callbacks
+// (checkpoints, resume, early stopping, learning-rate schedules), a CSV log
+// and plots.
+package train
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"trashsort/classifier"
+	"trashsort/data"
+	"trashsort/nn"
+)
+
+// Config is a training run. The zero value of each field means the seed
+// recipe's choice where there is one.
+type Config struct {
+	// Backbone, e.g. "inception_v3"; Size is the input size (224).
+	Backbone string
+	Size     int
+	Batch    int
+	Head     classifier.Head
+
+	// Stage one: the base frozen, RMSprop.
+	Epochs1    int
+	Optimizer1 string
+	LR1        float64
+	// Stage two: layers from UnfreezeFrom on trainable (an index such as
+	// "249" or a layer name such as "mixed9"), SGD with momentum.
+	Epochs2      int
+	UnfreezeFrom string
+	LR2          float64
+	Momentum2    float64
+
+	// Augment is applied on the fly (or per cached view); nil means none.
+	Augment *data.Augment
+	// Resize is "bilinear" (default) or "nearest" (flow_from_directory's).
+	Resize string
+	// Rescale, when non-zero, replaces the backbone's preprocessing by x*Rescale
+	// (the seed recipe's rescale=1/255).
+	Rescale float64
+
+	// CacheFeatures: -1 computes frozen layers on the fly every epoch; K > 0
+	// runs them once per augmented view for K views; 0 once, unaugmented.
+	CacheFeatures int
+	// CacheBudget is the memory (bytes) for cached activations; beyond it they go to disk.
+	CacheBudget int64
+
+	ClassWeight    string // "" or "balanced"
+	LabelSmoothing float64
+
+	// Callbacks. EarlyStopping and ReducePatience watch val_loss (Keras'
+	// defaults); 0 turns them off. Cosine decays each stage's rate to 0.
+	EarlyStopping  int
+	ReducePatience int
+	ReduceFactor   float64
+	Cosine         bool
+
+	Seed    uint64
+	Workers int
+
+	// Out is the model file; Checkpoint the folder for the resumable state
+	// (default Out + ".ckpt"); LogDir receives history.csv and the plots.
+	Out        string
+	Checkpoint string
+	LogDir     string
+	Resume     bool
+	// StopAfter ends the run after that many epochs in total, as an
+	// interruption would (for tests of Resume); 0 means no limit.
+	StopAfter int
+
+	// Progress receives progress bars and per-epoch lines (nil: quiet).
+	Progress io.Writer
+}
+
+// Defaults fills in the seed recipe's values.
+func (c *Config) Defaults() {
+	if c.Backbone == "" {
+		c.Backbone = "inception_v3"
+	}
+	if c.Size == 0 {
+		c.Size = 224
+	}
+	if c.Batch == 0 {
+		c.Batch = 32
+	}
+	if c.Head.Units == 0 {
+		c.Head.Units = 1024
+	}
+	if c.Optimizer1 == "" {
+		c.Optimizer1 = "rmsprop"
+	}
+	if c.LR1 == 0 {
+		c.LR1 = 1e-3
+	}
+	if c.LR2 == 0 {
+		c.LR2 = 1e-4
+	}
+	if c.Momentum2 == 0 {
+		c.Momentum2 = 0.9
+	}
+	if c.ReduceFactor == 0 {
+		c.ReduceFactor = 0.1
+	}
+	if c.CacheBudget == 0 {
+		c.CacheBudget = 4 << 30
+	}
+	if c.Checkpoint == "" && c.Out != "" {
+		c.Checkpoint = c.Out + ".ckpt"
+	}
+}
+
+// unfreezeIndex resolves UnfreezeFrom against the model.
+func unfreezeIndex(m *nn.Model, from, fallback string) (int, error) {
+	if from == "" {
+		from = fallback
+	}
+	if i, err := strconv.Atoi(from); err == nil {
+		if i < 1 || i >= len(m.Layers) {
+			return 0, fmt.Errorf("unfreeze-from %d outside [1, %d)", i, len(m.Layers))
+		}
+		return i, nil
+	}
+	i := m.Index(from)
+	if i < 0 {
+		return 0, fmt.Errorf("unfreeze-from: no layer named %q", from)
+	}
+	return i, nil
+}

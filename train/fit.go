@@ -1,0 +1,621 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"trashsort/classifier"
+	"trashsort/data"
+	"trashsort/models"
+	"trashsort/nn"
+	"trashsort/tensor"
+)
+
+// EpochLog is one line of the training history.
+type EpochLog struct {
+	Epoch   int     `json:"epoch"` // 1-based, counted across both stages
+	Stage   int     `json:"stage"`
+	Loss    float64 `json:"loss"`
+	Acc     float64 `json:"accuracy"`
+	ValLoss float64 `json:"val_loss"`
+	ValAcc  float64 `json:"val_accuracy"`
+	LR      float64 `json:"lr"`
+	Seconds float64 `json:"seconds"`
+	ImgPerS float64 `json:"img_per_s"`
+}
+
+// Result is a finished (or interrupted) run.
+type Result struct {
+	Classifier *classifier.Classifier
+	History    []EpochLog
+	Best       EpochLog
+	// FeatureSeconds is the time spent computing cached activations.
+	FeatureSeconds float64
+	Wall           time.Duration
+	Skipped        int
+	Interrupted    bool
+}
+
+// ErrStopped is returned (wrapped) when the run stopped early on request
+// (StopAfter or a cancelled context) after saving its checkpoint.
+var ErrStopped = errors.New("training stopped; resume with --resume")
+
+type trainer struct {
+	cfg      Config
+	clf      *classifier.Classifier
+	m        *nn.Model
+	trainL   *data.Loader
+	valL     *data.Loader
+	from     int // first trainable layer of stage two
+	gapIdx   int // the head's GlobalAveragePooling2D
+	boundary int // stage two's cached layer (its output feeds layers >= from)
+	s1, s2   *featureStore
+	v1, v2   *featureStore
+	views    int
+	opt      nn.Optimizer
+	params   []*nn.Param
+	loss     nn.CategoricalCrossentropy
+	st       state
+	res      *Result
+	best     map[string]classifier.Tensor
+}
+
+// Fit trains a classifier on train, validating on val after every epoch,
+// and saves the best epoch's model to cfg.Out. weightsPath is the
+// backbone's ImageNet weight file ("" for random initialization).
+func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weightsPath string) (*Result, error) {
+	start := time.Now()
+	cfg.Defaults()
+	if strings.Join(trainSet.Classes, ",") != strings.Join(valSet.Classes, ",") {
+		return nil, fmt.Errorf("train classes %v and validation classes %v differ", trainSet.Classes, valSet.Classes)
+	}
+	meta := classifier.Meta{Backbone: cfg.Backbone, Size: cfg.Size, Classes: trainSet.Classes, Head: cfg.Head}
+	if cfg.Rescale != 0 {
+		meta.Preprocess, meta.Rescale = "rescale", cfg.Rescale
+	}
+	clf, err := classifier.New(meta, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	t := &trainer{cfg: cfg, clf: clf, m: clf.Model, res: &Result{Classifier: clf}}
+	t.gapIdx = clf.BaseEnd + 1
+	if weightsPath != "" {
+		if err := models.LoadKerasBase(t.m, weightsPath, clf.BaseEnd); err != nil {
+			return nil, err
+		}
+	}
+	spec, _ := models.Get(cfg.Backbone)
+	if t.from, err = unfreezeIndex(t.m, cfg.UnfreezeFrom, spec.FineTuneFrom); err != nil {
+		return nil, err
+	}
+	if t.from > clf.BaseEnd {
+		return nil, fmt.Errorf("unfreeze-from %d is past the backbone's last layer %d", t.from, clf.BaseEnd)
+	}
+	if cfg.ClassWeight == "balanced" {
+		t.loss.ClassWeights = trainSet.BalancedClassWeights()
+	} else if cfg.ClassWeight != "" {
+		return nil, fmt.Errorf("unknown class weight %q (balanced)", cfg.ClassWeight)
+	}
+	t.loss.LabelSmoothing = float32(cfg.LabelSmoothing)
+	report := func(p string, err error) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "skipping %v\n", err)
+		}
+	}
+	if t.trainL, err = data.NewLoader(trainSet, data.Config{Size: cfg.Size, Resize: cfg.Resize, Augment: cfg.Augment, BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, Cache: true, Report: report}); err != nil {
+		return nil, err
+	}
+	if t.valL, err = data.NewLoader(valSet, data.Config{Size: cfg.Size, Resize: cfg.Resize, BatchSize: cfg.Batch, Workers: cfg.Workers, Cache: true, Report: report}); err != nil {
+		return nil, err
+	}
+	for _, l := range []*data.Loader{t.trainL, t.valL} {
+		n, err := l.Prepare(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t.res.Skipped += n
+	}
+	clf.Meta.Summary = classifier.Summary{Seed: cfg.Seed, TrainImages: t.trainL.Len(), ValImages: t.valL.Len(), Recipe: t.recipe()}
+	t.st = newState()
+	if cfg.Resume {
+		if err := t.loadCheckpoint(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.CacheFeatures >= 0 {
+		fs := time.Now()
+		if err := t.buildFeatureCache(ctx); err != nil {
+			return nil, err
+		}
+		defer t.closeCaches()
+		t.res.FeatureSeconds = time.Since(fs).Seconds()
+	}
+	err = t.run(ctx)
+	t.res.History = t.st.History
+	t.res.Best = t.st.Best
+	t.res.Wall = time.Since(start)
+	if err != nil {
+		return t.res, err
+	}
+	// The returned classifier and the file hold the best epoch's weights.
+	if t.best != nil {
+		if err := classifier.SetTensors(t.m, t.best, "best weights"); err != nil {
+			return nil, err
+		}
+	}
+	t.fillSummary()
+	if cfg.Out != "" {
+		if err := clf.Save(cfg.Out); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.LogDir != "" {
+		if err := writeLogs(cfg.LogDir, t.st.History); err != nil {
+			return nil, err
+		}
+	}
+	return t.res, nil
+}
+
+func (t *trainer) recipe() string {
+	c := t.cfg
+	cache := "on the fly"
+	if c.CacheFeatures >= 0 {
+		cache = fmt.Sprintf("feature cache, %d views", c.CacheFeatures)
+	}
+	return fmt.Sprintf("%s %dpx; stage 1: %d epochs %s lr %g; stage 2: %d epochs from layer %d SGD lr %g momentum %g; %s",
+		c.Backbone, c.Size, c.Epochs1, c.Optimizer1, c.LR1, c.Epochs2, t.from, c.LR2, c.Momentum2, cache)
+}
+
+func (t *trainer) fillSummary() {
+	s := &t.clf.Meta.Summary
+	s.ValAccuracy, s.ValLoss, s.BestEpoch = t.st.Best.ValAcc, t.st.Best.ValLoss, t.st.Best.Epoch
+	s.Epochs = len(t.st.History)
+	s.Date = time.Now().UTC().Format(time.RFC3339)
+}
+
+// setStage sets the trainable flags and the optimizer for a stage.
+func (t *trainer) setStage(stage int) error {
+	m := t.m
+	m.SetTrainable(0, len(m.Layers), false)
+	if stage == 1 {
+		m.SetTrainable(t.gapIdx, len(m.Layers), true)
+		opt, err := nn.NewOptimizer(t.cfg.Optimizer1, t.cfg.LR1)
+		if err != nil {
+			return err
+		}
+		t.opt = opt
+	} else {
+		m.SetTrainable(t.from, len(m.Layers), true)
+		t.opt = nn.NewSGD(t.cfg.LR2, t.cfg.Momentum2, false)
+	}
+	t.params = m.TrainableParams()
+	return nil
+}
+
+func (t *trainer) stageOf(epoch int) int {
+	if epoch < t.cfg.Epochs1 {
+		return 1
+	}
+	return 2
+}
+
+// feedIndex is the layer whose output a stage's batches provide.
+func (t *trainer) feedIndex(stage int) int {
+	if t.cfg.CacheFeatures < 0 {
+		return t.m.Inputs[0]
+	}
+	if stage == 1 {
+		return t.gapIdx
+	}
+	return t.boundary
+}
+
+func (t *trainer) run(ctx context.Context) error {
+	total := t.cfg.Epochs1 + t.cfg.Epochs2
+	curStage := 0
+	for epoch := t.st.Epoch; epoch < total; epoch++ {
+		stage := t.stageOf(epoch)
+		if stage != curStage {
+			if err := t.setStage(stage); err != nil {
+				return err
+			}
+			if t.st.restored != nil && t.st.Stage == stage {
+				if err := t.restoreOptimizer(); err != nil {
+					return err
+				}
+			} else {
+				t.st.Stage, t.st.Wait, t.st.ReduceWait = stage, 0, 0
+				t.st.StageBestLoss = math.Inf(1)
+				t.st.LR = t.opt.LearningRate()
+			}
+			curStage = stage
+		}
+		if t.st.Stopped {
+			if t.stageOf(epoch) == t.st.StoppedStage {
+				continue
+			}
+		}
+		t.opt.SetLearningRate(t.lrFor(epoch))
+		log, err := t.epoch(ctx, epoch, stage)
+		if err != nil {
+			return err
+		}
+		t.st.History = append(t.st.History, log)
+		t.st.Epoch = epoch + 1
+		improved := log.ValAcc > t.st.Best.ValAcc || t.st.Best.Epoch == 0
+		if improved {
+			t.st.Best = log
+			t.best = cloneTensors(classifier.Tensors(t.m))
+			if t.cfg.Out != "" {
+				t.fillSummary()
+				if err := t.clf.Save(t.cfg.Out); err != nil {
+					return err
+				}
+			}
+		}
+		t.callbacks(log, stage)
+		if t.cfg.Progress != nil {
+			mark := ""
+			if improved {
+				mark = " *"
+			}
+			fmt.Fprintf(t.cfg.Progress, "epoch %d/%d [stage %d] loss %.4f acc %.4f val_loss %.4f val_acc %.4f lr %.2g %.1fs %.1f img/s%s\n",
+				log.Epoch, total, stage, log.Loss, log.Acc, log.ValLoss, log.ValAcc, log.LR, log.Seconds, log.ImgPerS, mark)
+		}
+		if t.cfg.Checkpoint != "" {
+			if err := t.saveCheckpoint(); err != nil {
+				return err
+			}
+		}
+		if t.cfg.LogDir != "" {
+			if err := writeCSV(filepath.Join(t.cfg.LogDir, "history.csv"), t.st.History); err != nil {
+				return err
+			}
+		}
+		if ctx.Err() != nil || (t.cfg.StopAfter > 0 && t.st.Epoch >= t.cfg.StopAfter && t.st.Epoch < total) {
+			t.res.Interrupted = true
+			return fmt.Errorf("after epoch %d: %w", t.st.Epoch, ErrStopped)
+		}
+	}
+	return nil
+}
+
+// lrFor applies the cosine schedule or the plateau-reduced rate.
+func (t *trainer) lrFor(epoch int) float64 {
+	stage := t.stageOf(epoch)
+	base, first, n := t.cfg.LR1, 0, t.cfg.Epochs1
+	if stage == 2 {
+		base, first, n = t.cfg.LR2, t.cfg.Epochs1, t.cfg.Epochs2
+	}
+	if t.cfg.Cosine && n > 0 {
+		return base * 0.5 * (1 + math.Cos(math.Pi*float64(epoch-first)/float64(n)))
+	}
+	return t.st.LR
+}
+
+// callbacks: early stopping and reduce-LR-on-plateau, both on val_loss.
+func (t *trainer) callbacks(log EpochLog, stage int) {
+	if log.ValLoss < t.st.StageBestLoss-1e-4 {
+		t.st.StageBestLoss, t.st.Wait, t.st.ReduceWait = log.ValLoss, 0, 0
+		return
+	}
+	t.st.Wait++
+	t.st.ReduceWait++
+	if t.cfg.ReducePatience > 0 && t.st.ReduceWait >= t.cfg.ReducePatience {
+		t.st.LR *= t.cfg.ReduceFactor
+		t.st.ReduceWait = 0
+		if t.cfg.Progress != nil {
+			fmt.Fprintf(t.cfg.Progress, "reducing learning rate to %g\n", t.st.LR)
+		}
+	}
+	if t.cfg.EarlyStopping > 0 && t.st.Wait >= t.cfg.EarlyStopping {
+		t.st.Stopped, t.st.StoppedStage = true, stage
+		if t.cfg.Progress != nil {
+			fmt.Fprintf(t.cfg.Progress, "early stopping stage %d: val_loss did not improve for %d epochs\n", stage, t.st.Wait)
+		}
+	}
+}
+
+// epoch trains one epoch and validates.
+func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error) {
+	start := time.Now()
+	log := EpochLog{Epoch: epoch + 1, Stage: stage, LR: t.opt.LearningRate()}
+	for _, l := range t.m.Layers {
+		if d, ok := l.(*nn.Dropout); ok {
+			d.Seed(t.cfg.Seed + uint64(epoch)*7919)
+		}
+	}
+	bar := newEpochBar(t.cfg.Progress, t.trainL.Batches(), fmt.Sprintf("epoch %d", epoch+1))
+	var lossSum float64
+	var correct, seen int
+	step := func(x *tensor.Tensor, labels []int) error {
+		if t.cfg.CacheFeatures < 0 {
+			t.clf.Preprocess(x.Data)
+		}
+		for _, p := range t.params {
+			p.Grad.Zero()
+		}
+		outs, err := t.m.Run(map[int]*tensor.Tensor{t.feedIndex(stage): x}, []int{t.m.Output}, true)
+		if err != nil {
+			return err
+		}
+		l, dz, err := t.loss.Compute(outs[0], labels)
+		if err != nil {
+			return err
+		}
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return fmt.Errorf("epoch %d: loss is %v", epoch+1, l)
+		}
+		if err := t.m.Backward(dz, true); err != nil {
+			return err
+		}
+		t.opt.Step(t.params)
+		lossSum += l * float64(len(labels))
+		correct += countCorrect(outs[0], labels)
+		seen += len(labels)
+		bar.step(lossSum/float64(seen), float64(correct)/float64(seen), seen, time.Since(start))
+		return nil
+	}
+	if t.cfg.CacheFeatures >= 0 {
+		store := t.s1
+		if stage == 2 {
+			store = t.s2
+		}
+		view := epoch % t.views
+		order := t.trainL.Order(epoch)
+		for lo := 0; lo < len(order); lo += t.cfg.Batch {
+			if err := ctx.Err(); err != nil {
+				return log, err
+			}
+			idx := order[lo:min(lo+t.cfg.Batch, len(order))]
+			x, err := store.gather(view, idx)
+			if err != nil {
+				return log, err
+			}
+			labels := make([]int, len(idx))
+			for k, i := range idx {
+				labels[k] = t.trainL.Dataset().Items[i].Label
+			}
+			if err := step(x, labels); err != nil {
+				return log, err
+			}
+		}
+	} else {
+		ch, errf := t.trainL.Epoch(ctx, epoch)
+		for b := range ch {
+			if err := step(b.X, b.Labels); err != nil {
+				for range ch {
+				}
+				return log, err
+			}
+		}
+		if err := errf(); err != nil {
+			return log, err
+		}
+	}
+	bar.done()
+	trainTime := time.Since(start)
+	log.Loss, log.Acc = lossSum/float64(seen), float64(correct)/float64(seen)
+	var err error
+	log.ValLoss, log.ValAcc, err = t.validate(ctx, stage)
+	if err != nil {
+		return log, err
+	}
+	log.Seconds = time.Since(start).Seconds()
+	log.ImgPerS = float64(seen) / trainTime.Seconds()
+	return log, nil
+}
+
+func countCorrect(probs *tensor.Tensor, labels []int) int {
+	k := probs.Shape[1]
+	n := 0
+	for i, y := range labels {
+		if argmax(probs.Data[i*k:(i+1)*k]) == y {
+			n++
+		}
+	}
+	return n
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// validate computes the unweighted loss and accuracy on the validation set.
+func (t *trainer) validate(ctx context.Context, stage int) (float64, float64, error) {
+	var lossSum float64
+	var correct, seen int
+	eval := func(feed int, x *tensor.Tensor, labels []int) error {
+		outs, err := t.m.Run(map[int]*tensor.Tensor{feed: x}, []int{t.m.Output}, false)
+		if err != nil {
+			return err
+		}
+		l, _, err := nn.CategoricalCrossentropy{}.Compute(outs[0], labels)
+		if err != nil {
+			return err
+		}
+		lossSum += l * float64(len(labels))
+		correct += countCorrect(outs[0], labels)
+		seen += len(labels)
+		return nil
+	}
+	if t.cfg.CacheFeatures >= 0 {
+		store, feed := t.v1, t.gapIdx
+		if stage == 2 {
+			store, feed = t.v2, t.boundary
+		}
+		n := t.valL.Len()
+		for lo := 0; lo < n; lo += t.cfg.Batch {
+			idx := make([]int, 0, t.cfg.Batch)
+			for i := lo; i < min(lo+t.cfg.Batch, n); i++ {
+				idx = append(idx, i)
+			}
+			x, err := store.gather(0, idx)
+			if err != nil {
+				return 0, 0, err
+			}
+			labels := make([]int, len(idx))
+			for k, i := range idx {
+				labels[k] = t.valL.Dataset().Items[i].Label
+			}
+			if err := eval(feed, x, labels); err != nil {
+				return 0, 0, err
+			}
+		}
+	} else {
+		ch, errf := t.valL.Epoch(ctx, 0)
+		for b := range ch {
+			t.clf.Preprocess(b.X.Data)
+			if err := eval(t.m.Inputs[0], b.X, b.Labels); err != nil {
+				for range ch {
+				}
+				return 0, 0, err
+			}
+		}
+		if err := errf(); err != nil {
+			return 0, 0, err
+		}
+	}
+	if seen == 0 {
+		return 0, 0, errors.New("validation set is empty")
+	}
+	return lossSum / float64(seen), float64(correct) / float64(seen), nil
+}
+
+// stageTwoBoundary finds the single layer below from whose output feeds
+// every layer from on; the stage-two cache stores it.
+func stageTwoBoundary(m *nn.Model, from int) (int, error) {
+	b := -1
+	for i := from; i < len(m.Layers); i++ {
+		for _, j := range m.Layers[i].Base().Inputs() {
+			if j < from {
+				if b >= 0 && b != j {
+					return 0, fmt.Errorf("layers from %d on read from layers %d and %d: the feature cache needs a single boundary (use --cache-features -1)", from, b, j)
+				}
+				b = j
+			}
+		}
+	}
+	if b < 0 {
+		return 0, fmt.Errorf("no layer feeds layer %d", from)
+	}
+	return b, nil
+}
+
+// buildFeatureCache runs the frozen layers once per view over the training
+// set (and once over the validation set) and keeps the activations that feed
+// stage one (the pooled features) and stage two (the boundary layer).
+func (t *trainer) buildFeatureCache(ctx context.Context) error {
+	var err error
+	if t.boundary, err = stageTwoBoundary(t.m, t.from); err != nil {
+		return err
+	}
+	t.views = max(t.cfg.CacheFeatures, 1)
+	needS2 := t.cfg.Epochs2 > 0
+	shape1 := t.m.Layers[t.gapIdx].Base().OutShape()
+	shape2 := t.m.Layers[t.boundary].Base().OutShape()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("trashsort-features-%d", os.Getpid()), "x")
+	budget := t.cfg.CacheBudget
+	ntr, nva := t.trainL.Len(), t.valL.Len()
+	if t.s1, err = newFeatureStore(shape1, ntr, t.views, budget, dir); err != nil {
+		return err
+	}
+	if t.v1, err = newFeatureStore(shape1, nva, 1, budget, dir); err != nil {
+		return err
+	}
+	if needS2 {
+		if t.v2, err = newFeatureStore(shape2, nva, 1, budget, dir); err != nil {
+			return err
+		}
+		used := int64(tensor.Numel(shape2)) * int64(nva) * 4
+		if t.s2, err = newFeatureStore(shape2, ntr, t.views, max(budget-used, 0), dir); err != nil {
+			return err
+		}
+		if t.cfg.Progress != nil {
+			mem, disk := t.s2.bytes()
+			fmt.Fprintf(t.cfg.Progress, "feature cache: %d views of %s %v (%.0f MB in memory, %.0f MB on disk)\n", t.views, t.m.Layers[t.boundary].Base().Name(), shape2, float64(mem)/1e6, float64(disk)/1e6)
+		}
+	}
+	t.m.SetTrainable(0, len(t.m.Layers), false)
+	extract := func(l *data.Loader, view int, s1, s2 *featureStore, viewIdx int, what string) error {
+		outs := []int{t.gapIdx}
+		if s2 != nil {
+			outs = append(outs, t.boundary)
+		}
+		bar := newEpochBar(t.cfg.Progress, l.Batches(), what)
+		start := time.Now()
+		ch, errf := l.Epoch(ctx, view)
+		first, n := 0, 0
+		for b := range ch {
+			t.clf.Preprocess(b.X.Data)
+			res, err := t.m.Run(map[int]*tensor.Tensor{t.m.Inputs[0]: b.X}, outs, false)
+			if err != nil {
+				for range ch {
+				}
+				return err
+			}
+			if err := s1.put(viewIdx, first, res[0].Data); err != nil {
+				return err
+			}
+			if s2 != nil {
+				if err := s2.put(viewIdx, first, res[1].Data); err != nil {
+					return err
+				}
+			}
+			first += len(b.Labels)
+			n += len(b.Labels)
+			bar.step(0, 0, n, time.Since(start))
+		}
+		bar.done()
+		return errf()
+	}
+	// Feature extraction reads items in order: a loader without shuffling.
+	cfg := t.trainL.Config()
+	cfg.Shuffle = false
+	if t.cfg.CacheFeatures == 0 {
+		cfg.Augment = nil
+	}
+	ordered, err := data.NewLoader(t.trainL.Dataset(), cfg)
+	if err != nil {
+		return err
+	}
+	ordered.Share(t.trainL)
+	for v := 0; v < t.views; v++ {
+		if err := extract(ordered, v, t.s1, t.s2, v, fmt.Sprintf("features view %d/%d", v+1, t.views)); err != nil {
+			return err
+		}
+	}
+	return extract(t.valL, 0, t.v1, t.v2, 0, "features val")
+}
+
+func (t *trainer) closeCaches() {
+	for _, s := range []*featureStore{t.s1, t.s2, t.v1, t.v2} {
+		if s != nil {
+			s.close()
+		}
+	}
+}
+
+func cloneTensors(ts map[string]classifier.Tensor) map[string]classifier.Tensor {
+	out := make(map[string]classifier.Tensor, len(ts))
+	for k, v := range ts {
+		out[k] = classifier.Tensor{Shape: v.Shape, Data: append([]float32(nil), v.Data...)}
+	}
+	return out
+}
+
+var _ = rand.New
