@@ -50,8 +50,10 @@ type Meta struct {
 	// (x * Rescale, the seed recipe's rescale=1/255).
 	Preprocess string  `json:"preprocessing"`
 	Rescale    float64 `json:"rescale,omitempty"`
-	Head       Head    `json:"head"`
-	Summary    Summary `json:"summary"`
+	// Resize is the filter that scales images to Size ("bilinear" or "nearest").
+	Resize  string  `json:"resize,omitempty"`
+	Head    Head    `json:"head"`
+	Summary Summary `json:"summary"`
 }
 
 // Classifier is a backbone plus head with its metadata.

@@ -60,7 +60,10 @@ func DecodeFile(path string) (*RGB, error) {
 }
 
 // Decode decodes an image held in memory; see DecodeFile.
-func Decode(b []byte) (*RGB, error) {
+func Decode(b []byte) (*RGB, error) { return DecodeLimited(b, MaxPixels) }
+
+// DecodeLimited is Decode with an explicit pixel limit.
+func DecodeLimited(b []byte, maxPixels int) (*RGB, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
@@ -71,8 +74,8 @@ func Decode(b []byte) (*RGB, error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("bad image size %dx%d", cfg.Width, cfg.Height)
 	}
-	if cfg.Width*cfg.Height > MaxPixels || cfg.Width > 1<<16 || cfg.Height > 1<<16 {
-		return nil, fmt.Errorf("%dx%d %s image exceeds the %d-pixel limit", cfg.Width, cfg.Height, format, MaxPixels)
+	if cfg.Width*cfg.Height > maxPixels || cfg.Width > 1<<16 || cfg.Height > 1<<16 {
+		return nil, fmt.Errorf("%dx%d %s image exceeds the %d-pixel limit", cfg.Width, cfg.Height, format, maxPixels)
 	}
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {

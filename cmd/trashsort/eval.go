@@ -1,0 +1,273 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"trashsort/classifier"
+	"trashsort/data"
+	"trashsort/evaluate"
+	"trashsort/tensor"
+)
+
+func init() { extraCommands = append(extraCommands, evalCmd, predictCmd) }
+
+func evalCmd() *cobra.Command {
+	var modelPath, dataDir, reportDir string
+	var asJSON, tta bool
+	var batch, mistakes int
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Score a model on class folders: accuracy, per-class metrics, confusion matrix, mistakes",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			clf, err := classifier.Load(modelPath)
+			if err != nil {
+				return err
+			}
+			ds, err := data.FromFolder(dataDir, clf.Meta.Classes)
+			if err != nil {
+				return err
+			}
+			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: batch, TTA: tta, Mistakes: mistakes})
+			if err != nil {
+				return err
+			}
+			r.Model = modelPath
+			return writeReport(cmd, r, reportDir, asJSON)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	f.StringVar(&dataDir, "data", "", "class folders to score (e.g. data/test)")
+	f.StringVar(&reportDir, "report", "", "folder for report.json, confusion.png and mistakes.html")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&tta, "tta", false, "test-time augmentation: average with the horizontal flip")
+	f.IntVar(&batch, "batch", 32, "batch size")
+	f.IntVar(&mistakes, "mistakes", 24, "how many confident mistakes to show")
+	cmd.MarkFlagRequired("data")
+	return cmd
+}
+
+func writeReport(cmd *cobra.Command, r *evaluate.Report, dir string, asJSON bool) error {
+	out := cmd.OutOrStdout()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		if err := r.WriteText(out); err != nil {
+			return err
+		}
+	}
+	if dir == "" {
+		return nil
+	}
+	b, _ := json.MarshalIndent(r, "", "  ")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644); err != nil {
+		return err
+	}
+	if err := r.WriteConfusionPNG(filepath.Join(dir, "confusion.png")); err != nil {
+		return err
+	}
+	if err := r.WriteMistakesHTML(filepath.Join(dir, "mistakes.html")); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "report: %s/{report.json,confusion.png,mistakes.html}\n", dir)
+	return nil
+}
+
+// errSomeFailed makes the exit status say that some inputs could not be read.
+var errSomeFailed = errors.New("some inputs could not be classified")
+
+func predictCmd() *cobra.Command {
+	var modelPath, format string
+	var topK, batch int
+	var tta bool
+	cmd := &cobra.Command{
+		Use:   "predict [FILE|DIR|-]...",
+		Short: "Classify images: top-k classes with probabilities",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			clf, err := classifier.Load(modelPath)
+			if err != nil {
+				return err
+			}
+			inputs, err := expandInputs(args)
+			if err != nil {
+				return err
+			}
+			w := newPredictionWriter(cmd.OutOrStdout(), format, clf.Meta.Classes, topK)
+			failed := 0
+			s := clf.Meta.Size
+			for lo := 0; lo < len(inputs); lo += batch {
+				var names []string
+				x := make([]float32, 0, batch*s*s*3)
+				for _, in := range inputs[lo:min(lo+batch, len(inputs))] {
+					img, err := readInput(cmd.InOrStdin(), in)
+					if err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "trashsort: %v\n", err)
+						failed++
+						continue
+					}
+					img = data.Resize(img, s, s, clf.Meta.Resize)
+					for _, v := range img.Pix {
+						x = append(x, float32(v))
+					}
+					names = append(names, in)
+				}
+				if len(names) == 0 {
+					continue
+				}
+				p, err := evaluate.Predict(clf, &tensor.Tensor{Shape: []int{len(names), s, s, 3}, Data: x}, tta)
+				if err != nil {
+					return err
+				}
+				k := len(clf.Meta.Classes)
+				for i, n := range names {
+					w.write(n, p.Data[i*k:(i+1)*k])
+				}
+			}
+			if err := w.flush(); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return fmt.Errorf("%w: %d of %d", errSomeFailed, failed, len(inputs))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	f.StringVar(&format, "format", "table", "output: table, json (one object per line) or csv")
+	f.BoolVar(&tta, "tta", false, "average with the horizontal flip")
+	f.IntVar(&topK, "top", 3, "how many classes to show")
+	f.IntVar(&batch, "batch", 16, "images per forward pass")
+	return cmd
+}
+
+// expandInputs turns folders into the image files below them.
+func expandInputs(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if a == "-" {
+			out = append(out, a)
+			continue
+		}
+		st, err := os.Stat(a)
+		if err != nil {
+			out = append(out, a) // reported when read
+			continue
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		err = filepath.WalkDir(a, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && data.IsImageName(d.Name()) {
+				out = append(out, p)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func readInput(stdin io.Reader, name string) (*data.RGB, error) {
+	if name != "-" {
+		return data.DecodeFile(name)
+	}
+	b, err := io.ReadAll(io.LimitReader(stdin, data.MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("stdin: %w", err)
+	}
+	img, err := data.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("stdin: %w", err)
+	}
+	return img, nil
+}
+
+type predictionWriter struct {
+	w       io.Writer
+	format  string
+	classes []string
+	top     int
+	tw      *tabwriter.Writer
+	cw      *csv.Writer
+}
+
+func newPredictionWriter(w io.Writer, format string, classes []string, top int) *predictionWriter {
+	p := &predictionWriter{w: w, format: format, classes: classes, top: min(max(top, 1), len(classes))}
+	switch format {
+	case "csv":
+		p.cw = csv.NewWriter(w)
+		p.cw.Write(append([]string{"file", "label", "confidence"}, classes...))
+	case "json":
+	default:
+		p.tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(p.tw, "file\tprediction\tconfidence\ttop")
+	}
+	return p
+}
+
+func (p *predictionWriter) write(name string, probs []float32) {
+	idx := make([]int, len(probs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+	switch p.format {
+	case "csv":
+		row := []string{name, p.classes[idx[0]], fmt.Sprintf("%.4f", probs[idx[0]])}
+		for _, v := range probs {
+			row = append(row, fmt.Sprintf("%.4f", v))
+		}
+		p.cw.Write(row)
+	case "json":
+		all := map[string]float64{}
+		for i, c := range p.classes {
+			all[c] = float64(probs[i])
+		}
+		var top []map[string]any
+		for _, i := range idx[:p.top] {
+			top = append(top, map[string]any{"label": p.classes[i], "probability": probs[i]})
+		}
+		b, _ := json.Marshal(map[string]any{"file": name, "label": p.classes[idx[0]], "confidence": probs[idx[0]], "top": top, "probabilities": all})
+		fmt.Fprintln(p.w, string(b))
+	default:
+		var parts []string
+		for _, i := range idx[:p.top] {
+			parts = append(parts, fmt.Sprintf("%s %.1f%%", p.classes[i], 100*probs[i]))
+		}
+		fmt.Fprintf(p.tw, "%s\t%s\t%.1f%%\t%s\n", name, p.classes[idx[0]], 100*probs[idx[0]], strings.Join(parts, ", "))
+	}
+}
+
+func (p *predictionWriter) flush() error {
+	if p.cw != nil {
+		p.cw.Flush()
+		return p.cw.Error()
+	}
+	if p.tw != nil {
+		return p.tw.Flush()
+	}
+	return nil
+}

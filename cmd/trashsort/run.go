@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"trashsort/data"
+	"trashsort/evaluate"
+)
+
+func init() { extraCommands = append(extraCommands, runCmd) }
+
+func runCmd() *cobra.Command {
+	f := &trainFlags{cacheDefault: 3}
+	var outDir string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "The whole job: get data and weights, train, evaluate, report",
+		Long: `Run the whole job with the classic recipe's defaults (TrashNet, InceptionV3):
+fetch the dataset (or use $TRASHSORT_DATA) and the ImageNet weights (or use
+$TRASHSORT_WEIGHTS), train both stages, evaluate on the test split (or on
+validation when there is none), and print where the model and report are.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("out") {
+				f.cfg.Out = filepath.Join(outDir, "model.safetensors")
+			}
+			res, err := runTraining(cmd, f)
+			if err != nil {
+				return err
+			}
+			clf := res.Classifier
+			root := f.dataDir
+			if root == "" {
+				root = os.Getenv("TRASHSORT_DATA")
+			}
+			if root == "" {
+				root = "data"
+			}
+			split := filepath.Join(root, "test")
+			if _, err := os.Stat(split); err != nil || f.trainDir != "" {
+				split = f.valDir
+				if split == "" {
+					split = filepath.Join(root, "val")
+				}
+			}
+			ds, err := data.FromFolder(split, clf.Meta.Classes)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "evaluating on %s\n", split)
+			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: f.cfg.Batch})
+			if err != nil {
+				return err
+			}
+			r.Model = f.cfg.Out
+			reportDir := filepath.Join(filepath.Dir(f.cfg.Out), "report")
+			if err := writeReport(cmd, r, reportDir, false); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nmodel:  %s (%s, val accuracy %.2f%%)\nreport: %s\nserve:  trashsort serve --model %s\n",
+				f.cfg.Out, clf.Meta.Backbone, 100*clf.Meta.Summary.ValAccuracy, reportDir, f.cfg.Out)
+			return nil
+		},
+	}
+	f.register(cmd.Flags())
+	cmd.Flags().StringVar(&outDir, "out-dir", "out", "folder for the model, logs and report")
+	return cmd
+}
+

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"trashsort/classifier"
+	"trashsort/data"
+	"trashsort/models"
+	"trashsort/train"
+	"trashsort/weights"
+)
+
+func init() { extraCommands = append(extraCommands, trainCmd, dataCmd) }
+
+// trainFlags are the flags shared by train and run.
+type trainFlags struct {
+	cfg          train.Config
+	dataDir      string
+	trainDir     string
+	valDir       string
+	valSplit     float64
+	weightsPath  string
+	rescale      string
+	brightness   string
+	aug          data.Augment
+	noAugment    bool
+	units        int
+	dropout      float64
+	cacheDefault int
+}
+
+func (f *trainFlags) register(fs *pflag.FlagSet) {
+	c := &f.cfg
+	fs.StringVar(&f.dataDir, "data", "", "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else ./data, fetched if absent)")
+	fs.StringVar(&f.trainDir, "train", "", "training class folders (overrides --data)")
+	fs.StringVar(&f.valDir, "val", "", "validation class folders (overrides --data)")
+	fs.Float64Var(&f.valSplit, "val-split", 0, "hold out this fraction of the training folders for validation instead (seeded)")
+	fs.StringVar(&c.Backbone, "model", "inception_v3", "backbone: "+strings.Join(models.Names(), ", "))
+	fs.StringVar(&f.weightsPath, "weights", "", "backbone weight file or folder (default $"+weights.EnvVar+", the cache, or a download)")
+	fs.IntVar(&c.Size, "size", 224, "input size (flow_from_directory's target_size)")
+	fs.IntVar(&c.Batch, "batch", 32, "batch size")
+	fs.IntVar(&f.units, "units", 1024, "width of the head's Dense(relu) layer")
+	fs.Float64Var(&f.dropout, "dropout", 0, "dropout before the output layer (0: none, as in the seed recipe)")
+	fs.IntVar(&c.Epochs1, "epochs1", 3, "stage one epochs: head only, base frozen (the seed recipe used 1)")
+	fs.StringVar(&c.Optimizer1, "optimizer1", "rmsprop", "stage one optimizer: rmsprop, adam or sgd")
+	fs.Float64Var(&c.LR1, "lr1", 1e-3, "stage one learning rate (Keras RMSprop default)")
+	fs.IntVar(&c.Epochs2, "epochs2", 10, "stage two epochs: fine-tune from --unfreeze-from")
+	fs.StringVar(&c.UnfreezeFrom, "unfreeze-from", "", "first layer trained in stage two: an index (249) or a name (mixed9, conv2d_81); default the backbone's top blocks")
+	fs.Float64Var(&c.LR2, "lr2", 1e-4, "stage two SGD learning rate")
+	fs.Float64Var(&c.Momentum2, "momentum", 0.9, "stage two SGD momentum")
+	fs.Float64Var(&f.aug.ShearRange, "shear", 0.2, "shear_range in degrees, as ImageDataGenerator (the seed's 0.2)")
+	fs.Float64Var(&f.aug.ZoomRange, "zoom", 0.2, "zoom_range z: factors in [1-z, 1+z] per axis")
+	fs.BoolVar(&f.aug.HorizontalFlip, "hflip", true, "horizontal_flip")
+	fs.BoolVar(&f.aug.VerticalFlip, "vflip", false, "vertical_flip")
+	fs.Float64Var(&f.aug.RotationRange, "rotation", 0, "rotation_range in degrees")
+	fs.Float64Var(&f.aug.WidthShiftRange, "width-shift", 0, "width_shift_range (fraction, or pixels if >= 1)")
+	fs.Float64Var(&f.aug.HeightShiftRange, "height-shift", 0, "height_shift_range (fraction, or pixels if >= 1)")
+	fs.StringVar(&f.brightness, "brightness", "", "brightness_range as lo,hi (e.g. 0.8,1.2)")
+	fs.StringVar(&f.aug.FillMode, "fill-mode", "nearest", "fill_mode: nearest, constant, reflect or wrap")
+	fs.BoolVar(&f.noAugment, "no-augment", false, "turn augmentation off")
+	fs.StringVar(&f.rescale, "rescale", "", "use x*rescale (e.g. 1/255, the seed's) instead of the backbone's preprocessing")
+	fs.StringVar(&c.Resize, "resize", "bilinear", "resize filter: bilinear or nearest (flow_from_directory's)")
+	fs.IntVar(&c.CacheFeatures, "cache-features", f.cacheDefault, "run frozen layers once per augmented view for K views (0: once, unaugmented; -1: every epoch, on the fly)")
+	fs.StringVar(&c.ClassWeight, "class-weight", "", "balanced: weigh classes by inverse frequency")
+	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", 0, "label smoothing")
+	fs.IntVar(&c.EarlyStopping, "early-stopping", 0, "stop a stage after N epochs without val_loss improvement (0: off)")
+	fs.IntVar(&c.ReducePatience, "reduce-lr", 0, "multiply the rate by --reduce-factor after N epochs without val_loss improvement (0: off)")
+	fs.Float64Var(&c.ReduceFactor, "reduce-factor", 0.1, "factor for --reduce-lr")
+	fs.BoolVar(&c.Cosine, "cosine", false, "cosine learning-rate decay within each stage")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed for initialization, shuffling and augmentation")
+	fs.IntVar(&c.Workers, "workers", 0, "data workers (default: CPUs)")
+	fs.StringVar(&c.Out, "out", "model.safetensors", "model file")
+	fs.StringVar(&c.LogDir, "log-dir", "", "folder for history.csv and plots (default: beside --out)")
+	fs.BoolVar(&c.Resume, "resume", false, "continue from the checkpoint beside --out")
+}
+
+// config completes the training configuration from the flags.
+func (f *trainFlags) config() (train.Config, error) {
+	c := f.cfg
+	c.Head = classifier.Head{Units: f.units, Dropout: f.dropout}
+	if !f.noAugment {
+		a := f.aug
+		if f.brightness != "" {
+			lo, hi, ok := strings.Cut(f.brightness, ",")
+			l, err1 := strconv.ParseFloat(lo, 64)
+			h, err2 := strconv.ParseFloat(hi, 64)
+			if !ok || err1 != nil || err2 != nil {
+				return c, fmt.Errorf("--brightness %q: want lo,hi", f.brightness)
+			}
+			a.BrightnessRange = [2]float64{l, h}
+		}
+		if err := a.Validate(); err != nil {
+			return c, err
+		}
+		c.Augment = &a
+	}
+	if f.rescale != "" {
+		r, err := parseFraction(f.rescale)
+		if err != nil {
+			return c, fmt.Errorf("--rescale: %w", err)
+		}
+		c.Rescale = r
+	}
+	if c.LogDir == "" {
+		c.LogDir = strings.TrimSuffix(c.Out, filepath.Ext(c.Out)) + "-logs"
+	}
+	return c, nil
+}
+
+func parseFraction(s string) (float64, error) {
+	if n, d, ok := strings.Cut(s, "/"); ok {
+		a, err1 := strconv.ParseFloat(n, 64)
+		b, err2 := strconv.ParseFloat(d, 64)
+		if err1 != nil || err2 != nil || b == 0 {
+			return 0, fmt.Errorf("bad fraction %q", s)
+		}
+		return a / b, nil
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+// datasets resolves the training and validation sets from the flags.
+func (f *trainFlags) datasets(cmd *cobra.Command) (*data.Dataset, *data.Dataset, string, error) {
+	trainDir, valDir := f.trainDir, f.valDir
+	root := ""
+	if trainDir == "" {
+		var err error
+		if root, err = resolveData(cmd, f.dataDir); err != nil {
+			return nil, nil, "", err
+		}
+		trainDir = filepath.Join(root, "train")
+		if valDir == "" && f.valSplit == 0 {
+			valDir = filepath.Join(root, "val")
+		}
+	}
+	tr, err := data.FromFolder(trainDir, nil)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if f.valSplit > 0 {
+		tr, va, err := tr.Split(f.valSplit, f.cfg.Seed)
+		return tr, va, root, err
+	}
+	va, err := data.FromFolder(valDir, tr.Classes)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return tr, va, root, nil
+}
+
+// resolveData returns a dataset folder: the flag, $TRASHSORT_DATA, or
+// ./data, downloading TrashNet there when it is absent.
+func resolveData(cmd *cobra.Command, dir string) (string, error) {
+	if dir == "" {
+		dir = os.Getenv("TRASHSORT_DATA")
+	}
+	if dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "train")); err != nil {
+			return "", fmt.Errorf("dataset %s has no train/ folder", dir)
+		}
+		return dir, nil
+	}
+	dir = "data"
+	if _, err := os.Stat(filepath.Join(dir, "train")); err == nil {
+		return dir, nil
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), "fetching TrashNet into ./data (set TRASHSORT_DATA to use a local copy)")
+	bar := newBar(-1, "trashnet")
+	rep, err := data.Fetch(cmd.Context(), nil, data.TrashNet(), dir, bar.progress)
+	bar.finish()
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "TrashNet: %v images per split, zip sha256 %s\n", rep.Splits, rep.ZipSHA256)
+	return dir, nil
+}
+
+func resolveWeights(cmd *cobra.Command, backbone, override string) (string, error) {
+	spec, err := models.Get(backbone)
+	if err != nil {
+		return "", err
+	}
+	p, ok, err := weights.Locate(spec, override)
+	if err != nil || ok {
+		return p, err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "fetching %s weights (set %s to use a local copy)\n", spec.Name, weights.EnvVar)
+	bar := newBar(-1, "weights")
+	p, _, err = weights.Fetch(cmd.Context(), nil, spec, bar.progress)
+	bar.finish()
+	return p, err
+}
+
+func trainCmd() *cobra.Command {
+	f := &trainFlags{cacheDefault: 3}
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train a classifier with the two-stage transfer-learning recipe",
+		Long: `Train a classifier from class folders with the classic Keras recipe:
+stage one trains GlobalAveragePooling2D + Dense(1024, relu) + Dense(N, softmax)
+on the frozen backbone with RMSprop; stage two unfreezes the top of the
+backbone (InceptionV3: layers[249:], mixed9 and mixed10) and trains with
+SGD(1e-4, momentum 0.9). The best epoch (validation accuracy) is saved.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := runTraining(cmd, f)
+			return err
+		},
+	}
+	f.register(cmd.Flags())
+	return cmd
+}
+
+func runTraining(cmd *cobra.Command, f *trainFlags) (*train.Result, error) {
+	cfg, err := f.config()
+	if err != nil {
+		return nil, err
+	}
+	tr, va, _, err := f.datasets(cmd)
+	if err != nil {
+		return nil, err
+	}
+	w, err := resolveWeights(cmd, cfg.Backbone, f.weightsPath)
+	if err != nil {
+		return nil, err
+	}
+	out := cmd.ErrOrStderr()
+	fmt.Fprintf(out, "train: %s\nval:   %s\n", tr.Describe(), va.Describe())
+	cfg.Progress = out
+	res, err := train.Fit(cmd.Context(), cfg, tr, va, w)
+	if errors.Is(err, train.ErrStopped) {
+		fmt.Fprintf(out, "stopped; the checkpoint is in %s.ckpt: rerun with --resume\n", cfg.Out)
+		return res, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "best val accuracy %.4f at epoch %d; %d epochs in %v (features %.0fs)\nmodel: %s\nlogs:  %s\n",
+		res.Best.ValAcc, res.Best.Epoch, len(res.History), res.Wall.Round(1e9), res.FeatureSeconds, cfg.Out, cfg.LogDir)
+	return res, nil
+}
+
+func dataCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "data", Short: "Manage datasets"}
+	var dir string
+	fetch := &cobra.Command{
+		Use:   "fetch",
+		Short: "Download TrashNet and write DIR/{train,val,test}/<class>/ with the official split",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bar := newBar(-1, "trashnet")
+			rep, err := data.Fetch(cmd.Context(), nil, data.TrashNet(), dir, bar.progress)
+			bar.finish()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %v images; zip sha256 %s\n", dir, rep.Splits, rep.ZipSHA256)
+			return nil
+		},
+	}
+	fetch.Flags().StringVar(&dir, "dir", "data", "destination folder")
+	cmd.AddCommand(fetch)
+	return cmd
+}

@@ -1,0 +1,223 @@
+// Package evaluate scores a classifier on a labelled dataset: accuracy,
+// per-class precision, recall and F1, macro and weighted averages, a
+// confusion matrix (text and PNG heat map) and the most confident mistakes
+// (an HTML page with thumbnails).
+package evaluate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"trashsort/classifier"
+	"trashsort/data"
+	"trashsort/tensor"
+)
+
+// Options tune an evaluation.
+type Options struct {
+	Batch   int
+	Workers int
+	// TTA averages the predictions for each image and its horizontal flip.
+	TTA bool
+	// Mistakes is how many confident mistakes to keep (default 24).
+	Mistakes int
+}
+
+// ClassMetrics are one class's scores.
+type ClassMetrics struct {
+	Class     string  `json:"class"`
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	F1        float64 `json:"f1"`
+	Support   int     `json:"support"`
+}
+
+// Mistake is a misclassified image.
+type Mistake struct {
+	Path       string  `json:"path"`
+	True       string  `json:"true"`
+	Predicted  string  `json:"predicted"`
+	Confidence float64 `json:"confidence"`
+}
+
+// Report is the result of an evaluation.
+type Report struct {
+	Model     string         `json:"model"`
+	Data      string         `json:"data"`
+	Images    int            `json:"images"`
+	Skipped   int            `json:"skipped"`
+	TTA       bool           `json:"tta"`
+	Accuracy  float64        `json:"accuracy"`
+	Classes   []ClassMetrics `json:"classes"`
+	Macro     ClassMetrics   `json:"macro_avg"`
+	Weighted  ClassMetrics   `json:"weighted_avg"`
+	Confusion [][]int        `json:"confusion"` // [true][predicted]
+	Mistakes  []Mistake      `json:"mistakes"`
+}
+
+// Run evaluates clf on ds. ds's classes must be the model's (by name).
+func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Options) (*Report, error) {
+	if strings.Join(ds.Classes, ",") != strings.Join(clf.Meta.Classes, ",") {
+		// Re-read with the model's classes so indices agree.
+		d2, err := data.FromFolder(ds.Root, clf.Meta.Classes)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: data classes %v differ from the model's %v: %w", ds.Classes, clf.Meta.Classes, err)
+		}
+		ds = d2
+	}
+	if o.Batch == 0 {
+		o.Batch = 32
+	}
+	if o.Mistakes == 0 {
+		o.Mistakes = 24
+	}
+	l, err := data.NewLoader(ds, data.Config{Size: clf.Meta.Size, Resize: clf.Meta.Resize, BatchSize: o.Batch, Workers: o.Workers})
+	if err != nil {
+		return nil, err
+	}
+	k := len(clf.Meta.Classes)
+	r := &Report{Data: ds.Root, TTA: o.TTA, Confusion: make([][]int, k)}
+	for i := range r.Confusion {
+		r.Confusion[i] = make([]int, k)
+	}
+	var mistakes []Mistake
+	ch, errf := l.Epoch(ctx, 0)
+	for b := range ch {
+		r.Skipped += len(b.Skipped)
+		if len(b.Labels) == 0 {
+			continue
+		}
+		p, err := Predict(clf, b.X, o.TTA)
+		if err != nil {
+			for range ch {
+			}
+			return nil, err
+		}
+		for i, y := range b.Labels {
+			row := p.Data[i*k : (i+1)*k]
+			pred := argmax(row)
+			r.Confusion[y][pred]++
+			r.Images++
+			if pred != y {
+				mistakes = append(mistakes, Mistake{Path: ds.Items[b.Items[i]].Path, True: clf.Meta.Classes[y], Predicted: clf.Meta.Classes[pred], Confidence: float64(row[pred])})
+			}
+		}
+	}
+	if err := errf(); err != nil {
+		return nil, err
+	}
+	if r.Images == 0 {
+		return nil, fmt.Errorf("evaluate: no readable images in %s", ds.Root)
+	}
+	sort.Slice(mistakes, func(i, j int) bool { return mistakes[i].Confidence > mistakes[j].Confidence })
+	r.Mistakes = mistakes[:min(len(mistakes), o.Mistakes)]
+	r.score(clf.Meta.Classes)
+	return r, nil
+}
+
+// Predict returns probabilities for raw images, averaging with the
+// horizontal flip when tta is set.
+func Predict(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor.Tensor, error) {
+	p, err := clf.Predict(x)
+	if err != nil || !tta {
+		return p, err
+	}
+	f := x.Clone()
+	n, h, w := x.Shape[0], x.Shape[1], x.Shape[2]
+	for i := 0; i < n; i++ {
+		for r := 0; r < h; r++ {
+			row := f.Data[((i*h)+r)*w*3 : ((i*h)+r+1)*w*3]
+			for c := 0; c < w/2; c++ {
+				for k := 0; k < 3; k++ {
+					row[3*c+k], row[3*(w-1-c)+k] = row[3*(w-1-c)+k], row[3*c+k]
+				}
+			}
+		}
+	}
+	q, err := clf.Predict(f)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.Data {
+		p.Data[i] = (p.Data[i] + q.Data[i]) / 2
+	}
+	return p, nil
+}
+
+func argmax(v []float32) int {
+	b := 0
+	for i, x := range v {
+		if x > v[b] {
+			b = i
+		}
+	}
+	return b
+}
+
+func (r *Report) score(classes []string) {
+	k := len(classes)
+	correct := 0
+	var macro, weighted ClassMetrics
+	for c := 0; c < k; c++ {
+		tp := r.Confusion[c][c]
+		correct += tp
+		support, predicted := 0, 0
+		for j := 0; j < k; j++ {
+			support += r.Confusion[c][j]
+			predicted += r.Confusion[j][c]
+		}
+		m := ClassMetrics{Class: classes[c], Support: support}
+		if predicted > 0 {
+			m.Precision = float64(tp) / float64(predicted)
+		}
+		if support > 0 {
+			m.Recall = float64(tp) / float64(support)
+		}
+		if m.Precision+m.Recall > 0 {
+			m.F1 = 2 * m.Precision * m.Recall / (m.Precision + m.Recall)
+		}
+		r.Classes = append(r.Classes, m)
+		macro.Precision += m.Precision / float64(k)
+		macro.Recall += m.Recall / float64(k)
+		macro.F1 += m.F1 / float64(k)
+		w := float64(support) / float64(r.Images)
+		weighted.Precision += m.Precision * w
+		weighted.Recall += m.Recall * w
+		weighted.F1 += m.F1 * w
+	}
+	macro.Class, weighted.Class = "macro avg", "weighted avg"
+	macro.Support, weighted.Support = r.Images, r.Images
+	r.Macro, r.Weighted = macro, weighted
+	r.Accuracy = float64(correct) / float64(r.Images)
+}
+
+// WriteText writes the report as scikit-learn's classification_report
+// does, followed by the confusion matrix.
+func (r *Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\tprecision\trecall\tf1-score\tsupport\t\n")
+	for _, m := range append(append([]ClassMetrics{}, r.Classes...), r.Macro, r.Weighted) {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%d\t\n", m.Class, m.Precision, m.Recall, m.F1, m.Support)
+	}
+	fmt.Fprintf(tw, "accuracy\t\t\t%.4f\t%d\t\n", r.Accuracy, r.Images)
+	tw.Flush()
+	fmt.Fprintf(w, "\nconfusion matrix (rows: true, columns: predicted)\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\t")
+	for _, c := range r.Classes {
+		fmt.Fprintf(tw, "%s\t", c.Class)
+	}
+	fmt.Fprintln(tw)
+	for i, row := range r.Confusion {
+		fmt.Fprintf(tw, "%s\t", r.Classes[i].Class)
+		for _, v := range row {
+			fmt.Fprintf(tw, "%d\t", v)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,97 @@
+package evaluate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"trashsort/classifier"
+	"trashsort/data"
+)
+
+func TestScoresMatchHandComputation(t *testing.T) {
+	r := &Report{Confusion: [][]int{{5, 1, 0}, {2, 3, 1}, {0, 0, 4}}, Images: 16}
+	r.score([]string{"a", "b", "c"})
+	// a: tp 5, predicted 7, support 6.
+	a := r.Classes[0]
+	if math.Abs(a.Precision-5.0/7) > 1e-9 || math.Abs(a.Recall-5.0/6) > 1e-9 || a.Support != 6 {
+		t.Errorf("class a %+v", a)
+	}
+	if math.Abs(r.Accuracy-12.0/16) > 1e-9 {
+		t.Errorf("accuracy %g", r.Accuracy)
+	}
+	wantMacroR := (5.0/6 + 3.0/6 + 1) / 3
+	if math.Abs(r.Macro.Recall-wantMacroR) > 1e-9 {
+		t.Errorf("macro recall %g, want %g", r.Macro.Recall, wantMacroR)
+	}
+	// Weighted recall equals accuracy.
+	if math.Abs(r.Weighted.Recall-r.Accuracy) > 1e-9 {
+		t.Errorf("weighted recall %g != accuracy %g", r.Weighted.Recall, r.Accuracy)
+	}
+	var b bytes.Buffer
+	r.WriteText(&b)
+	if !strings.Contains(b.String(), "weighted avg") || !strings.Contains(b.String(), "confusion matrix") {
+		t.Error(b.String())
+	}
+}
+
+func TestRunWritesReports(t *testing.T) {
+	root := t.TempDir()
+	for i, c := range []string{"glass", "paper"} {
+		for k := 0; k < 3; k++ {
+			img := &data.RGB{W: 40, H: 30, Pix: bytes.Repeat([]byte{uint8(60 + 120*i), uint8(30 * k), 90}, 40*30)}
+			var b bytes.Buffer
+			img.Encode(&b, 90)
+			os.MkdirAll(filepath.Join(root, c), 0o755)
+			os.WriteFile(filepath.Join(root, c, c+string(rune('0'+k))+".jpg"), b.Bytes(), 0o644)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "paper", "broken.jpg"), []byte("nope"), 0o644)
+	ds, err := data.FromFolder(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: ds.Classes, Head: classifier.Head{Units: 8}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tta := range []bool{false, true} {
+		r, err := Run(context.Background(), clf, ds, Options{Batch: 4, TTA: tta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Images != 6 || r.Skipped != 1 {
+			t.Errorf("images %d skipped %d", r.Images, r.Skipped)
+		}
+		total := 0
+		for _, row := range r.Confusion {
+			for _, v := range row {
+				total += v
+			}
+		}
+		if total != 6 || len(r.Mistakes) != 6-int(math.Round(r.Accuracy*6)) {
+			t.Errorf("confusion total %d, mistakes %d, accuracy %g", total, len(r.Mistakes), r.Accuracy)
+		}
+		dir := t.TempDir()
+		if err := r.WriteConfusionPNG(filepath.Join(dir, "c.png")); err != nil {
+			t.Fatal(err)
+		}
+		f, _ := os.Open(filepath.Join(dir, "c.png"))
+		if _, err := png.Decode(f); err != nil {
+			t.Error(err)
+		}
+		f.Close()
+		if err := r.WriteMistakesHTML(filepath.Join(dir, "m.html")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := json.Marshal(r); err != nil {
+			t.Error(err)
+		}
+	}
+}
