@@ -69,4 +69,3 @@ validation when there is none), and print where the model and report are.`,
 	cmd.Flags().StringVar(&outDir, "out-dir", "out", "folder for the model, logs and report")
 	return cmd
 }
-
