@@ -14,7 +14,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"trashsort/classifier"
+	"trashsort/data"
 	"trashsort/internal/shared"
+	"trashsort/train"
 )
 
 // chromium finds Debian's Chromium; the test skips without it.
@@ -34,10 +36,7 @@ func chromium(t *testing.T) string {
 func TestBrowserClassifiesUpload(t *testing.T) {
 	bin := chromium(t)
 	photo := shared.Path(t, "trashnet/val/glass/glass112.jpg")
-	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 96, Classes: []string{"cardboard", "glass", "metal", "paper", "plastic", "trash"}, Head: classifier.Head{Units: 32}}, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clf := trainedModel(t)
 	s, err := New(clf, "", Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -79,12 +78,12 @@ func TestBrowserClassifiesUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	label, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#label")))
+	label, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#label")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	model, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#model")))
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +98,29 @@ func TestBrowserClassifiesUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("page shows %q (%s); screenshot %s", label, model, out)
+}
+
+// trainedModel trains MobileNetV2 0.35 briefly on a TrashNet subset, so the
+// page shows a real prediction.
+func trainedModel(t *testing.T) *classifier.Classifier {
+	t.Helper()
+	root := shared.Path(t, "trashnet")
+	w := shared.Path(t, "weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
+	tr, err := data.FromFolder(filepath.Join(root, "train"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	va, err := data.FromFolder(filepath.Join(root, "val"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := train.Config{Backbone: "mobilenet_v2_035", Size: 128, Batch: 16, Head: classifier.Head{Units: 256},
+		Epochs1: 8, LR1: 3e-4, Augment: data.SeedRecipe(), CacheFeatures: 2, Seed: 1}
+	res, err := train.Fit(context.Background(), cfg, tr.Subset(20), va.Subset(5), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Classifier
 }
 
 func newLoopbackServer(t *testing.T, s *Server) string {

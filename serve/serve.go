@@ -122,7 +122,7 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 		return nil, err
 	}
 	s.mux.Handle("GET /", http.FileServerFS(sub))
-	s.mux.HandleFunc("/v1/classify", s.instrument("classify", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("GET /v1/classify", s.instrument("classify", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST with an image")
 	}))
 	s.wg.Add(1)
