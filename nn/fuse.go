@@ -142,7 +142,11 @@ func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, re
 	}
 	f := m.foldedWeights(i, c, bn)
 	y := tensor.New(g.N, g.OH, g.OW, g.F)
-	if err := dnnl.ConvForward(g, x.Data, f.w, f.b, y.Data, kind); err != nil {
+	conv := dnnl.ConvForward
+	if m.BF16 && dnnl.HasBF16() {
+		conv = dnnl.ConvForwardBF16
+	}
+	if err := conv(g, x.Data, f.w, f.b, y.Data, kind); err != nil {
 		return false, shapeErr(&c.LayerBase, "%v", err)
 	}
 	vals[last] = y

@@ -154,6 +154,10 @@ type Model struct {
 	// Inputs are the indices of the input layers, Output the output layer's.
 	Inputs []int
 	Output int
+	// BF16 runs frozen convolution chains in inference in bfloat16 (about
+	// twice as fast on CPUs with AVX512_BF16, about 1e-2 relative error);
+	// it has no effect elsewhere.
+	BF16 bool
 
 	byName    map[string]int
 	consumers [][]int

@@ -50,6 +50,10 @@ type Config struct {
 	CacheFeatures int
 	// CacheBudget is the memory (bytes) for cached activations; beyond it they go to disk.
 	CacheBudget int64
+	// BF16 computes the cached training views' frozen layers in bfloat16
+	// where the CPU supports it (validation stays float32, so the recorded
+	// accuracy is what float32 inference reproduces).
+	BF16 bool
 
 	ClassWeight    string // "" or "balanced"
 	LabelSmoothing float64

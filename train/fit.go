@@ -594,11 +594,14 @@ func (t *trainer) buildFeatureCache(ctx context.Context) error {
 		return err
 	}
 	ordered.Share(t.trainL)
+	t.m.BF16 = t.cfg.BF16
 	for v := 0; v < t.views; v++ {
 		if err := extract(ordered, v, t.s1, t.s2, v, fmt.Sprintf("features view %d/%d", v+1, t.views)); err != nil {
+			t.m.BF16 = false
 			return err
 		}
 	}
+	t.m.BF16 = false
 	return extract(t.valL, 0, t.v1, t.v2, 0, "features val")
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"trashsort/classifier"
 	"trashsort/data"
+	"trashsort/dnnl"
 	"trashsort/models"
 	"trashsort/train"
 	"trashsort/weights"
@@ -69,6 +70,7 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.rescale, "rescale", "", "use x*rescale (e.g. 1/255, the seed's) instead of the backbone's preprocessing")
 	fs.StringVar(&c.Resize, "resize", "bilinear", "resize filter: bilinear or nearest (flow_from_directory's)")
 	fs.IntVar(&c.CacheFeatures, "cache-features", f.cacheDefault, "run frozen layers once per augmented view for K views (0: once, unaugmented; -1: every epoch, on the fly)")
+	fs.BoolVar(&c.BF16, "bf16", dnnl.HasBF16(), "compute cached training views in bfloat16 (default on where the CPU has AVX512_BF16)")
 	fs.StringVar(&c.ClassWeight, "class-weight", "", "balanced: weigh classes by inverse frequency")
 	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", 0, "label smoothing")
 	fs.IntVar(&c.EarlyStopping, "early-stopping", 0, "stop a stage after N epochs without val_loss improvement (0: off)")
