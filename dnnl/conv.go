@@ -144,18 +144,10 @@ func ConvForward(g tensor.ConvGeom, x, w, b, y []float32, act int) error {
 		if err != nil {
 			return err
 		}
-		wh := ptr(w)
-		if len(o.steps) == 2 {
-			if err := o.run(0, h{wh}); err != nil {
-				return err
-			}
-			wh = nil
-		}
-		last := len(o.steps) - 1
 		if b != nil {
-			return o.run(last, h{ptr(x), wh, ptr(b), ptr(y)})
+			return o.runWeightsIn(ptr(w), h{ptr(x), nil, ptr(b), ptr(y)}, 1)
 		}
-		return o.run(last, h{ptr(x), wh, ptr(y)})
+		return o.runWeightsIn(ptr(w), h{ptr(x), nil, ptr(y)}, 1)
 	})
 }
 
@@ -199,14 +191,7 @@ func ConvBackwardData(g tensor.ConvGeom, dy, w, dx []float32) error {
 		if err != nil {
 			return err
 		}
-		wh := ptr(w)
-		if len(o.steps) == 2 {
-			if err := o.run(0, h{wh}); err != nil {
-				return err
-			}
-			wh = nil
-		}
-		return o.run(len(o.steps)-1, h{ptr(dy), wh, ptr(dx)})
+		return o.runWeightsIn(ptr(w), h{ptr(dy), nil, ptr(dx)}, 1)
 	})
 }
 
@@ -265,17 +250,6 @@ func ConvBackwardWeights(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 		if err != nil {
 			return err
 		}
-		wh := ptr(dw)
-		re := len(o.steps) == 2
-		if re {
-			wh = nil
-		}
-		if err := o.run(0, h{ptr(x), ptr(dy), wh, ptr(db)}); err != nil {
-			return err
-		}
-		if re {
-			return o.run(1, h{nil, ptr(dw)})
-		}
-		return nil
+		return o.runWeightsOut(ptr(dw), h{ptr(x), ptr(dy), nil, ptr(db)}, 2)
 	})
 }

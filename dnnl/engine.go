@@ -121,6 +121,37 @@ func (o *op) run(i int, hs h) error {
 	return check(st, "execute "+o.impl)
 }
 
+// runWeightsIn runs an op whose optional first step reorders the user's
+// weights w into the layout the main (last) step wants; slot is the index of
+// the weights among the main step's handles.
+func (o *op) runWeightsIn(w unsafe.Pointer, main h, slot int) error {
+	main[slot] = w
+	if len(o.steps) == 2 {
+		if err := o.run(0, h{w}); err != nil {
+			return err
+		}
+		main[slot] = nil
+	}
+	return o.run(len(o.steps)-1, main)
+}
+
+// runWeightsOut runs an op whose main (first) step computes weight
+// gradients, reordered by an optional second step into the user's dw.
+func (o *op) runWeightsOut(dw unsafe.Pointer, main h, slot int) error {
+	re := len(o.steps) == 2
+	main[slot] = dw
+	if re {
+		main[slot] = nil
+	}
+	if err := o.run(0, main); err != nil {
+		return err
+	}
+	if re {
+		return o.run(1, h{nil, dw})
+	}
+	return nil
+}
+
 // cached returns the op for key, building it on a miss. It runs on the oneDNN thread.
 func cached(key any, build func() (*op, error)) (*op, error) {
 	if o, ok := cache[key]; ok {

@@ -320,14 +320,7 @@ func DenseForward(n, in, out int, x, w, b, y []float32, act int) error {
 		if err != nil {
 			return err
 		}
-		wh := ptr(w)
-		if len(o.steps) == 2 {
-			if err := o.run(0, h{wh}); err != nil {
-				return err
-			}
-			wh = nil
-		}
-		return o.run(len(o.steps)-1, h{ptr(x), wh, ptr(y), ptr(b)})
+		return o.runWeightsIn(ptr(w), h{ptr(x), nil, ptr(y), ptr(b)}, 1)
 	})
 }
 
@@ -345,14 +338,7 @@ func DenseBackward(n, in, out int, x, w, dy, dx, dw, db []float32) error {
 			if err != nil {
 				return err
 			}
-			wh := ptr(w)
-			if len(o.steps) == 2 {
-				if err := o.run(0, h{wh}); err != nil {
-					return err
-				}
-				wh = nil
-			}
-			if err := o.run(len(o.steps)-1, h{ptr(dy), wh, ptr(dx)}); err != nil {
+			if err := o.runWeightsIn(ptr(w), h{ptr(dy), nil, ptr(dx)}, 1); err != nil {
 				return err
 			}
 		}
@@ -360,18 +346,7 @@ func DenseBackward(n, in, out int, x, w, dy, dx, dw, db []float32) error {
 		if err != nil {
 			return err
 		}
-		re := len(o.steps) == 2
-		wh := ptr(dw)
-		if re {
-			wh = nil
-		}
-		if err := o.run(0, h{ptr(x), ptr(dy), wh, ptr(db)}); err != nil {
-			return err
-		}
-		if re {
-			return o.run(1, h{nil, ptr(dw)})
-		}
-		return nil
+		return o.runWeightsOut(ptr(dw), h{ptr(x), ptr(dy), nil, ptr(db)}, 2)
 	})
 }
 

@@ -99,7 +99,7 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 		}
 		for i, y := range b.Labels {
 			row := p.Data[i*k : (i+1)*k]
-			pred := argmax(row)
+			pred := tensor.Argmax(row)
 			r.Confusion[y][pred]++
 			r.Images++
 			if pred != y {
@@ -148,15 +148,6 @@ func Predict(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor.Te
 	return p, nil
 }
 
-func argmax(v []float32) int {
-	b := 0
-	for i, x := range v {
-		if x > v[b] {
-			b = i
-		}
-	}
-	return b
-}
 
 func (r *Report) score(classes []string) {
 	k := len(classes)

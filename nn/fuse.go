@@ -65,22 +65,10 @@ func versions(ps ...*Param) []int {
 	return v
 }
 
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // foldedWeights returns conv's kernel and bias with bn folded in.
 func (m *Model) foldedWeights(i int, c *Conv2D, bn *BatchNormalization) *folded {
 	v := versions(c.kernel, c.bias, bn.gamma, bn.beta, bn.movingMean, bn.movingVar)
-	if f, ok := m.fusions.fold[i]; ok && sameInts(f.versions, v) {
+	if f, ok := m.fusions.fold[i]; ok && tensor.SameShape(f.versions, v) {
 		return f
 	}
 	k := c.kernel.Value.Data

@@ -53,7 +53,7 @@ func (t *Tensor) Zero() {
 // String describes the shape of t.
 func (t *Tensor) String() string { return fmt.Sprintf("Tensor%v", t.Shape) }
 
-// SameShape reports whether a and b have equal shapes.
+// SameShape reports whether a and b are equal (shapes, or any int slices).
 func SameShape(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
@@ -64,6 +64,17 @@ func SameShape(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// Argmax returns the index of the largest value (the first, on ties).
+func Argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 // RelErr is the largest absolute difference between a and b divided by the

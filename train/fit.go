@@ -418,22 +418,13 @@ func countCorrect(probs *tensor.Tensor, labels []int) int {
 	k := probs.Shape[1]
 	n := 0
 	for i, y := range labels {
-		if argmax(probs.Data[i*k:(i+1)*k]) == y {
+		if tensor.Argmax(probs.Data[i*k:(i+1)*k]) == y {
 			n++
 		}
 	}
 	return n
 }
 
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
 
 // validate computes the unweighted loss and accuracy on the validation set.
 func (t *trainer) validate(ctx context.Context, stage int) (float64, float64, error) {
