@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -215,12 +216,29 @@ func TestLoopbackLoad(t *testing.T) {
 	t.Logf("2000 requests, 16 concurrent: p50 %v p99 %v, %.0f req/s", lat[len(lat)/2], lat[len(lat)*99/100], 2000/wall.Seconds())
 }
 
+// BenchmarkServe measures latency and throughput over loopback with and
+// without micro-batching. TRASHSORT_BENCH_MODEL names a model file to serve
+// (default: a small untrained MobileNetV2).
 func BenchmarkServe(b *testing.B) {
 	for _, mb := range []int{1, 16} {
 		for _, c := range []int{1, 16} {
 			b.Run(fmt.Sprintf("maxbatch=%d/concurrency=%d", mb, c), func(b *testing.B) {
-				_, hs := testServer(b, Options{MaxBatch: mb, QueueSize: 256})
-				n := max(b.N, 64)
+				var hs *httptest.Server
+				if p := os.Getenv("TRASHSORT_BENCH_MODEL"); p != "" {
+					clf, err := classifier.Load(p)
+					if err != nil {
+						b.Fatal(err)
+					}
+					s, err := New(clf, p, Options{MaxBatch: mb, QueueSize: 256, Timeout: time.Minute})
+					if err != nil {
+						b.Fatal(err)
+					}
+					hs = httptest.NewServer(s.Handler())
+					defer func() { hs.Close(); s.Close() }()
+				} else {
+					_, hs = testServer(b, Options{MaxBatch: mb, QueueSize: 256})
+				}
+				n := max(b.N, 4*c)
 				b.ResetTimer()
 				lat, errs, wall := loadTest(b, hs.URL, n, c)
 				if errs > 0 {

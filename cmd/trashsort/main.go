@@ -16,6 +16,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "trashsort:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "trashsort",
 		Short:         "Transfer-learning image classifiers (a waste sorter by default)",
@@ -26,10 +33,7 @@ func main() {
 	for _, add := range extraCommands {
 		root.AddCommand(add())
 	}
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "trashsort:", err)
-		os.Exit(1)
-	}
+	return root
 }
 
 // extraCommands are registered by the other files of this package.

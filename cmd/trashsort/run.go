@@ -14,7 +14,7 @@ import (
 func init() { extraCommands = append(extraCommands, runCmd) }
 
 func runCmd() *cobra.Command {
-	f := &trainFlags{cacheDefault: 3}
+	f := &trainFlags{cacheDefault: 3, recipe: "tuned"}
 	var outDir string
 	cmd := &cobra.Command{
 		Use:   "run",

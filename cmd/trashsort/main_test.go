@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"trashsort/internal/shared"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestLayersPrintsKerasIndices(t *testing.T) {
+	w := shared.Path(t, "weights")
+	out, err := run(t, "layers", "--model", "inception_v3", "--load", "--weights", w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 0 && l[0] >= '0' && l[0] <= '9' {
+			lines++
+		}
+	}
+	if lines != 311 {
+		t.Errorf("%d layer lines, want 311", lines)
+	}
+	for _, want := range []string{"248    mixed8", "249    conv2d_81", "310    mixed10", "Total params: 21,802,784"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+func TestRecipePresets(t *testing.T) {
+	f := &trainFlags{recipe: "tuned"}
+	cmd := &cobra.Command{Use: "train"}
+	f.register(cmd.Flags())
+	cmd.Flags().Set("lr2", "5e-4")
+	if err := f.applyRecipe(cmd.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if f.cfg.Epochs2 != 12 || f.cfg.LR2 != 5e-4 || !f.cfg.Cosine || f.dropout != 0.5 {
+		t.Errorf("tuned preset with --lr2 5e-4: %+v dropout %g", f.cfg, f.dropout)
+	}
+	f.recipe = "bogus"
+	if err := f.applyRecipe(cmd.Flags()); err == nil {
+		t.Error("unknown recipe accepted")
+	}
+	if _, err := run(t, "train", "--rescale", "1/0", "--data", t.TempDir()); err == nil {
+		t.Error("bad --rescale accepted")
+	}
+}
