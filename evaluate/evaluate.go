@@ -148,7 +148,6 @@ func Predict(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor.Te
 	return p, nil
 }
 
-
 func (r *Report) score(classes []string) {
 	k := len(classes)
 	correct := 0

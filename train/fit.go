@@ -425,7 +425,6 @@ func countCorrect(probs *tensor.Tensor, labels []int) int {
 	return n
 }
 
-
 // validate computes the unweighted loss and accuracy on the validation set.
 func (t *trainer) validate(ctx context.Context, stage int) (float64, float64, error) {
 	var lossSum float64
