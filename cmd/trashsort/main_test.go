@@ -52,7 +52,7 @@ func TestRecipePresets(t *testing.T) {
 	if err := f.applyRecipe(cmd.Flags()); err != nil {
 		t.Fatal(err)
 	}
-	if f.cfg.Epochs2 != 12 || f.cfg.LR2 != 5e-4 || !f.cfg.Cosine || f.dropout != 0.5 {
+	if f.cfg.Epochs2 != 14 || f.cfg.LR2 != 5e-4 || f.cfg.CacheFeatures != 8 || f.dropout != 0.5 {
 		t.Errorf("tuned preset with --lr2 5e-4: %+v dropout %g", f.cfg, f.dropout)
 	}
 	f.recipe = "bogus"
