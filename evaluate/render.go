@@ -23,7 +23,7 @@ import (
 // shaded by its share of the true class's images, with the count written in.
 func (r *Report) WriteConfusionPNG(path string) error {
 	k := len(r.Classes)
-	const cell, left, top = 64, 90, 40
+	const cell, left, top = 76, 90, 40
 	img := image.NewRGBA(image.Rect(0, 0, left+k*cell+10, top+k*cell+30))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
 	d := &font.Drawer{Dst: img, Src: image.Black, Face: basicfont.Face7x13}
