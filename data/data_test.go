@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeImage writes a w x h PNG whose pixels are fn(x, y).
@@ -307,4 +308,33 @@ func TestSplitFraction(t *testing.T) {
 		t.Fatalf("split %d/%d %v", len(tr.Items), len(va.Items), err)
 	}
 	_ = rand.New(rand.NewPCG(1, 1))
+}
+
+// TestEpochNeverStalls runs many small batches with many workers, whose
+// completion order varies, and expects every batch in order.
+func TestEpochNeverStalls(t *testing.T) {
+	d := makeSet(t, 12)
+	big := &Dataset{Root: d.Root, Classes: d.Classes}
+	for i := 0; i < 40; i++ {
+		big.Items = append(big.Items, d.Items...)
+	}
+	l, err := NewLoader(big, Config{Size: 8, BatchSize: 1, Shuffle: true, Workers: 7, Cache: true, Augment: &Augment{RotationRange: 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for epoch := 0; epoch < 3; epoch++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ch, errf := l.Epoch(ctx, epoch)
+		want := 0
+		for b := range ch {
+			if b.Index != want {
+				t.Fatalf("batch %d arrived as %d", b.Index, want)
+			}
+			want++
+		}
+		cancel()
+		if err := errf(); err != nil || want != len(big.Items) {
+			t.Fatalf("epoch %d: %d of %d batches: %v", epoch, want, len(big.Items), err)
+		}
+	}
 }

@@ -253,10 +253,19 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) (<-chan Batch, func() err
 		errMu.Unlock()
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	// A window of batches in flight bounds memory. Tokens are taken in batch
+	// order, before a batch is handed to a worker, so the batch the consumer
+	// waits for always holds one.
+	sem := make(chan struct{}, 2*l.cfg.Workers)
 	next := make(chan int)
 	go func() {
 		defer close(next)
 		for b := 0; b < nb; b++ {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			select {
 			case next <- b:
 			case <-ctx.Done():
@@ -264,17 +273,9 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) (<-chan Batch, func() err
 			}
 		}
 	}()
-	// A window of batches in flight bounds memory: workers wait for the
-	// consumer through the slot channels.
-	sem := make(chan struct{}, 2*l.cfg.Workers)
 	for w := 0; w < l.cfg.Workers; w++ {
 		go func() {
 			for b := range next {
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
 				bt, err := l.build(b, order, epoch)
 				if err != nil {
 					setErr(err)
