@@ -35,13 +35,15 @@ func gflopPerImage(size int) float64 {
 	return 2 * 5.713 * float64(size*size) / (299 * 299)
 }
 
-// Run measures one mode of the given backbone.
-func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) {
+// Run measures one mode of the given backbone; bf16 runs the frozen
+// convolutions in bfloat16.
+func Run(backbone, mode string, size, batch, iters, warmup int, bf16 bool) (Result, error) {
 	clf, err := classifier.New(classifier.Meta{Backbone: backbone, Size: size, Classes: []string{"a", "b", "c", "d", "e", "f"}}, 1)
 	if err != nil {
 		return Result{}, err
 	}
 	m := clf.Model
+	m.BF16 = bf16
 	r := rand.New(rand.NewPCG(1, 2))
 	x := tensor.New(batch, size, size, 3)
 	for i := range x.Data {
@@ -113,6 +115,9 @@ func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) 
 		}
 	}
 	ips := float64(batch*iters) / time.Since(start).Seconds()
+	if bf16 {
+		mode += "-bf16"
+	}
 	return Result{Peer: "trashsort", Mode: mode, Size: size, Batch: batch, ImgPerS: round(ips), GFLOPPerS: round(ips * gflopPerImage(size)), Iterations: iters}, nil
 }
 

@@ -17,6 +17,7 @@ func init() { extraCommands = append(extraCommands, benchCmd) }
 func benchCmd() *cobra.Command {
 	var model, modes, peer string
 	var size, batch, iters, warmup int
+	var bf16 bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure img/s for forward, stage 1 and stage 2 steps, optionally beside the PyTorch peer",
@@ -28,13 +29,13 @@ only numbers taken together.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			for _, mode := range strings.Split(modes, ",") {
-				r, err := bench.Run(model, mode, size, batch, iters, warmup)
+				r, err := bench.Run(model, mode, size, batch, iters, warmup, bf16)
 				if err != nil {
 					return err
 				}
 				line := map[string]any{"peer": r.Peer, "mode": r.Mode, "size": r.Size, "batch": r.Batch, "img_per_s": r.ImgPerS, "gflop_per_s": r.GFLOPPerS}
 				if peer != "" {
-					peerMode := strings.TrimSuffix(mode, "-cached")
+					peerMode := strings.TrimSuffix(strings.TrimSuffix(mode, "-bf16"), "-cached")
 					p, err := runPeer(peer, peerMode, size, batch, iters, warmup)
 					if err != nil {
 						return err
@@ -56,6 +57,7 @@ only numbers taken together.`,
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&iters, "iters", 3, "timed iterations")
 	f.IntVar(&warmup, "warmup", 1, "untimed iterations first")
+	f.BoolVar(&bf16, "bf16", false, "run frozen convolutions in bfloat16")
 	f.StringVar(&peer, "peer", "", "path of pytorch_peer.py, run with /usr/bin/python3 for comparison")
 	return cmd
 }
