@@ -13,13 +13,7 @@ import (
 )
 
 func mdBF16(tag C.int, dims ...int) (C.dnnl_memory_desc_t, error) {
-	var m C.dnnl_memory_desc_t
-	var d [5]C.int64_t
-	for i, v := range dims {
-		d[i] = C.int64_t(v)
-	}
-	st := C.ts_md_bf16(&m, C.int(len(dims)), d[0], d[1], d[2], d[3], d[4], tag)
-	return m, check(st, fmt.Sprintf("bf16 memory descriptor %v", dims))
+	return mdOf(C.dnnl_bf16, tag, dims)
 }
 
 // HasBF16 reports whether the CPU runs bfloat16 convolutions natively

@@ -178,12 +178,17 @@ func ptr[T any](s []T) unsafe.Pointer {
 // md builds a float32 memory descriptor. dims are in oneDNN's logical order
 // (N, C, H, W for data; O, I, H, W or G, O, I, H, W for weights).
 func md(tag C.int, dims ...int) (C.dnnl_memory_desc_t, error) {
+	return mdOf(C.dnnl_f32, tag, dims)
+}
+
+// mdOf builds a memory descriptor of the given data type.
+func mdOf(dt C.dnnl_data_type_t, tag C.int, dims []int) (C.dnnl_memory_desc_t, error) {
 	var m C.dnnl_memory_desc_t
 	var d [5]C.int64_t
 	for i, v := range dims {
 		d[i] = C.int64_t(v)
 	}
-	st := C.ts_md(&m, C.int(len(dims)), d[0], d[1], d[2], d[3], d[4], tag)
+	st := C.ts_md(&m, C.int(len(dims)), d[0], d[1], d[2], d[3], d[4], tag, dt)
 	return m, check(st, fmt.Sprintf("memory descriptor %v", dims))
 }
 

@@ -120,6 +120,19 @@ func bnCheck(what string, rows, c int, data [][]float32, stats [][]float32) erro
 	return nil
 }
 
+// withScaleShift appends the present scale and shift handles after the
+// four data and statistics handles, in the order bnOp binds them.
+func withScaleShift(hs h, gamma, beta []float32) h {
+	i := 4
+	for _, p := range [][]float32{gamma, beta} {
+		if p != nil {
+			hs[i] = ptr(p)
+			i++
+		}
+	}
+	return hs
+}
+
 // BatchNormInference normalizes rows of c channels with given statistics.
 // gamma or beta may be nil (Keras scale=False or center=False).
 func BatchNormInference(rows, c int, x, gamma, beta, mean, variance []float32, eps float32, y []float32) error {
@@ -135,15 +148,7 @@ func BatchNormInference(rows, c int, x, gamma, beta, mean, variance []float32, e
 		if err != nil {
 			return err
 		}
-		hs := h{ptr(x), ptr(mean), ptr(variance), ptr(y)}
-		i := 4
-		for _, p := range [][]float32{gamma, beta} {
-			if p != nil {
-				hs[i] = ptr(p)
-				i++
-			}
-		}
-		return o.run(0, hs)
+		return o.run(0, withScaleShift(h{ptr(x), ptr(mean), ptr(variance), ptr(y)}, gamma, beta))
 	})
 }
 
@@ -159,15 +164,7 @@ func BatchNormTraining(rows, c int, x, gamma, beta []float32, eps float32, y, me
 		if err != nil {
 			return err
 		}
-		hs := h{ptr(x), ptr(y), ptr(mean), ptr(variance)}
-		i := 4
-		for _, p := range [][]float32{gamma, beta} {
-			if p != nil {
-				hs[i] = ptr(p)
-				i++
-			}
-		}
-		return o.run(0, hs)
+		return o.run(0, withScaleShift(h{ptr(x), ptr(y), ptr(mean), ptr(variance)}, gamma, beta))
 	})
 }
 

@@ -18,15 +18,9 @@ typedef struct {
 } ts_step;
 
 static inline dnnl_status_t ts_md(dnnl_memory_desc_t *md, int nd, int64_t d0, int64_t d1,
-		int64_t d2, int64_t d3, int64_t d4, int tag) {
+		int64_t d2, int64_t d3, int64_t d4, int tag, dnnl_data_type_t dt) {
 	dnnl_dims_t dims = {d0, d1, d2, d3, d4};
-	return dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, (dnnl_format_tag_t)tag);
-}
-
-static inline dnnl_status_t ts_md_bf16(dnnl_memory_desc_t *md, int nd, int64_t d0, int64_t d1,
-		int64_t d2, int64_t d3, int64_t d4, int tag) {
-	dnnl_dims_t dims = {d0, d1, d2, d3, d4};
-	return dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_bf16, (dnnl_format_tag_t)tag);
+	return dnnl_memory_desc_init_by_tag(md, nd, dims, dt, (dnnl_format_tag_t)tag);
 }
 
 static inline void ts_dims2(dnnl_dims_t d, int64_t a, int64_t b) {

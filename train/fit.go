@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -611,4 +610,3 @@ func cloneTensors(ts map[string]classifier.Tensor) map[string]classifier.Tensor 
 	return out
 }
 
-var _ = rand.New

@@ -74,9 +74,7 @@ func weightsCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: present at %s\n", spec.Name, p)
 				return nil
 			}
-			bar := newBar(-1, "weights "+spec.Name)
-			p, sha, err := weights.Fetch(cmd.Context(), nil, spec, bar.progress)
-			bar.finish()
+			p, sha, err := fetchWeights(cmd, spec)
 			if err != nil {
 				return err
 			}

@@ -224,10 +224,16 @@ func resolveWeights(cmd *cobra.Command, backbone, override string) (string, erro
 		return p, err
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "fetching %s weights (set %s to use a local copy)\n", spec.Name, weights.EnvVar)
-	bar := newBar(-1, "weights")
-	p, _, err = weights.Fetch(cmd.Context(), nil, spec, bar.progress)
-	bar.finish()
+	p, _, err = fetchWeights(cmd, spec)
 	return p, err
+}
+
+// fetchWeights downloads spec's weights with a progress bar.
+func fetchWeights(cmd *cobra.Command, spec models.Spec) (string, string, error) {
+	bar := newBar(-1, "weights "+spec.Name)
+	p, sha, err := weights.Fetch(cmd.Context(), nil, spec, bar.progress)
+	bar.finish()
+	return p, sha, err
 }
 
 func trainCmd() *cobra.Command {
