@@ -609,4 +609,3 @@ func cloneTensors(ts map[string]classifier.Tensor) map[string]classifier.Tensor 
 	}
 	return out
 }
-
