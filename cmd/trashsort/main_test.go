@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 
+	"trashsort/classifier"
+	"trashsort/data"
 	"trashsort/internal/shared"
 )
 
@@ -61,5 +66,30 @@ func TestRecipePresets(t *testing.T) {
 	}
 	if _, err := run(t, "train", "--rescale", "1/0", "--data", t.TempDir()); err == nil {
 		t.Error("bad --rescale accepted")
+	}
+}
+
+func TestPredictReportsBadFilesAndGoesOn(t *testing.T) {
+	dir := t.TempDir()
+	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "m.safetensors")
+	if err := clf.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	imgs := filepath.Join(dir, "imgs")
+	os.MkdirAll(imgs, 0o755)
+	var b bytes.Buffer
+	(&data.RGB{W: 10, H: 10, Pix: make([]byte, 300)}).Encode(&b, 90)
+	os.WriteFile(filepath.Join(imgs, "good.jpg"), b.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(imgs, "bad.jpg"), []byte("not a jpeg"), 0o644)
+	out, err := run(t, "predict", "--model", model, "--format", "csv", imgs)
+	if !errors.Is(err, errSomeFailed) {
+		t.Errorf("err %v, want errSomeFailed", err)
+	}
+	if !strings.Contains(out, "good.jpg") || strings.Count(out, "\n") != 2 {
+		t.Errorf("output %q, want a header and the good file", out)
 	}
 }

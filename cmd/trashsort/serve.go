@@ -17,6 +17,7 @@ func init() { extraCommands = append(extraCommands, serveCmd) }
 func serveCmd() *cobra.Command {
 	var modelPath, addr, hintsPath string
 	var o serve.Options
+	var bf16 bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the model: JSON API, Prometheus metrics and a web page",
@@ -31,6 +32,7 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 			if err != nil {
 				return err
 			}
+			clf.Model.BF16 = bf16
 			if hintsPath != "" {
 				b, err := os.ReadFile(hintsPath)
 				if err != nil {
@@ -59,5 +61,6 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.IntVar(&o.MaxBatch, "max-batch", 16, "largest micro-batch (1: no batching)")
 	f.DurationVar(&o.BatchWait, "batch-wait", 2*time.Millisecond, "how long to wait for more requests to batch")
 	f.IntVar(&o.QueueSize, "queue", 64, "waiting requests before answering 503")
+	f.BoolVar(&bf16, "bf16", false, "run the frozen convolutions in bfloat16 (about 1.6x the throughput on AVX512_BF16 CPUs; scores differ slightly from float32)")
 	return cmd
 }
