@@ -24,7 +24,7 @@ func init() { extraCommands = append(extraCommands, evalCmd, predictCmd) }
 
 func evalCmd() *cobra.Command {
 	var modelPath, dataDir, reportDir string
-	var asJSON, tta bool
+	var asJSON, tta, bf16 bool
 	var batch, mistakes int
 	cmd := &cobra.Command{
 		Use:   "eval",
@@ -34,6 +34,7 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			clf.Model.BF16 = bf16
 			ds, err := data.FromFolder(dataDir, clf.Meta.Classes)
 			if err != nil {
 				return err
@@ -54,6 +55,7 @@ func evalCmd() *cobra.Command {
 	f.BoolVar(&tta, "tta", false, "test-time augmentation: average with the horizontal flip")
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&mistakes, "mistakes", 24, "how many confident mistakes to show")
+	f.BoolVar(&bf16, "bf16", false, "run the convolutions in bfloat16 (to check the accuracy cost of serve --bf16)")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
