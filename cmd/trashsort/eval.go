@@ -49,7 +49,7 @@ func evalCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
-	f.StringVar(&dataDir, "data", "", "class folders to score (e.g. data/test)")
+	f.StringVar(&dataDir, "data", "", "class folders to score (e.g. datasets/trashnet/test)")
 	f.StringVar(&reportDir, "report", "", "folder for report.json, confusion.png and mistakes.html")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&tta, "tta", false, "test-time augmentation: average with the horizontal flip")

@@ -37,7 +37,7 @@ validation when there is none), and print where the model and report are.`,
 				root = os.Getenv("TRASHSORT_DATA")
 			}
 			if root == "" {
-				root = "data"
+				root = defaultDataDir
 			}
 			split := filepath.Join(root, "test")
 			if _, err := os.Stat(split); err != nil || f.trainDir != "" {

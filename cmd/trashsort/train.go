@@ -69,7 +69,7 @@ func (f *trainFlags) applyRecipe(fs *pflag.FlagSet) error {
 func (f *trainFlags) register(fs *pflag.FlagSet) {
 	c := &f.cfg
 	fs.StringVar(&f.recipe, "recipe", f.recipe, "seed: the classic Keras recipe's settings; tuned: the settings measured best on TrashNet (see README)")
-	fs.StringVar(&f.dataDir, "data", "", "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else ./data, fetched if absent)")
+	fs.StringVar(&f.dataDir, "data", "", "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else "+defaultDataDir+", fetched if absent)")
 	fs.StringVar(&f.trainDir, "train", "", "training class folders (overrides --data)")
 	fs.StringVar(&f.valDir, "val", "", "validation class folders (overrides --data)")
 	fs.Float64Var(&f.valSplit, "val-split", 0, "hold out this fraction of the training folders for validation instead (seeded)")
@@ -158,6 +158,9 @@ func parseFraction(s string) (float64, error) {
 	return strconv.ParseFloat(s, 64)
 }
 
+// defaultDataDir is where TrashNet is fetched when no dataset is named.
+const defaultDataDir = "datasets/trashnet"
+
 // datasets resolves the training and validation sets from the flags.
 func (f *trainFlags) datasets(cmd *cobra.Command) (*data.Dataset, *data.Dataset, string, error) {
 	trainDir, valDir := f.trainDir, f.valDir
@@ -188,7 +191,7 @@ func (f *trainFlags) datasets(cmd *cobra.Command) (*data.Dataset, *data.Dataset,
 }
 
 // resolveData returns a dataset folder: the flag, $TRASHSORT_DATA, or
-// ./data, downloading TrashNet there when it is absent.
+// defaultDataDir, downloading TrashNet there when it is absent.
 func resolveData(cmd *cobra.Command, dir string) (string, error) {
 	if dir == "" {
 		dir = os.Getenv("TRASHSORT_DATA")
@@ -199,11 +202,11 @@ func resolveData(cmd *cobra.Command, dir string) (string, error) {
 		}
 		return dir, nil
 	}
-	dir = "data"
+	dir = defaultDataDir
 	if _, err := os.Stat(filepath.Join(dir, "train")); err == nil {
 		return dir, nil
 	}
-	fmt.Fprintln(cmd.ErrOrStderr(), "fetching TrashNet into ./data (set TRASHSORT_DATA to use a local copy)")
+	fmt.Fprintln(cmd.ErrOrStderr(), "fetching TrashNet into "+defaultDataDir+" (set TRASHSORT_DATA to use a local copy)")
 	bar := newBar(-1, "trashnet")
 	rep, err := data.Fetch(cmd.Context(), nil, data.TrashNet(), dir, bar.progress)
 	bar.finish()
@@ -304,7 +307,7 @@ func dataCmd() *cobra.Command {
 			return nil
 		},
 	}
-	fetch.Flags().StringVar(&dir, "dir", "data", "destination folder")
+	fetch.Flags().StringVar(&dir, "dir", defaultDataDir, "destination folder")
 	cmd.AddCommand(fetch)
 	return cmd
 }
