@@ -245,6 +245,10 @@ func (t *trainer) run(ctx context.Context) error {
 		t.opt.SetLearningRate(t.lrFor(epoch))
 		log, err := t.epoch(ctx, epoch, stage)
 		if err != nil {
+			if ctx.Err() != nil {
+				t.res.Interrupted = true
+				return fmt.Errorf("interrupted during epoch %d (epochs up to %d are checkpointed): %w", epoch+1, t.st.Epoch, ErrStopped)
+			}
 			return err
 		}
 		t.st.History = append(t.st.History, log)
