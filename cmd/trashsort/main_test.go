@@ -93,3 +93,22 @@ func TestPredictReportsBadFilesAndGoesOn(t *testing.T) {
 		t.Errorf("output %q, want a header and the good file", out)
 	}
 }
+
+func TestSplitListFlags(t *testing.T) {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	(&data.RGB{W: 10, H: 10, Pix: make([]byte, 300)}).Encode(&b, 90)
+	for _, n := range []string{"glass1.jpg", "paper1.jpg", "glass2.jpg", "paper2.jpg"} {
+		os.WriteFile(filepath.Join(dir, n), b.Bytes(), 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "train.txt"), []byte("glass1.jpg 1\npaper1.jpg 2\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "val.txt"), []byte("glass2.jpg 1\npaper2.jpg 2\n"), 0o644)
+	f := &trainFlags{images: dir, trainList: filepath.Join(dir, "train.txt"), valList: filepath.Join(dir, "val.txt"), listLabels: "glass,paper"}
+	tr, va, _, err := f.datasets(&cobra.Command{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Items) != 2 || len(va.Items) != 2 || strings.Join(tr.Classes, ",") != "glass,paper" {
+		t.Errorf("train %+v val %+v", tr, va)
+	}
+}

@@ -28,6 +28,10 @@ type trainFlags struct {
 	trainDir     string
 	valDir       string
 	valSplit     float64
+	images       string
+	trainList    string
+	valList      string
+	listLabels   string
 	weightsPath  string
 	rescale      string
 	brightness   string
@@ -73,6 +77,10 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.trainDir, "train", "", "training class folders (overrides --data)")
 	fs.StringVar(&f.valDir, "val", "", "validation class folders (overrides --data)")
 	fs.Float64Var(&f.valSplit, "val-split", 0, "hold out this fraction of the training folders for validation instead (seeded)")
+	fs.StringVar(&f.images, "images", "", "image folder for --train-list and --val-list (files directly in it or in <class>/)")
+	fs.StringVar(&f.trainList, "train-list", "", "split list of \"<file> <label>\" lines for training (TrashNet's format)")
+	fs.StringVar(&f.valList, "val-list", "", "split list for validation")
+	fs.StringVar(&f.listLabels, "list-labels", "glass,paper,cardboard,plastic,metal,trash", "class names of list labels 1, 2, ... (default: TrashNet's)")
 	fs.StringVar(&c.Backbone, "model", "inception_v3", "backbone: "+strings.Join(models.Names(), ", "))
 	fs.StringVar(&f.weightsPath, "weights", "", "backbone weight file or folder (default $"+weights.EnvVar+", the cache, or a download)")
 	fs.IntVar(&c.Size, "size", 224, "input size (flow_from_directory's target_size)")
@@ -163,6 +171,21 @@ const defaultDataDir = "datasets/trashnet"
 
 // datasets resolves the training and validation sets from the flags.
 func (f *trainFlags) datasets(cmd *cobra.Command) (*data.Dataset, *data.Dataset, string, error) {
+	if f.trainList != "" || f.valList != "" {
+		if f.images == "" || f.trainList == "" || f.valList == "" {
+			return nil, nil, "", errors.New("--train-list and --val-list go together, with --images")
+		}
+		names := map[int]string{}
+		for i, n := range strings.Split(f.listLabels, ",") {
+			names[i+1] = strings.TrimSpace(n)
+		}
+		tr, err := data.FromSplitFile(f.images, f.trainList, names)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		va, err := data.FromSplitFile(f.images, f.valList, names)
+		return tr, va, f.images, err
+	}
 	trainDir, valDir := f.trainDir, f.valDir
 	root := ""
 	if trainDir == "" {
