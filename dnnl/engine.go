@@ -294,12 +294,3 @@ func (b *builder) finish(main C.dnnl_primitive_desc_t) (*op, error) {
 }
 
 func newBuilder() *builder { return &builder{o: &op{}} }
-
-// Impl names the oneDNN implementation chosen for the last op built with key;
-// it is for benchmarks and logs.
-func implOf(key any) string {
-	if o, ok := cache[key]; ok {
-		return o.impl
-	}
-	return ""
-}
