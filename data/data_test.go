@@ -3,8 +3,6 @@ package data
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -14,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
 	"time"
+	"trashsort/internal/testimages"
 )
 
 // writeImage writes a w x h PNG whose pixels are fn(x, y).
@@ -217,21 +217,6 @@ func TestDeterministicAcrossWorkers(t *testing.T) {
 	}
 }
 
-// pngBomb is a valid PNG header claiming 50000 x 50000 pixels.
-func pngBomb() []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], 50000)
-	binary.BigEndian.PutUint32(ihdr[4:], 50000)
-	ihdr[8], ihdr[9] = 8, 2
-	chunk := append([]byte("IHDR"), ihdr...)
-	binary.Write(&b, binary.BigEndian, uint32(13))
-	b.Write(chunk)
-	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(chunk))
-	return b.Bytes()
-}
-
 func TestBadFiles(t *testing.T) {
 	root := t.TempDir()
 	writeImage(t, filepath.Join(root, "a", "good.png"), 8, 8, solid(9))
@@ -242,7 +227,7 @@ func TestBadFiles(t *testing.T) {
 		"empty.jpg":     nil,
 		"text.jpg":      []byte("hello, not an image"),
 		"truncated.jpg": good.Bytes()[:len(good.Bytes())/2],
-		"bomb.png":      pngBomb(),
+		"bomb.png":      testimages.PNGBomb(),
 	}
 	reasons := map[string]string{"empty.jpg": "empty", "text.jpg": "not an image", "truncated.jpg": "corrupt or truncated", "bomb.png": "pixel limit"}
 	for n, b := range bad {

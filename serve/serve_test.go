@@ -3,10 +3,8 @@ package serve
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -20,6 +18,7 @@ import (
 
 	"trashsort/classifier"
 	"trashsort/data"
+	"trashsort/internal/testimages"
 )
 
 func testServer(t testing.TB, o Options) (*Server, *httptest.Server) {
@@ -53,20 +52,6 @@ func multipartBody(field string, content []byte) (io.Reader, string) {
 	return &b, mw.FormDataContentType()
 }
 
-func pngBomb() []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], 50000)
-	binary.BigEndian.PutUint32(ihdr[4:], 50000)
-	ihdr[8], ihdr[9] = 8, 2
-	chunk := append([]byte("IHDR"), ihdr...)
-	binary.Write(&b, binary.BigEndian, uint32(13))
-	b.Write(chunk)
-	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(chunk))
-	return b.Bytes()
-}
-
 func TestStatuses(t *testing.T) {
 	_, hs := testServer(t, Options{MaxBodyBytes: 200_000})
 	img := jpegImage(80, 60)
@@ -85,7 +70,7 @@ func TestStatuses(t *testing.T) {
 		{"not an image", "POST", "/v1/classify", "text/plain", strings.NewReader("hello"), 415, "not_an_image"},
 		{"corrupt image", "POST", "/v1/classify", "image/jpeg", bytes.NewReader(img[:len(img)/2]), 400, "corrupt_image"},
 		{"too large body", "POST", "/v1/classify", "image/jpeg", bytes.NewReader(make([]byte, 300_000)), 413, "too_large"},
-		{"too many pixels", "POST", "/v1/classify", "image/png", bytes.NewReader(pngBomb()), 413, "too_large"},
+		{"too many pixels", "POST", "/v1/classify", "image/png", bytes.NewReader(testimages.PNGBomb()), 413, "too_large"},
 		{"wrong method", "GET", "/v1/classify", "", nil, 405, "method_not_allowed"},
 		{"model", "GET", "/v1/model", "", nil, 200, ""},
 		{"health", "GET", "/healthz", "", nil, 200, ""},
