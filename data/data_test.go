@@ -323,3 +323,20 @@ func TestEpochNeverStalls(t *testing.T) {
 		}
 	}
 }
+
+func TestFromSplitFolders(t *testing.T) {
+	root := t.TempDir()
+	for _, split := range []string{"train", "val"} {
+		for _, c := range []string{"b", "a"} {
+			writeImage(t, filepath.Join(root, split, c, "x.png"), 4, 4, solid(3))
+		}
+	}
+	tr, va, err := FromSplitFolders(root)
+	if err != nil || len(tr.Items) != 2 || len(va.Items) != 2 || strings.Join(va.Classes, ",") != "a,b" {
+		t.Fatalf("%v %v %v", tr, va, err)
+	}
+	os.RemoveAll(filepath.Join(root, "val"))
+	if _, _, err := FromSplitFolders(root); err == nil {
+		t.Error("missing val folder: no error")
+	}
+}

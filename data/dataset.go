@@ -84,6 +84,18 @@ func FromFolder(root string, classes []string) (*Dataset, error) {
 	return d, nil
 }
 
+// FromSplitFolders reads root/train and root/val, the validation set with
+// the training set's classes.
+func FromSplitFolders(root string) (train, val *Dataset, err error) {
+	if train, err = FromFolder(filepath.Join(root, "train"), nil); err != nil {
+		return nil, nil, err
+	}
+	if val, err = FromFolder(filepath.Join(root, "val"), train.Classes); err != nil {
+		return nil, nil, err
+	}
+	return train, val, nil
+}
+
 // ParseSplitFile reads a split list of "<file> <label>" lines (TrashNet's
 // one-indexed-files lists). Blank lines and lines starting with # are
 // skipped; errors name the line.

@@ -106,11 +106,7 @@ func trainedModel(t *testing.T) *classifier.Classifier {
 	t.Helper()
 	root := shared.Path(t, "trashnet")
 	w := shared.Path(t, "weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
-	tr, err := data.FromFolder(filepath.Join(root, "train"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	va, err := data.FromFolder(filepath.Join(root, "val"), nil)
+	tr, va, err := data.FromSplitFolders(root)
 	if err != nil {
 		t.Fatal(err)
 	}

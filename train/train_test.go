@@ -17,11 +17,7 @@ func subsets(t *testing.T, nTrain, nVal int) (*data.Dataset, *data.Dataset, stri
 	t.Helper()
 	root := shared.Path(t, "trashnet")
 	w := shared.Path(t, "weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
-	tr, err := data.FromFolder(filepath.Join(root, "train"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	va, err := data.FromFolder(filepath.Join(root, "val"), nil)
+	tr, va, err := data.FromSplitFolders(root)
 	if err != nil {
 		t.Fatal(err)
 	}
