@@ -35,7 +35,7 @@ func BenchmarkConv(b *testing.B) {
 		dx, dw := make([]float32, g.InLen()), make([]float32, g.WeightLen())
 		b.Run("fwd/"+s.name, func(b *testing.B) {
 			for b.Loop() {
-				if err := ConvForward(g, x, w, nil, y, tensor.ReLU); err != nil {
+				if err := ConvForward(g, x, w, nil, y, ReLU); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -43,7 +43,7 @@ func BenchmarkConv(b *testing.B) {
 		})
 		b.Run("fwdbwd/"+s.name, func(b *testing.B) {
 			for b.Loop() {
-				if err := ConvForward(g, x, w, nil, y, tensor.Linear); err != nil {
+				if err := ConvForward(g, x, w, nil, y, Linear); err != nil {
 					b.Fatal(err)
 				}
 				if err := ConvBackwardData(g, dy, w, dx); err != nil {

@@ -18,7 +18,7 @@ func TestConvBF16CloseToFloat32(t *testing.T) {
 		want, got := make([]float32, g.OutLen()), make([]float32, g.OutLen())
 		tensor.ConvForward(g, x, w, b, want)
 		tensor.ActivationForward(tensor.ReLU, want, want)
-		if err := ConvForwardBF16(g, x, w, b, got, tensor.ReLU); err != nil {
+		if err := ConvForwardBF16(g, x, w, b, got, ReLU); err != nil {
 			t.Fatal(err)
 		}
 		if e := tensor.RelErr(got, want); e > 2e-2 || e == 0 {
@@ -35,7 +35,7 @@ func BenchmarkConvBF16(b *testing.B) {
 		y := make([]float32, g.OutLen())
 		b.Run("fwd/"+s.name, func(b *testing.B) {
 			for b.Loop() {
-				if err := ConvForwardBF16(g, x, w, nil, y, tensor.ReLU); err != nil {
+				if err := ConvForwardBF16(g, x, w, nil, y, ReLU); err != nil {
 					b.Fatal(err)
 				}
 			}

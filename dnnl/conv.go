@@ -13,13 +13,17 @@ import (
 )
 
 type convKey struct {
-	prop int // 0 forward, 1 backward data, 2 backward weights
+	prop prop // inference, backwardData or backwardWeights
+	dt   dtype
 	g    tensor.ConvGeom
 	bias bool
-	act  int
+	act  Activation
 }
 
-func convDescs(g tensor.ConvGeom) (src, dst, wUser, wAny C.dnnl_memory_desc_t, err error) {
+// convDescs returns the NHWC source and destination descriptors in float32,
+// the user's Keras-layout weights in float32, and the "any" layout weights
+// of data type dt for the primitive to choose.
+func convDescs(g tensor.ConvGeom, dt dtype) (src, dst, wUser, wAny C.dnnl_memory_desc_t, err error) {
 	if src, err = md(C.dnnl_nhwc, g.N, g.C, g.H, g.W); err != nil {
 		return
 	}
@@ -30,14 +34,14 @@ func convDescs(g tensor.ConvGeom) (src, dst, wUser, wAny C.dnnl_memory_desc_t, e
 		if wUser, err = md(C.dnnl_hwio, g.F, g.C, g.KH, g.KW); err != nil {
 			return
 		}
-		wAny, err = md(C.dnnl_format_tag_any, g.F, g.C, g.KH, g.KW)
+		wAny, err = mdOf(dt, C.dnnl_format_tag_any, g.F, g.C, g.KH, g.KW)
 		return
 	}
 	gr := g.Groups
 	if wUser, err = md(C.dnnl_hwigo, gr, g.F/gr, g.C/gr, g.KH, g.KW); err != nil {
 		return
 	}
-	wAny, err = md(C.dnnl_format_tag_any, gr, g.F/gr, g.C/gr, g.KH, g.KW)
+	wAny, err = mdOf(dt, C.dnnl_format_tag_any, gr, g.F/gr, g.C/gr, g.KH, g.KW)
 	return
 }
 
@@ -64,9 +68,18 @@ func validGeom(g tensor.ConvGeom) error {
 	return nil
 }
 
-// convForwardPD creates a forward convolution primitive descriptor.
-func (b *builder) convForwardPD(g tensor.ConvGeom, prop C.dnnl_prop_kind_t, bias bool, act int) C.dnnl_primitive_desc_t {
-	src, dst, _, wAny, err := convDescs(g)
+// convForwardPD creates a forward convolution primitive descriptor whose
+// source and weights are of data type dt (the destination is float32).
+func (b *builder) convForwardPD(g tensor.ConvGeom, p prop, dt dtype, bias bool, act Activation) C.dnnl_primitive_desc_t {
+	if b.err != nil {
+		return nil
+	}
+	_, dst, _, wAny, err := convDescs(g, dt)
+	if err != nil {
+		b.err = err
+		return nil
+	}
+	src, err := mdOf(dt, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
 	if err != nil {
 		b.err = err
 		return nil
@@ -82,30 +95,18 @@ func (b *builder) convForwardPD(g tensor.ConvGeom, prop C.dnnl_prop_kind_t, bias
 		bmd = &m
 	}
 	var cd C.dnnl_convolution_desc_t
-	if b.err = check(C.dnnl_convolution_forward_desc_init(&cd, prop, C.dnnl_convolution_direct, &src, &wAny, bmd, &dst, &strides[0], &padL[0], &padR[0]), "convolution forward"); b.err != nil {
+	if b.err = check(C.dnnl_convolution_forward_desc_init(&cd, p.kind(), C.dnnl_convolution_direct, &src, &wAny, bmd, &dst, &strides[0], &padL[0], &padR[0]), "convolution forward"); b.err != nil {
 		return nil
 	}
-	var attr C.dnnl_primitive_attr_t
-	if act != tensor.Linear {
-		if b.err = check(C.dnnl_primitive_attr_create(&attr), "attr"); b.err != nil {
-			return nil
-		}
-		defer C.dnnl_primitive_attr_destroy(attr)
-		alg, beta := C.int(C.dnnl_eltwise_relu), C.float(0)
-		if act == tensor.ReLU6 {
-			alg, beta = C.int(C.dnnl_eltwise_clip), 6
-		}
-		if b.err = check(C.ts_post_eltwise(attr, alg, 0, beta), "post-op"); b.err != nil {
-			return nil
-		}
-	}
+	attr := b.postOp(act)
+	defer freeAttr(attr)
 	return b.pd(unsafe.Pointer(&cd), attr, nil, fmt.Sprintf("convolution forward %+v", g))
 }
 
 // ConvForward computes y = act(conv(x, w) + b) for NHWC x and y and Keras
 // layout weights ([KH, KW, C, F], or [KH, KW, C, F/C] when Groups == C).
-// b may be nil. act is tensor.Linear, tensor.ReLU or tensor.ReLU6.
-func ConvForward(g tensor.ConvGeom, x, w, b, y []float32, act int) error {
+// b may be nil.
+func ConvForward(g tensor.ConvGeom, x, w, b, y []float32, act Activation) error {
 	if err := validGeom(g); err != nil {
 		return err
 	}
@@ -115,15 +116,15 @@ func ConvForward(g tensor.ConvGeom, x, w, b, y []float32, act int) error {
 	if b != nil && len(b) < g.F {
 		return fmt.Errorf("dnnl: convolution forward: bias has %d values, needs %d", len(b), g.F)
 	}
-	key := convKey{0, g, b != nil, act}
+	key := convKey{inference, f32, g, b != nil, act}
 	return do(func() error {
 		o, err := cached(key, func() (*op, error) {
 			bd := newBuilder()
-			pd := bd.convForwardPD(g, C.dnnl_forward_inference, b != nil, act)
+			pd := bd.convForwardPD(g, inference, f32, b != nil, act)
 			if bd.err != nil {
 				return bd.finish(nil)
 			}
-			src, dst, wUser, _, _ := convDescs(g)
+			src, dst, wUser, _, _ := convDescs(g, f32)
 			wWant, re := bd.adapt(pd, C.dnnl_query_weights_md, &wUser)
 			mx, my := bd.memory(&src, false), bd.memory(&dst, false)
 			mwu := bd.memory(&wUser, false)
@@ -159,12 +160,12 @@ func ConvBackwardData(g tensor.ConvGeom, dy, w, dx []float32) error {
 	if err := checkLens("convolution backward data", len(dy), g.OutLen(), len(w), g.WeightLen(), len(dx), g.InLen()); err != nil {
 		return err
 	}
-	key := convKey{1, g, false, 0}
+	key := convKey{backwardData, f32, g, false, Linear}
 	return do(func() error {
 		o, err := cached(key, func() (*op, error) {
 			bd := newBuilder()
-			hint := bd.convForwardPD(g, C.dnnl_forward_training, false, tensor.Linear)
-			src, dst, wUser, wAny, err := convDescs(g)
+			hint := bd.convForwardPD(g, training, f32, false, Linear)
+			src, dst, wUser, wAny, err := convDescs(g, f32)
 			if err != nil {
 				bd.err = err
 			}
@@ -207,12 +208,12 @@ func ConvBackwardWeights(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 	if db != nil && len(db) < g.F {
 		return fmt.Errorf("dnnl: convolution backward weights: bias gradient has %d values, needs %d", len(db), g.F)
 	}
-	key := convKey{2, g, db != nil, 0}
+	key := convKey{backwardWeights, f32, g, db != nil, Linear}
 	return do(func() error {
 		o, err := cached(key, func() (*op, error) {
 			bd := newBuilder()
-			hint := bd.convForwardPD(g, C.dnnl_forward_training, db != nil, tensor.Linear)
-			src, dst, wUser, wAny, err := convDescs(g)
+			hint := bd.convForwardPD(g, training, f32, db != nil, Linear)
+			src, dst, wUser, wAny, err := convDescs(g, f32)
 			if err != nil {
 				bd.err = err
 			}

@@ -42,8 +42,8 @@ func TestConvMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range convCases {
 		for _, bias := range []bool{false, true} {
-			for _, act := range []int{tensor.Linear, tensor.ReLU, tensor.ReLU6} {
-				name := fmt.Sprintf("%v/bias=%v/act=%d", tc, bias, act)
+			for _, act := range []Activation{Linear, ReLU, ReLU6} {
+				name := fmt.Sprintf("%v/bias=%v/act=%v", tc, bias, act)
 				t.Run(name, func(t *testing.T) {
 					g, err := tensor.NewConvGeom(tc.n, tc.h, tc.w, tc.c, tc.f, tc.kh, tc.kw, tc.s, tc.s, tc.pad, tc.groups)
 					if err != nil {
@@ -56,7 +56,7 @@ func TestConvMatchesReference(t *testing.T) {
 					}
 					want := make([]float32, g.OutLen())
 					tensor.ConvForward(g, x, w, b, want)
-					tensor.ActivationForward(act, want, want)
+					tensor.ActivationForward(int(act), want, want)
 					got := make([]float32, g.OutLen())
 					if err := ConvForward(g, x, w, b, got, act); err != nil {
 						t.Fatal(err)
@@ -64,7 +64,7 @@ func TestConvMatchesReference(t *testing.T) {
 					if e := tensor.RelErr(got, want); e > tol {
 						t.Errorf("forward rel err %g", e)
 					}
-					if act != tensor.Linear {
+					if act != Linear {
 						return
 					}
 					dy := randSlice(r, g.OutLen())

@@ -178,17 +178,17 @@ func ptr[T any](s []T) unsafe.Pointer {
 // md builds a float32 memory descriptor. dims are in oneDNN's logical order
 // (N, C, H, W for data; O, I, H, W or G, O, I, H, W for weights).
 func md(tag C.int, dims ...int) (C.dnnl_memory_desc_t, error) {
-	return mdOf(C.dnnl_f32, tag, dims)
+	return mdOf(f32, tag, dims...)
 }
 
 // mdOf builds a memory descriptor of the given data type.
-func mdOf(dt C.dnnl_data_type_t, tag C.int, dims []int) (C.dnnl_memory_desc_t, error) {
+func mdOf(dt dtype, tag C.int, dims ...int) (C.dnnl_memory_desc_t, error) {
 	var m C.dnnl_memory_desc_t
 	var d [5]C.int64_t
 	for i, v := range dims {
 		d[i] = C.int64_t(v)
 	}
-	st := C.ts_md(&m, C.int(len(dims)), d[0], d[1], d[2], d[3], d[4], tag, dt)
+	st := C.ts_md(&m, C.int(len(dims)), d[0], d[1], d[2], d[3], d[4], tag, dt.c())
 	return m, check(st, fmt.Sprintf("memory descriptor %v", dims))
 }
 
@@ -257,6 +257,31 @@ func (b *builder) pd(desc unsafe.Pointer, attr C.dnnl_primitive_attr_t, hint C.d
 		b.pds = append(b.pds, pd)
 	}
 	return pd
+}
+
+// postOp returns a primitive attribute with act as an eltwise post-op, or
+// nil for Linear; the caller destroys a non-nil one after creating the
+// primitive descriptor.
+func (b *builder) postOp(act Activation) C.dnnl_primitive_attr_t {
+	alg, alpha, beta, ok := act.eltwise()
+	if b.err != nil || !ok {
+		return nil
+	}
+	var attr C.dnnl_primitive_attr_t
+	if b.err = check(C.dnnl_primitive_attr_create(&attr), "attr"); b.err != nil {
+		return nil
+	}
+	if b.err = check(C.ts_post_eltwise(attr, alg, alpha, beta), "post-op "+act.String()); b.err != nil {
+		C.dnnl_primitive_attr_destroy(attr)
+		return nil
+	}
+	return attr
+}
+
+func freeAttr(attr C.dnnl_primitive_attr_t) {
+	if attr != nil {
+		C.dnnl_primitive_attr_destroy(attr)
+	}
 }
 
 func (b *builder) query(pd C.dnnl_primitive_desc_t, what C.dnnl_query_t) *C.dnnl_memory_desc_t {

@@ -78,11 +78,11 @@ static inline const char *ts_impl(const_dnnl_primitive_desc_t pd) {
 	return s;
 }
 
-static inline dnnl_status_t ts_post_eltwise(dnnl_primitive_attr_t attr, int alg, float alpha, float beta) {
+static inline dnnl_status_t ts_post_eltwise(dnnl_primitive_attr_t attr, dnnl_alg_kind_t alg, float alpha, float beta) {
 	dnnl_post_ops_t po;
 	dnnl_status_t st = dnnl_post_ops_create(&po);
 	if (st != dnnl_success) return st;
-	st = dnnl_post_ops_append_eltwise(po, 1.0f, (dnnl_alg_kind_t)alg, alpha, beta);
+	st = dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
 	if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
 	dnnl_post_ops_destroy(po);
 	return st;

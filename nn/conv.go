@@ -119,7 +119,7 @@ func (c *Conv2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 		return nil, err
 	}
 	y := tensor.New(g.N, g.OH, g.OW, g.F)
-	if err := dnnl.ConvForward(g, x.Data, c.kernel.Value.Data, c.biasData(), y.Data, c.Activation); err != nil {
+	if err := dnnl.ConvForward(g, x.Data, c.kernel.Value.Data, c.biasData(), y.Data, dnnl.Activation(c.Activation)); err != nil {
 		return nil, shapeErr(&c.LayerBase, "%v", err)
 	}
 	c.g, c.x, c.y = g, nil, nil
@@ -140,7 +140,7 @@ func (c *Conv2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, err
 	g := c.g
 	if c.Activation != tensor.Linear {
 		d := tensor.New(dy.Shape...)
-		if err := dnnl.ActivationBackward(c.Activation, c.y.Data, dy.Data, d.Data); err != nil {
+		if err := dnnl.ActivationBackward(dnnl.Activation(c.Activation), c.y.Data, dy.Data, d.Data); err != nil {
 			return nil, err
 		}
 		dy = d

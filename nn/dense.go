@@ -70,9 +70,9 @@ func (d *Dense) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 	}
 	n, k := x.Shape[0], x.Shape[1]
 	y := tensor.New(n, d.Units)
-	act := 0
+	act := dnnl.Linear
 	if d.Activation == "relu" {
-		act = 1
+		act = dnnl.ReLU
 	}
 	if err := dnnl.DenseForward(n, k, d.Units, x.Data, d.kernel.Value.Data, data(d.bias), y.Data, act); err != nil {
 		return nil, shapeErr(&d.LayerBase, "%v", err)

@@ -134,7 +134,7 @@ func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, re
 	if m.BF16 && dnnl.HasBF16() {
 		conv = dnnl.ConvForwardBF16
 	}
-	if err := conv(g, x.Data, f.w, f.b, y.Data, kind); err != nil {
+	if err := conv(g, x.Data, f.w, f.b, y.Data, dnnl.Activation(kind)); err != nil {
 		return false, shapeErr(&c.LayerBase, "%v", err)
 	}
 	vals[last] = y

@@ -101,7 +101,7 @@ func (a *Activation) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error
 		copy(y.Data, x.Data)
 	default:
 		k, _ := actKind(a.Kind)
-		if err := dnnl.ActivationForward(k, x.Data, y.Data); err != nil {
+		if err := dnnl.ActivationForward(dnnl.Activation(k), x.Data, y.Data); err != nil {
 			return nil, shapeErr(&a.LayerBase, "%v", err)
 		}
 	}
@@ -125,7 +125,7 @@ func (a *Activation) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor,
 		copy(dx.Data, dy.Data)
 	default:
 		k, _ := actKind(a.Kind)
-		if err := dnnl.ActivationBackward(k, a.y.Data, dy.Data, dx.Data); err != nil {
+		if err := dnnl.ActivationBackward(dnnl.Activation(k), a.y.Data, dy.Data, dx.Data); err != nil {
 			return nil, err
 		}
 	}
@@ -202,13 +202,13 @@ func (p *Pooling2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error)
 	y := tensor.New(g.N, g.OH, g.OW, g.C)
 	var ws []byte
 	if m.Keep {
-		n, err := dnnl.PoolWorkspaceLen(p.Kind, g)
+		n, err := dnnl.PoolWorkspaceLen(dnnl.PoolAlg(p.Kind), g)
 		if err != nil {
 			return nil, shapeErr(&p.LayerBase, "%v", err)
 		}
 		ws = make([]byte, max(n, 1))
 	}
-	if err := dnnl.PoolForward(p.Kind, g, x.Data, y.Data, ws); err != nil {
+	if err := dnnl.PoolForward(dnnl.PoolAlg(p.Kind), g, x.Data, y.Data, ws); err != nil {
 		return nil, shapeErr(&p.LayerBase, "%v", err)
 	}
 	p.g, p.ws, p.kept = g, ws, m.Keep
@@ -222,7 +222,7 @@ func (p *Pooling2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, 
 	}
 	g := p.g
 	dx := tensor.New(g.N, g.H, g.W, g.C)
-	if err := dnnl.PoolBackward(p.Kind, g, dy.Data, dx.Data, p.ws); err != nil {
+	if err := dnnl.PoolBackward(dnnl.PoolAlg(p.Kind), g, dy.Data, dx.Data, p.ws); err != nil {
 		return nil, shapeErr(&p.LayerBase, "%v", err)
 	}
 	return []*tensor.Tensor{dx}, nil

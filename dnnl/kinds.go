@@ -1,0 +1,119 @@
+package dnnl
+
+/*
+#include "ts_dnnl.h"
+*/
+import "C"
+
+import (
+	"fmt"
+
+	"trashsort/tensor"
+)
+
+// Activation is a pointwise activation that oneDNN applies on its own or
+// fused into a convolution or inner product as a post-op. Its values are
+// those of package tensor's reference kernels.
+type Activation int
+
+// The activations oneDNN computes here.
+const (
+	Linear Activation = tensor.Linear
+	ReLU   Activation = tensor.ReLU
+	ReLU6  Activation = tensor.ReLU6
+)
+
+func (a Activation) String() string {
+	switch a {
+	case Linear:
+		return "linear"
+	case ReLU:
+		return "relu"
+	case ReLU6:
+		return "relu6"
+	}
+	return fmt.Sprintf("activation(%d)", int(a))
+}
+
+// eltwise is the oneDNN algorithm and its alpha and beta for a forward
+// post-op or a standalone forward activation. Linear has none.
+func (a Activation) eltwise() (alg C.dnnl_alg_kind_t, alpha, beta C.float, ok bool) {
+	switch a {
+	case ReLU:
+		return C.dnnl_eltwise_relu, 0, 0, true
+	case ReLU6:
+		return C.dnnl_eltwise_clip, 0, 6, true
+	}
+	return 0, 0, 0, false
+}
+
+// eltwiseTraining is the algorithm of a training-mode activation whose
+// backward pass reads the forward output rather than the input.
+func (a Activation) eltwiseTraining() (alg C.dnnl_alg_kind_t, alpha, beta C.float, ok bool) {
+	switch a {
+	case ReLU:
+		return C.dnnl_eltwise_relu_use_dst_for_bwd, 0, 0, true
+	case ReLU6:
+		return C.dnnl_eltwise_clip_v2_use_dst_for_bwd, 0, 6, true
+	}
+	return 0, 0, 0, false
+}
+
+// PoolAlg is a pooling algorithm. Its values are those of package tensor.
+type PoolAlg int
+
+// The pooling algorithms: average pooling excludes padding, as
+// TensorFlow's SAME pooling does.
+const (
+	MaxPool PoolAlg = tensor.MaxPool
+	AvgPool PoolAlg = tensor.AvgPool
+)
+
+func (p PoolAlg) alg() C.dnnl_alg_kind_t {
+	if p == AvgPool {
+		return C.dnnl_pooling_avg_exclude_padding
+	}
+	return C.dnnl_pooling_max
+}
+
+func (p PoolAlg) valid() bool { return p == MaxPool || p == AvgPool }
+
+// prop is a propagation kind: which pass a primitive computes.
+type prop int
+
+const (
+	inference       prop = iota // forward, keeping nothing for a backward pass
+	training                    // forward, keeping what backward needs (workspace, statistics)
+	backward                    // backward of data and of the parameters together (batch norm, pooling)
+	backwardData                // backward to the input only
+	backwardWeights             // backward to the weights and bias only
+)
+
+func (p prop) kind() C.dnnl_prop_kind_t {
+	switch p {
+	case inference:
+		return C.dnnl_forward_inference
+	case training:
+		return C.dnnl_forward_training
+	case backwardData:
+		return C.dnnl_backward_data
+	case backwardWeights:
+		return C.dnnl_backward_weights
+	}
+	return C.dnnl_backward
+}
+
+// dtype is the element type of a buffer as oneDNN sees it.
+type dtype int
+
+const (
+	f32  dtype = iota // float32
+	bf16              // bfloat16: float32's top 16 bits
+)
+
+func (d dtype) c() C.dnnl_data_type_t {
+	if d == bf16 {
+		return C.dnnl_bf16
+	}
+	return C.dnnl_f32
+}
