@@ -1,9 +1,8 @@
 package data
 
 import (
-	"bytes"
+	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -64,28 +63,7 @@ func Decode(b []byte) (*RGB, error) { return DecodeLimited(b, MaxPixels) }
 
 // DecodeLimited is Decode with an explicit pixel limit.
 func DecodeLimited(b []byte, maxPixels int) (*RGB, error) {
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
-	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return nil, errors.New("not an image (unknown format)")
-		}
-		return nil, fmt.Errorf("corrupt or truncated image header: %w", err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("bad image size %dx%d", cfg.Width, cfg.Height)
-	}
-	if cfg.Width*cfg.Height > maxPixels || cfg.Width > 1<<16 || cfg.Height > 1<<16 {
-		return nil, fmt.Errorf("%dx%d %s image exceeds the %d-pixel limit", cfg.Width, cfg.Height, format, maxPixels)
-	}
-	img, _, err := image.Decode(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("corrupt or truncated %s: %w", format, err)
-	}
-	out := toRGB(img)
-	if format == "jpeg" {
-		out = orient(out, exifOrientation(b))
-	}
-	return out, nil
+	return DecodeContext(context.Background(), b, maxPixels)
 }
 
 func toRGB(img image.Image) *RGB {
@@ -113,6 +91,33 @@ func toRGB(img image.Image) *RGB {
 			}
 		}
 		return out
+	case *image.NRGBA:
+		for y := 0; y < out.H; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < out.W; x++ {
+				o := 3 * (y*out.W + x)
+				out.Pix[o], out.Pix[o+1], out.Pix[o+2] = row[4*x], row[4*x+1], row[4*x+2]
+			}
+		}
+		return out
+	case *image.Gray:
+		for y := 0; y < out.H; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < out.W; x++ {
+				o := 3 * (y*out.W + x)
+				out.Pix[o], out.Pix[o+1], out.Pix[o+2] = row[x], row[x], row[x]
+			}
+		}
+		return out
+	case *image.NRGBA64:
+		for y := 0; y < out.H; y++ {
+			for x := 0; x < out.W; x++ {
+				c := nrgba64ToNRGBA(src.NRGBA64At(r.Min.X+x, r.Min.Y+y))
+				o := 3 * (y*out.W + x)
+				out.Pix[o], out.Pix[o+1], out.Pix[o+2] = c.R, c.G, c.B
+			}
+		}
+		return out
 	}
 	for y := 0; y < out.H; y++ {
 		for x := 0; x < out.W; x++ {
@@ -122,6 +127,22 @@ func toRGB(img image.Image) *RGB {
 		}
 	}
 	return out
+}
+
+// nrgba64ToNRGBA is color.NRGBAModel.Convert for an NRGBA64 colour, without
+// the interface conversions (16-bit PNGs take this path pixel by pixel).
+func nrgba64ToNRGBA(c color.NRGBA64) color.NRGBA {
+	r, g, b, a := c.RGBA()
+	if a == 0xffff {
+		return color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 0xff}
+	}
+	if a == 0 {
+		return color.NRGBA{}
+	}
+	r = (r * 0xffff) / a
+	g = (g * 0xffff) / a
+	b = (b * 0xffff) / a
+	return color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}
 }
 
 // exifOrientation returns the EXIF orientation tag (1..8) of a JPEG, or 1.

@@ -1,10 +1,13 @@
 // Package serve is the HTTP service around a classifier: a JSON API
 // (/v1/classify, /v1/model, /healthz, /metrics) and an embedded web page.
 // Concurrent requests are micro-batched into one forward pass; the queue is
-// bounded and a full queue answers 503.
+// bounded and a full queue answers 503. Images are checked against the pixel
+// limit from their header, then decoded under a concurrency and memory
+// budget inside the request's deadline.
 package serve
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -14,12 +17,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"mime"
 	"net/http"
 	"os"
-	"strings"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -32,13 +39,37 @@ import (
 //go:embed web
 var webFS embed.FS
 
-// Options configure a Server.
+// Defaults for Options; the README's service section lists them.
+const (
+	DefaultMaxBodyBytes      = 10 << 20
+	DefaultMaxPixels         = 16_000_000
+	DefaultDecodeMemory      = 512 << 20
+	DefaultTimeout           = 10 * time.Second
+	DefaultMaxBatch          = 16
+	DefaultBatchWait         = 2 * time.Millisecond
+	DefaultQueueSize         = 64
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 20 * time.Second
+	DefaultWriteTimeout      = 40 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+)
+
+// Options configure a Server. Zero means the default; negative values are
+// refused by New.
 type Options struct {
-	// MaxBodyBytes bounds a request body (default 10 MB).
+	// MaxBodyBytes bounds a request body (default 10 MiB).
 	MaxBodyBytes int64
-	// MaxPixels bounds a decoded image (default data.MaxPixels).
+	// MaxPixels bounds an image, checked from its header before decoding
+	// (default 16 M pixels, e.g. 4000 x 4000; a 12 MP phone photo fits).
 	MaxPixels int
-	// Timeout bounds one classification, queueing included (default 10 s).
+	// DecodeConcurrency bounds how many images are decoded at once
+	// (default runtime.GOMAXPROCS, one per core).
+	DecodeConcurrency int
+	// DecodeMemory bounds the estimated memory of the decodes in progress
+	// (default 512 MiB); an image whose own estimate exceeds it gets 413.
+	DecodeMemory int64
+	// Timeout bounds the work on one request once its body is read: waiting
+	// for a decode slot, decoding, queueing and the forward pass (default 10 s).
 	Timeout time.Duration
 	// MaxBatch is the largest micro-batch (default 16; 1 turns batching off).
 	MaxBatch int
@@ -46,8 +77,73 @@ type Options struct {
 	BatchWait time.Duration
 	// QueueSize bounds waiting requests; beyond it the server answers 503 (default 64).
 	QueueSize int
+	// ReadHeaderTimeout, ReadTimeout (headers and body), WriteTimeout (from
+	// the end of the headers to the end of the answer) and IdleTimeout
+	// (between keep-alive requests) bound each connection (defaults 5 s,
+	// 20 s, 40 s, 60 s).
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Hints are short disposal hints per class, shown on the web page.
 	Hints map[string]string
+	// Log receives internal errors (default: standard error).
+	Log *log.Logger
+}
+
+// withDefaults fills zero fields and refuses negative or absurd ones.
+func (o Options) withDefaults() (Options, error) {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"max body bytes", o.MaxBodyBytes}, {"max pixels", int64(o.MaxPixels)},
+		{"decode concurrency", int64(o.DecodeConcurrency)}, {"decode memory", o.DecodeMemory},
+		{"timeout", int64(o.Timeout)}, {"max batch", int64(o.MaxBatch)}, {"batch wait", int64(o.BatchWait)},
+		{"queue size", int64(o.QueueSize)}, {"read header timeout", int64(o.ReadHeaderTimeout)},
+		{"read timeout", int64(o.ReadTimeout)}, {"write timeout", int64(o.WriteTimeout)}, {"idle timeout", int64(o.IdleTimeout)},
+	} {
+		if f.v < 0 {
+			return o, fmt.Errorf("serve: %s %d is negative (0 means the default)", f.name, f.v)
+		}
+	}
+	if o.MaxBatch > 1024 {
+		return o, fmt.Errorf("serve: max batch %d exceeds 1024", o.MaxBatch)
+	}
+	if o.QueueSize > 1<<16 {
+		return o, fmt.Errorf("serve: queue size %d exceeds %d", o.QueueSize, 1<<16)
+	}
+	def := func(v *int64, d int64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&o.MaxBodyBytes, DefaultMaxBodyBytes)
+	def(&o.DecodeMemory, DefaultDecodeMemory)
+	defInt(&o.MaxPixels, DefaultMaxPixels)
+	defInt(&o.DecodeConcurrency, runtime.GOMAXPROCS(0))
+	defInt(&o.MaxBatch, DefaultMaxBatch)
+	defInt(&o.QueueSize, DefaultQueueSize)
+	defDur(&o.Timeout, DefaultTimeout)
+	defDur(&o.BatchWait, DefaultBatchWait)
+	defDur(&o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	defDur(&o.ReadTimeout, DefaultReadTimeout)
+	defDur(&o.WriteTimeout, DefaultWriteTimeout)
+	defDur(&o.IdleTimeout, DefaultIdleTimeout)
+	if o.Hints == nil {
+		o.Hints = DefaultHints
+	}
+	if o.Log == nil {
+		o.Log = log.New(os.Stderr, "serve: ", log.LstdFlags)
+	}
+	return o, nil
 }
 
 // DefaultHints are disposal hints for TrashNet's classes.
@@ -71,6 +167,15 @@ type Server struct {
 	stop    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
+	// mu guards closed; senders hold it for reading so that Close can
+	// wait for them before the batcher drains the queue.
+	mu     sync.RWMutex
+	closed bool
+	// decodeSlots and decodeMem bound concurrent decodes by count and by
+	// estimated bytes.
+	decodeSlots, decodeMem *semaphore.Weighted
+	// forward runs one batch (the classifier's Predict; tests replace it).
+	forward func(*tensor.Tensor) (*tensor.Tensor, error)
 }
 
 type job struct {
@@ -87,28 +192,13 @@ type result struct {
 
 // New returns a server for clf; modelPath (may be "") names its file for the model id.
 func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, error) {
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = 10 << 20
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if o.MaxPixels == 0 {
-		o.MaxPixels = data.MaxPixels
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 10 * time.Second
-	}
-	if o.MaxBatch == 0 {
-		o.MaxBatch = 16
-	}
-	if o.BatchWait == 0 {
-		o.BatchWait = 2 * time.Millisecond
-	}
-	if o.QueueSize == 0 {
-		o.QueueSize = 64
-	}
-	if o.Hints == nil {
-		o.Hints = DefaultHints
-	}
-	s := &Server{clf: clf, opts: o, queue: make(chan *job, o.QueueSize), metrics: newMetrics(), stop: make(chan struct{})}
+	s := &Server{clf: clf, opts: o, queue: make(chan *job, o.QueueSize), metrics: newMetrics(), stop: make(chan struct{}),
+		decodeSlots: semaphore.NewWeighted(int64(o.DecodeConcurrency)), decodeMem: semaphore.NewWeighted(o.DecodeMemory),
+		forward: clf.Predict}
 	s.modelID = modelID(clf, modelPath)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/classify", s.instrument("classify", s.classify))
@@ -144,63 +234,122 @@ func modelID(clf *classifier.Classifier, path string) string {
 // Handler is the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Close stops the batcher after the queued work is done.
+// Close stops taking new work (503 shutting_down), lets the batcher finish
+// every queued request, and waits for it.
 func (s *Server) Close() {
-	s.once.Do(func() { close(s.stop) })
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.stop)
+	})
 	s.wg.Wait()
 }
 
-// batcher collects queued jobs into batches and runs them.
+// submit queues j, or says why not.
+func (s *Server) submit(j *job) *apiErr {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return &apiErr{http.StatusServiceUnavailable, "shutting_down", "the server is shutting down"}
+	}
+	select {
+	case s.queue <- j:
+		return nil
+	default:
+		return &apiErr{http.StatusServiceUnavailable, "overloaded", "the server is busy: retry shortly"}
+	}
+}
+
+// batcher collects queued jobs into batches and runs them; after Close it
+// drains the queue and returns.
 func (s *Server) batcher() {
 	defer s.wg.Done()
-	size := s.clf.Meta.Size
-	per := size * size * 3
 	for {
-		var first *job
 		select {
-		case first = <-s.queue:
+		case first := <-s.queue:
+			s.runBatch(s.collect(first))
 		case <-s.stop:
-			return
-		}
-		jobs := []*job{first}
-		timer := time.NewTimer(s.opts.BatchWait)
-	collect:
-		for len(jobs) < s.opts.MaxBatch {
-			select {
-			case j := <-s.queue:
-				jobs = append(jobs, j)
-			case <-timer.C:
-				break collect
+			for {
+				select {
+				case j := <-s.queue:
+					s.runBatch(s.collect(j))
+				default:
+					return
+				}
 			}
-		}
-		timer.Stop()
-		// Drop jobs whose callers gave up.
-		live := jobs[:0]
-		for _, j := range jobs {
-			if j.ctx.Err() == nil {
-				live = append(live, j)
-			} else {
-				j.done <- result{err: j.ctx.Err()}
-			}
-		}
-		if len(live) == 0 {
-			continue
-		}
-		x := tensor.New(len(live), size, size, 3)
-		for i, j := range live {
-			copy(x.Data[i*per:(i+1)*per], j.x)
-		}
-		s.metrics.batch.Observe(float64(len(live)))
-		p, err := s.clf.Predict(x)
-		k := len(s.clf.Meta.Classes)
-		for i, j := range live {
-			if err != nil {
-				j.done <- result{err: err}
-				continue
-			}
-			j.done <- result{probs: append([]float32(nil), p.Data[i*k:(i+1)*k]...), batch: len(live)}
 		}
 	}
+}
+
+// collect gathers up to MaxBatch jobs, waiting at most BatchWait for more.
+func (s *Server) collect(first *job) []*job {
+	jobs := []*job{first}
+	timer := time.NewTimer(s.opts.BatchWait)
+	defer timer.Stop()
+	for len(jobs) < s.opts.MaxBatch {
+		select {
+		case j := <-s.queue:
+			jobs = append(jobs, j)
+		case <-timer.C:
+			return jobs
+		}
+	}
+	return jobs
+}
+
+// runBatch runs the live jobs as one forward pass and answers each.
+func (s *Server) runBatch(jobs []*job) {
+	size := s.clf.Meta.Size
+	per := size * size * 3
+	// Drop jobs whose callers gave up.
+	live := jobs[:0]
+	for _, j := range jobs {
+		if j.ctx.Err() == nil {
+			live = append(live, j)
+		} else {
+			j.done <- result{err: j.ctx.Err()}
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	x := tensor.New(len(live), size, size, 3)
+	for i, j := range live {
+		copy(x.Data[i*per:(i+1)*per], j.x)
+	}
+	s.metrics.batch.Observe(float64(len(live)))
+	p, err := s.predict(x)
+	k := len(s.clf.Meta.Classes)
+	if err == nil && (p == nil || len(p.Data) != len(live)*k) {
+		err = fmt.Errorf("forward pass returned %d values for %d images of %d classes", lenData(p), len(live), k)
+	}
+	for i, j := range live {
+		if err != nil {
+			j.done <- result{err: err}
+			continue
+		}
+		j.done <- result{probs: append([]float32(nil), p.Data[i*k:(i+1)*k]...), batch: len(live)}
+	}
+}
+
+func lenData(t *tensor.Tensor) int {
+	if t == nil {
+		return 0
+	}
+	return len(t.Data)
+}
+
+// predict runs the forward pass, turning a panic into an error so that one
+// bad batch does not take the service down.
+func (s *Server) predict(x *tensor.Tensor) (p *tensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.metrics.panics.Inc()
+			err = fmt.Errorf("panic in the forward pass: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return s.forward(x)
 }
 
 type apiErr struct {
@@ -233,37 +382,98 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, *api
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "multipart/form-data" {
-		if err := r.ParseMultipartForm(s.opts.MaxBodyBytes); err != nil {
-			return nil, tooBig(err)
-		}
-		f, _, err := r.FormFile("image")
+		// Stream the parts: only the image is kept in memory.
+		mr, err := r.MultipartReader()
 		if err != nil {
-			var fields []string
-			if r.MultipartForm != nil {
-				for k := range r.MultipartForm.File {
-					fields = append(fields, k)
-				}
-				for k := range r.MultipartForm.Value {
-					fields = append(fields, k)
-				}
+			return nil, &apiErr{http.StatusBadRequest, "bad_request", "reading the multipart body: " + err.Error()}
+		}
+		var fields []string
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
 			}
-			return nil, &apiErr{http.StatusBadRequest, "missing_field", fmt.Sprintf("multipart field \"image\" is missing (got %v)", fields)}
+			if err != nil {
+				return nil, tooBig(err)
+			}
+			if part.FormName() != "image" {
+				if len(fields) < 16 {
+					fields = append(fields, part.FormName())
+				}
+				if _, err := io.Copy(io.Discard, part); err != nil {
+					return nil, tooBig(err)
+				}
+				continue
+			}
+			b, err := io.ReadAll(part)
+			if err != nil {
+				return nil, tooBig(err)
+			}
+			if len(b) == 0 {
+				return nil, &apiErr{http.StatusBadRequest, "empty_body", "multipart field \"image\" is empty"}
+			}
+			return b, nil
 		}
-		defer f.Close()
-		b, err := io.ReadAll(f)
-		if err != nil {
-			return nil, tooBig(err)
-		}
-		return b, nil
+		return nil, &apiErr{http.StatusBadRequest, "missing_field", fmt.Sprintf("multipart field \"image\" is missing (got %q)", fields)}
 	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= s.opts.MaxBodyBytes {
+		buf.Grow(int(n))
+	}
+	if _, err := buf.ReadFrom(r.Body); err != nil {
 		return nil, tooBig(err)
 	}
-	if len(b) == 0 {
+	if buf.Len() == 0 {
 		return nil, &apiErr{http.StatusBadRequest, "empty_body", "send an image as the body or as multipart field \"image\""}
 	}
-	return b, nil
+	return buf.Bytes(), nil
+}
+
+// decode checks the image's header against the pixel limit, waits (within
+// ctx) for a decode slot and its memory, decodes, and returns the model's
+// input pixels.
+func (s *Server) decode(ctx context.Context, b []byte) ([]float32, *apiErr) {
+	h, err := data.Inspect(b, s.opts.MaxPixels)
+	if err != nil {
+		return nil, decodeError(err)
+	}
+	if h.DecodeBytes > s.opts.DecodeMemory {
+		return nil, &apiErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("decoding this %dx%d %s image takes about %d MiB, over the %d MiB decode budget",
+			h.W, h.H, h.Format, h.DecodeBytes>>20, s.opts.DecodeMemory>>20)}
+	}
+	busy := &apiErr{http.StatusServiceUnavailable, "timeout", "the server is busy decoding other images: retry shortly"}
+	if err := s.decodeSlots.Acquire(ctx, 1); err != nil {
+		return nil, busy
+	}
+	defer s.decodeSlots.Release(1)
+	if err := s.decodeMem.Acquire(ctx, h.DecodeBytes); err != nil {
+		return nil, busy
+	}
+	defer s.decodeMem.Release(h.DecodeBytes)
+	img, err := data.DecodeContext(ctx, b, s.opts.MaxPixels)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &apiErr{http.StatusServiceUnavailable, "timeout", "decoding did not finish in time"}
+		}
+		return nil, decodeError(err)
+	}
+	size := s.clf.Meta.Size
+	img = data.Resize(img, size, size, s.clf.Meta.Resize)
+	x := make([]float32, len(img.Pix))
+	for i, v := range img.Pix {
+		x[i] = float32(v)
+	}
+	return x, nil
+}
+
+func decodeError(err error) *apiErr {
+	switch {
+	case errors.Is(err, data.ErrTooLarge):
+		return &apiErr{http.StatusRequestEntityTooLarge, "too_large", err.Error()}
+	case errors.Is(err, data.ErrCorrupt):
+		return &apiErr{http.StatusBadRequest, "corrupt_image", err.Error()}
+	}
+	return &apiErr{http.StatusUnsupportedMediaType, "not_an_image", err.Error()}
 }
 
 func (s *Server) classify(w http.ResponseWriter, r *http.Request) {
@@ -273,30 +483,17 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, aerr)
 		return
 	}
-	img, err := data.DecodeLimited(b, s.opts.MaxPixels)
-	if err != nil {
-		kind, status := "not_an_image", http.StatusUnsupportedMediaType
-		if strings.Contains(err.Error(), "pixel limit") {
-			kind, status = "too_large", http.StatusRequestEntityTooLarge
-		} else if strings.Contains(err.Error(), "corrupt") {
-			kind, status = "corrupt_image", http.StatusBadRequest
-		}
-		s.fail(w, &apiErr{status, kind, err.Error()})
-		return
-	}
-	size := s.clf.Meta.Size
-	img = data.Resize(img, size, size, s.clf.Meta.Resize)
-	x := make([]float32, len(img.Pix))
-	for i, v := range img.Pix {
-		x[i] = float32(v)
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
 	defer cancel()
+	x, aerr := s.decode(ctx, b)
+	b = nil
+	if aerr != nil {
+		s.fail(w, aerr)
+		return
+	}
 	j := &job{x: x, ctx: ctx, done: make(chan result, 1)}
-	select {
-	case s.queue <- j:
-	default:
-		s.fail(w, &apiErr{http.StatusServiceUnavailable, "overloaded", "the server is busy: retry shortly"})
+	if aerr := s.submit(j); aerr != nil {
+		s.fail(w, aerr)
 		return
 	}
 	var res result
@@ -307,7 +504,13 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.err != nil {
-		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", res.err.Error()})
+		if ctx.Err() != nil {
+			s.fail(w, &apiErr{http.StatusServiceUnavailable, "timeout", "classification did not finish in time"})
+			return
+		}
+		// The cause goes to the log, not to the client.
+		s.opts.Log.Printf("classify: %v", res.err)
+		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
 		return
 	}
 	best := 0
@@ -350,6 +553,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
 	batch    prometheus.Histogram
+	panics   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -368,8 +572,11 @@ func newMetrics() *metrics {
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "trashsort_batch_size", Help: "Images per forward pass.", Buckets: []float64{1, 2, 4, 8, 16, 32},
 		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trashsort_panics_total", Help: "Forward passes that panicked (answered 500).",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.errors, m.batch, prometheus.NewGoCollector())
+	m.reg.MustRegister(m.requests, m.latency, m.errors, m.batch, m.panics, prometheus.NewGoCollector())
 	return m
 }
 
@@ -393,10 +600,24 @@ func (s *Server) instrument(name string, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// HTTPServer returns an http.Server for the handler with the connection
+// timeouts of the options and a 64 KiB header limit.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          s.opts.Log,
+	}
+}
+
 // ListenAndServe serves on addr until ctx is cancelled, then shuts down
 // gracefully, finishing the requests in flight.
 func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(addr string)) error {
-	srv := &http.Server{Addr: addr, Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := s.HTTPServer()
 	ln, err := listen(addr)
 	if err != nil {
 		return err
@@ -408,6 +629,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(add
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		s.Close()
 		return err
 	case <-ctx.Done():
 	}

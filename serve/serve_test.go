@@ -2,7 +2,6 @@ package serve
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,12 +20,18 @@ import (
 	"trashsort/internal/testimages"
 )
 
-func testServer(t testing.TB, o Options) (*Server, *httptest.Server) {
+func testServerClassifier(t testing.TB) *classifier.Classifier {
 	t.Helper()
 	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"cardboard", "glass", "metal", "paper", "plastic", "trash"}, Head: classifier.Head{Units: 16}}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return clf
+}
+
+func testServer(t testing.TB, o Options) (*Server, *httptest.Server) {
+	t.Helper()
+	clf := testServerClassifier(t)
 	s, err := New(clf, "", o)
 	if err != nil {
 		t.Fatal(err)
@@ -127,21 +132,6 @@ func TestStatuses(t *testing.T) {
 		if !bytes.Contains(b, []byte(m)) {
 			t.Errorf("metrics lack %s", m)
 		}
-	}
-}
-
-func TestOverloadAnswers503(t *testing.T) {
-	s, hs := testServer(t, Options{QueueSize: 1, MaxBatch: 1})
-	// Fill the queue without a batcher draining it.
-	s.Close()
-	s.queue <- &job{ctx: context.Background(), done: make(chan result, 1)}
-	resp, err := hs.Client().Post(hs.URL+"/v1/classify", "image/jpeg", bytes.NewReader(jpegImage(32, 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 503 {
-		t.Errorf("status %d, want 503", resp.StatusCode)
 	}
 }
 

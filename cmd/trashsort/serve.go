@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,12 +54,18 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
 	f.StringVar(&addr, "addr", ":8080", "listen address")
 	f.StringVar(&hintsPath, "hints", "", "JSON file of per-class disposal hints (default: TrashNet's)")
-	f.Int64Var(&o.MaxBodyBytes, "max-body", 10<<20, "largest request body in bytes")
-	f.IntVar(&o.MaxPixels, "max-pixels", 50_000_000, "largest image in pixels")
-	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "per-request timeout")
-	f.IntVar(&o.MaxBatch, "max-batch", 16, "largest micro-batch (1: no batching)")
-	f.DurationVar(&o.BatchWait, "batch-wait", 2*time.Millisecond, "how long to wait for more requests to batch")
-	f.IntVar(&o.QueueSize, "queue", 64, "waiting requests before answering 503")
+	f.Int64Var(&o.MaxBodyBytes, "max-body", serve.DefaultMaxBodyBytes, "largest request body in bytes (413 beyond)")
+	f.IntVar(&o.MaxPixels, "max-pixels", serve.DefaultMaxPixels, "largest image in pixels, checked from its header before decoding (413 beyond)")
+	f.IntVar(&o.DecodeConcurrency, "decode-concurrency", 0, "images decoded at once (0: one per core)")
+	f.Int64Var(&o.DecodeMemory, "decode-memory", serve.DefaultDecodeMemory, "estimated bytes of the decodes in progress; an image over it alone gets 413")
+	f.DurationVar(&o.Timeout, "timeout", serve.DefaultTimeout, "per-request limit once the body is read: decode wait, decode, queue and forward pass (503 beyond)")
+	f.IntVar(&o.MaxBatch, "max-batch", serve.DefaultMaxBatch, "largest micro-batch (1: no batching)")
+	f.DurationVar(&o.BatchWait, "batch-wait", serve.DefaultBatchWait, "how long to wait for more requests to batch")
+	f.IntVar(&o.QueueSize, "queue", serve.DefaultQueueSize, "waiting requests before answering 503")
+	f.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", serve.DefaultReadHeaderTimeout, "time to read a request's headers")
+	f.DurationVar(&o.ReadTimeout, "read-timeout", serve.DefaultReadTimeout, "time to read a whole request, body included")
+	f.DurationVar(&o.WriteTimeout, "write-timeout", serve.DefaultWriteTimeout, "time from the end of the headers to the end of the answer")
+	f.DurationVar(&o.IdleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
 	f.BoolVar(&bf16, "bf16", false, "run the frozen convolutions in bfloat16 (about 1.6x the throughput on AVX512_BF16 CPUs; scores differ slightly from float32)")
 	return cmd
 }
