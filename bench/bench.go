@@ -6,6 +6,7 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"trashsort/classifier"
@@ -24,26 +25,60 @@ type Result struct {
 	Iterations int     `json:"iters"`
 }
 
-// Modes lists the measurements: forward (frozen backbone inference),
-// stage1 (frozen backbone + head training step), stage2 (top blocks and
-// head trained, full forward) and stage2-cached (the same step fed with
-// cached boundary activations, as --cache-features trains).
-var Modes = []string{"forward", "stage1", "stage2", "stage2-cached"}
+// Modes lists the measurements, named as the peer names them: forward
+// (frozen backbone inference, float32 and bfloat16), stage1 (frozen
+// backbone + head training step), stage2 (top blocks and head trained, full
+// forward) and stage2-cached (the same step fed with cached boundary
+// activations, as --cache-features trains). Any stage mode also runs with
+// its frozen layers in bfloat16 under the suffix -bf16 (stage1-bf16,
+// stage2-bf16, stage2-cached-bf16), as the peer's --bf16 does.
+var Modes = []string{"forward", "forward-bf16", "stage1", "stage2", "stage2-cached"}
+
+// Spec is a mode name taken apart: the work and the precision of the
+// frozen layers.
+type Spec struct {
+	Work string // forward, stage1, stage2 or stage2-cached
+	BF16 bool   // frozen layers in bfloat16
+}
+
+// ParseMode splits a mode name such as "stage2-cached-bf16".
+func ParseMode(mode string) (Spec, error) {
+	s := Spec{Work: mode}
+	if w, ok := strings.CutSuffix(mode, "-bf16"); ok {
+		s = Spec{Work: w, BF16: true}
+	}
+	switch s.Work {
+	case "forward", "stage1", "stage2", "stage2-cached":
+		return s, nil
+	}
+	return s, fmt.Errorf("bench: unknown mode %q (%s, or a stage mode with -bf16)", mode, strings.Join(Modes, ", "))
+}
+
+// Name is the mode's name, the peer's for the same work.
+func (s Spec) Name() string {
+	if s.BF16 {
+		return s.Work + "-bf16"
+	}
+	return s.Work
+}
 
 // gflopPerImage is the forward cost of InceptionV3 at size (5.713 GMAC at 299).
 func gflopPerImage(size int) float64 {
 	return 2 * 5.713 * float64(size*size) / (299 * 299)
 }
 
-// Run measures one mode of the given backbone; bf16 runs the frozen
-// convolutions in bfloat16.
-func Run(backbone, mode string, size, batch, iters, warmup int, bf16 bool) (Result, error) {
+// Run measures one mode (see Modes) of the given backbone.
+func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) {
+	spec, err := ParseMode(mode)
+	if err != nil {
+		return Result{}, err
+	}
 	clf, err := classifier.New(classifier.Meta{Backbone: backbone, Size: size, Classes: []string{"a", "b", "c", "d", "e", "f"}}, 1)
 	if err != nil {
 		return Result{}, err
 	}
 	m := clf.Model
-	m.BF16 = bf16
+	m.BF16 = spec.BF16
 	r := rand.New(rand.NewPCG(1, 2))
 	x := tensor.New(batch, size, size, 3)
 	for i := range x.Data {
@@ -61,7 +96,7 @@ func Run(backbone, mode string, size, batch, iters, warmup int, bf16 bool) (Resu
 	var opt nn.Optimizer
 	feed := m.Inputs[0]
 	in := x
-	switch mode {
+	switch spec.Work {
 	case "forward":
 	case "stage1":
 		m.SetTrainable(clf.BaseEnd+1, len(m.Layers), true)
@@ -69,7 +104,7 @@ func Run(backbone, mode string, size, batch, iters, warmup int, bf16 bool) (Resu
 	case "stage2", "stage2-cached":
 		m.SetTrainable(from, len(m.Layers), true)
 		opt = nn.NewSGD(1e-4, 0.9, false)
-		if mode == "stage2-cached" {
+		if spec.Work == "stage2-cached" {
 			feed = from - 1
 			outs, err := m.Run(map[int]*tensor.Tensor{m.Inputs[0]: x}, []int{feed}, false)
 			if err != nil {
@@ -77,12 +112,10 @@ func Run(backbone, mode string, size, batch, iters, warmup int, bf16 bool) (Resu
 			}
 			in = outs[0]
 		}
-	default:
-		return Result{}, fmt.Errorf("bench: unknown mode %q (%v)", mode, Modes)
 	}
 	params := m.TrainableParams()
 	step := func() error {
-		if mode == "forward" {
+		if spec.Work == "forward" {
 			_, err := m.Run(map[int]*tensor.Tensor{feed: in}, []int{clf.BaseEnd}, false)
 			return err
 		}
@@ -115,10 +148,19 @@ func Run(backbone, mode string, size, batch, iters, warmup int, bf16 bool) (Resu
 		}
 	}
 	ips := float64(batch*iters) / time.Since(start).Seconds()
-	if bf16 {
-		mode += "-bf16"
-	}
-	return Result{Peer: "trashsort", Mode: mode, Size: size, Batch: batch, ImgPerS: round(ips), GFLOPPerS: round(ips * gflopPerImage(size)), Iterations: iters}, nil
+	return Result{Peer: "trashsort", Mode: spec.Name(), Size: size, Batch: batch, ImgPerS: round(ips), GFLOPPerS: round(ips * gflopPerImage(size)), Iterations: iters}, nil
 }
 
 func round(v float64) float64 { return float64(int(v*100+0.5)) / 100 }
+
+// PeerArgs are the arguments that select the same work in
+// pytorch_peer.py: its own forward modes, or a stage mode with --bf16.
+func (s Spec) PeerArgs() []string {
+	if s.Work == "forward" {
+		return []string{"--mode", s.Name()}
+	}
+	if s.BF16 {
+		return []string{"--mode", s.Work, "--bf16"}
+	}
+	return []string{"--mode", s.Work}
+}

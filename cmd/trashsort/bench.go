@@ -15,33 +15,53 @@ import (
 func init() { extraCommands = append(extraCommands, benchCmd) }
 
 func benchCmd() *cobra.Command {
-	var model, modes, peer string
+	var model, modes, peer, peerORT string
 	var size, batch, iters, warmup int
 	var bf16 bool
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure img/s for forward, stage 1 and stage 2 steps, optionally beside the PyTorch peer",
+		Short: "Measure img/s for forward, stage 1 and stage 2 steps, optionally beside the PyTorch and ONNX Runtime peers",
 		Long: `Measure the recipe's work on random data and print one JSON object per
-measurement, in the schema of the PyTorch peer benchmark. With --peer PATH
-the peer script runs too, in the same session, and each line gets the
-ratio (trashsort img/s over the peer's): this machine is noisy, so compare
-only numbers taken together.`,
+mode, in the schema of the PyTorch peer benchmark. Modes are the peer's
+names: forward, forward-bf16, stage1, stage2, stage2-cached, and any stage
+mode with -bf16 (frozen layers in bfloat16; the peer runs it with --bf16).
+With --peer PATH (pytorch_peer.py, run with /usr/bin/python3) the peer runs
+the same mode in the same session and each line gets peer_img_per_s and
+ratio (trashsort img/s over the peer's). With --peer-ort PATH (ort_peer.mjs,
+run with node; ORT_NODE_DIR names the folder where onnxruntime-node is
+installed) the float32 forward line also gets ort_img_per_s and ort_ratio.
+This machine is noisy: compare only numbers taken together.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			for _, mode := range strings.Split(modes, ",") {
-				r, err := bench.Run(model, mode, size, batch, iters, warmup, bf16)
+				if bf16 && !strings.HasSuffix(mode, "-bf16") {
+					mode += "-bf16"
+				}
+				spec, err := bench.ParseMode(mode)
+				if err != nil {
+					return err
+				}
+				r, err := bench.Run(model, mode, size, batch, iters, warmup)
 				if err != nil {
 					return err
 				}
 				line := map[string]any{"peer": r.Peer, "mode": r.Mode, "size": r.Size, "batch": r.Batch, "img_per_s": r.ImgPerS, "gflop_per_s": r.GFLOPPerS}
+				common := []string{"--size", fmt.Sprint(size), "--batch", fmt.Sprint(batch), "--iters", fmt.Sprint(iters), "--warmup", fmt.Sprint(warmup)}
 				if peer != "" {
-					peerMode := strings.TrimSuffix(strings.TrimSuffix(mode, "-bf16"), "-cached")
-					p, err := runPeer(peer, peerMode, size, batch, iters, warmup)
+					p, err := runPeer("/usr/bin/python3", append(append([]string{peer}, spec.PeerArgs()...), common...))
 					if err != nil {
 						return err
 					}
 					line["peer_img_per_s"] = p
-					line["ratio"] = float64(int(100*r.ImgPerS/p+0.5)) / 100
+					line["ratio"] = ratio(r.ImgPerS, p)
+				}
+				if peerORT != "" && mode == "forward" {
+					p, err := runPeer("node", append([]string{peerORT, "--mode", "forward"}, common...))
+					if err != nil {
+						return err
+					}
+					line["ort_img_per_s"] = p
+					line["ort_ratio"] = ratio(r.ImgPerS, p)
 				}
 				if err := enc.Encode(line); err != nil {
 					return err
@@ -52,29 +72,33 @@ only numbers taken together.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&model, "model", "inception_v3", "backbone")
-	f.StringVar(&modes, "modes", strings.Join(bench.Modes, ","), "comma-separated modes")
+	f.StringVar(&modes, "modes", strings.Join(bench.Modes, ","), "comma-separated modes (the peer's names)")
 	f.IntVar(&size, "size", 224, "input size")
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&iters, "iters", 3, "timed iterations")
 	f.IntVar(&warmup, "warmup", 1, "untimed iterations first")
-	f.BoolVar(&bf16, "bf16", false, "run frozen convolutions in bfloat16")
+	f.BoolVar(&bf16, "bf16", false, "add -bf16 to every mode (frozen layers in bfloat16)")
 	f.StringVar(&peer, "peer", "", "path of pytorch_peer.py, run with /usr/bin/python3 for comparison")
+	f.StringVar(&peerORT, "peer-ort", "", "path of ort_peer.mjs, run with node for the forward mode (ORT_NODE_DIR: onnxruntime-node's folder)")
 	return cmd
 }
 
-func runPeer(script, mode string, size, batch, iters, warmup int) (float64, error) {
-	var out bytes.Buffer
-	c := exec.Command("/usr/bin/python3", script, "--mode", mode, "--size", fmt.Sprint(size), "--batch", fmt.Sprint(batch), "--iters", fmt.Sprint(iters), "--warmup", fmt.Sprint(warmup))
-	c.Stdout = &out
+func ratio(ours, peer float64) float64 { return float64(int(100*ours/peer+0.5)) / 100 }
+
+// runPeer runs a peer benchmark and returns the img_per_s of its last JSON line.
+func runPeer(prog string, args []string) (float64, error) {
+	var out, errOut bytes.Buffer
+	c := exec.Command(prog, args...)
+	c.Stdout, c.Stderr = &out, &errOut
 	if err := c.Run(); err != nil {
-		return 0, fmt.Errorf("peer %s --mode %s: %w", script, mode, err)
+		return 0, fmt.Errorf("peer %s %s: %w: %s", prog, strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
 	}
 	var r struct {
 		ImgPerS float64 `json:"img_per_s"`
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
-		return 0, fmt.Errorf("peer output %q: %w", out.String(), err)
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil || r.ImgPerS <= 0 {
+		return 0, fmt.Errorf("peer %s output %q: no img_per_s (%v)", args[0], out.String(), err)
 	}
 	return r.ImgPerS, nil
 }
