@@ -28,6 +28,7 @@ type state struct {
 	StageBestLoss float64    `json:"stage_best_loss"`
 	Stopped       bool       `json:"stopped"`
 	StoppedStage  int        `json:"stopped_stage"`
+	EMASteps      int64      `json:"ema_steps,omitempty"`
 	Best          EpochLog   `json:"best"`
 	History       []EpochLog `json:"history"`
 
@@ -56,6 +57,12 @@ func (t *trainer) saveCheckpoint() error {
 		for k, s := range t.opt.Slots(p) {
 			ts["optimizer/"+names[p]+"/"+strconv.Itoa(k)] = classifier.Tensor{Shape: p.Value.Shape, Data: s}
 		}
+	}
+	if t.ema != nil {
+		for i, p := range t.ema.params {
+			ts["ema/"+names[p]] = classifier.Tensor{Shape: p.Value.Shape, Data: t.ema.shadow[i]}
+		}
+		t.st.EMASteps = t.ema.steps
 	}
 	t.st.Iterations = t.opt.Iterations()
 	st, err := json.Marshal(t.st)
@@ -108,6 +115,8 @@ func (t *trainer) loadCheckpoint() error {
 	for k, v := range ts {
 		if strings.HasPrefix(k, "optimizer/") {
 			slots[strings.TrimPrefix(k, "optimizer/")] = v
+		} else if strings.HasPrefix(k, "ema/") {
+			slots[k] = v
 		} else {
 			weights[k] = v
 		}
@@ -143,6 +152,16 @@ func (t *trainer) restoreOptimizer() error {
 		}
 	}
 	t.opt.SetIterations(t.st.Iterations)
+	if t.ema != nil {
+		for i, p := range t.ema.params {
+			v, ok := t.st.restored["ema/"+names[p]]
+			if !ok || len(v.Data) != len(t.ema.shadow[i]) {
+				return fmt.Errorf("checkpoint lacks the weight average of %s", names[p])
+			}
+			copy(t.ema.shadow[i], v.Data)
+		}
+		t.ema.steps = t.st.EMASteps
+	}
 	t.st.restored = nil
 	return nil
 }

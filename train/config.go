@@ -48,8 +48,18 @@ type Config struct {
 	// CacheFeatures: -1 computes frozen layers on the fly every epoch; K > 0
 	// runs them once per augmented view for K views; 0 once, unaugmented.
 	CacheFeatures int
+	// CacheAt names the layer (index or name) whose output stage two's cache
+	// stores; default the boundary just below UnfreezeFrom. A lower layer
+	// lets one cache serve several unfreeze points: the frozen layers in
+	// between then run in inference mode at every step.
+	CacheAt string
 	// CacheBudget is the memory (bytes) for cached activations; beyond it they go to disk.
 	CacheBudget int64
+	// FeatureDir, when set, keeps each finished cached view in a file named
+	// after everything that determines it (backbone, weights, size,
+	// augmentation, seed, view, images), so a later run with the same
+	// inputs reads it instead of recomputing it (fastai's precompute).
+	FeatureDir string
 	// BF16 computes the cached training views' frozen layers in bfloat16
 	// where the CPU supports it (validation stays float32, so the recorded
 	// accuracy is what float32 inference reproduces).
@@ -57,6 +67,24 @@ type Config struct {
 
 	ClassWeight    string // "" or "balanced"
 	LabelSmoothing float64
+	// Mixup, when positive, is mixup's alpha: each batch is mixed with a
+	// permutation of itself with weights lam ~ Beta(alpha, alpha), images or
+	// cached activations alike (timm --mixup, fastai MixUp).
+	Mixup float64
+	// WeightDecay is decoupled weight decay on kernels (not biases or
+	// BatchNorm): w -= lr*wd*w every step (Keras 3's weight_decay, AdamW's
+	// and timm's convention of leaving norms and biases alone).
+	WeightDecay float64
+	// EMA, when in (0, 1), keeps an exponential moving average of the
+	// stage's weights with this decay (warmed up as timm's ModelEmaV2);
+	// validation and the saved model use the average.
+	EMA float64
+	// Optimizer2 is stage two's optimizer: "sgd" (default, with Momentum2)
+	// or "adam".
+	Optimizer2 string
+	// Warmup is the number of epochs at the start of stage two over which
+	// the rate ramps up linearly from near zero (per step).
+	Warmup float64
 
 	// Callbacks. EarlyStopping and ReducePatience watch val_loss (Keras'
 	// defaults); 0 turns them off. Cosine decays each stage's rate to 0.
@@ -112,7 +140,10 @@ func (c *Config) Defaults() {
 		c.ReduceFactor = 0.1
 	}
 	if c.CacheBudget == 0 {
-		c.CacheBudget = 4 << 30
+		c.CacheBudget = 6 << 30
+	}
+	if c.Optimizer2 == "" {
+		c.Optimizer2 = "sgd"
 	}
 	if c.Checkpoint == "" && c.Out != "" {
 		c.Checkpoint = c.Out + ".ckpt"

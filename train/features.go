@@ -1,39 +1,55 @@
 package train
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 
+	"trashsort/atomicfile"
+	"trashsort/data"
 	"trashsort/tensor"
 )
 
 // featureStore holds the activations of one layer for every example and
-// view: in memory up to a budget, then in files.
+// view: in memory up to a budget, then in unlinked temporary files. Values
+// are kept as float32 or, to halve the memory, as bfloat16 (rounded to
+// nearest even). With a folder and a key, finished views are also written
+// to files named after the key and read back by a later run with the same key.
 type featureStore struct {
 	shape []int // per example
 	n     int
-	mem   [][]float32
+	elem  int // bytes per value: 4 (float32) or 2 (bfloat16)
+	mem   [][]byte
 	files []*os.File
-	dir   string
+	dir   string // for spill files
+
+	persist string // folder of persistent views ("" for none)
+	key     string // names this store's views in persist
 }
 
-func newFeatureStore(shape []int, n, views int, budget int64, dir string) (*featureStore, error) {
-	s := &featureStore{shape: shape, n: n, mem: make([][]float32, views), files: make([]*os.File, views), dir: dir}
-	per := int64(tensor.Numel(shape)) * int64(n) * 4
+func newFeatureStore(shape []int, n, views int, bf16 bool, budget int64, dir string) (*featureStore, error) {
+	s := &featureStore{shape: shape, n: n, elem: 4, mem: make([][]byte, views), files: make([]*os.File, views), dir: dir}
+	if bf16 {
+		s.elem = 2
+	}
+	per := s.viewBytes()
 	var used int64
 	for v := 0; v < views; v++ {
 		if used+per <= budget {
-			s.mem[v] = make([]float32, tensor.Numel(shape)*n)
+			s.mem[v] = make([]byte, per)
 			used += per
 			continue
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		f, err := os.CreateTemp(dir, fmt.Sprintf("view%d-*.f32", v))
+		f, err := os.CreateTemp(dir, fmt.Sprintf("view%d-*.bin", v))
 		if err != nil {
 			return nil, fmt.Errorf("feature cache: %w", err)
 		}
@@ -45,40 +61,136 @@ func newFeatureStore(shape []int, n, views int, budget int64, dir string) (*feat
 
 func (s *featureStore) per() int { return tensor.Numel(s.shape) }
 
+func (s *featureStore) viewBytes() int64 { return int64(s.per()) * int64(s.n) * int64(s.elem) }
+
+// bf16Bits rounds a float32 to bfloat16 (nearest, ties to even).
+func bf16Bits(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7f800000 == 0x7f800000 && b&0x007fffff != 0 {
+		return uint16(b>>16) | 0x40 // NaN stays NaN
+	}
+	b += 0x7fff + (b>>16)&1
+	return uint16(b >> 16)
+}
+
+func (s *featureStore) encode(dst []byte, x []float32) {
+	if s.elem == 2 {
+		for i, v := range x {
+			binary.LittleEndian.PutUint16(dst[2*i:], bf16Bits(v))
+		}
+		return
+	}
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
+	}
+}
+
+func (s *featureStore) decode(dst []float32, b []byte) {
+	if s.elem == 2 {
+		for i := range dst {
+			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+}
+
 // put stores the rows of x as examples first, first+1, ...
 func (s *featureStore) put(view, first int, x []float32) error {
+	off := int64(first) * int64(s.per()) * int64(s.elem)
 	if m := s.mem[view]; m != nil {
-		copy(m[first*s.per():], x)
+		if off+int64(len(x)*s.elem) > int64(len(m)) {
+			return fmt.Errorf("feature cache: %d values at example %d overflow the view", len(x), first)
+		}
+		s.encode(m[off:], x)
 		return nil
 	}
-	b := make([]byte, 4*len(x))
-	for i, v := range x {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	b := make([]byte, s.elem*len(x))
+	s.encode(b, x)
+	if _, err := s.files[view].WriteAt(b, off); err != nil {
+		return fmt.Errorf("feature cache: %w", err)
 	}
-	_, err := s.files[view].WriteAt(b, int64(first*s.per())*4)
-	return err
+	return nil
 }
 
 // gather returns the examples idx of a view as one batch tensor.
 func (s *featureStore) gather(view int, idx []int) (*tensor.Tensor, error) {
 	per := s.per()
+	rb := per * s.elem
 	out := tensor.New(append([]int{len(idx)}, s.shape...)...)
 	if m := s.mem[view]; m != nil {
 		for k, i := range idx {
-			copy(out.Data[k*per:(k+1)*per], m[i*per:(i+1)*per])
+			s.decode(out.Data[k*per:(k+1)*per], m[i*rb:(i+1)*rb])
 		}
 		return out, nil
 	}
-	b := make([]byte, 4*per)
+	b := make([]byte, rb)
 	for k, i := range idx {
-		if _, err := s.files[view].ReadAt(b, int64(i*per)*4); err != nil {
+		if _, err := s.files[view].ReadAt(b, int64(i)*int64(rb)); err != nil {
 			return nil, fmt.Errorf("feature cache: %w", err)
 		}
-		for j := 0; j < per; j++ {
-			out.Data[k*per+j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
-		}
+		s.decode(out.Data[k*per:(k+1)*per], b)
 	}
 	return out, nil
+}
+
+// persistPath is the file holding a finished view, or "" without persistence.
+func (s *featureStore) persistPath(view int) string {
+	if s.persist == "" {
+		return ""
+	}
+	return filepath.Join(s.persist, fmt.Sprintf("%s-v%d.bin", s.key, view))
+}
+
+// load fills a view from its persistent file; false when there is none
+// (or it has the wrong size, as a truncated write would leave).
+func (s *featureStore) load(view int) (bool, error) {
+	p := s.persistPath(view)
+	if p == "" {
+		return false, nil
+	}
+	f, err := os.Open(p)
+	if os.IsNotExist(err) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("feature cache: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() != s.viewBytes() {
+		return false, nil
+	}
+	if m := s.mem[view]; m != nil {
+		if _, err := io.ReadFull(f, m); err != nil {
+			return false, fmt.Errorf("feature cache %s: %w", p, err)
+		}
+		return true, nil
+	}
+	if _, err := io.Copy(io.NewOffsetWriter(s.files[view], 0), f); err != nil {
+		return false, fmt.Errorf("feature cache %s: %w", p, err)
+	}
+	return true, nil
+}
+
+// save writes a finished view to its persistent file, atomically.
+func (s *featureStore) save(view int) error {
+	p := s.persistPath(view)
+	if p == "" {
+		return nil
+	}
+	if err := os.MkdirAll(s.persist, 0o755); err != nil {
+		return fmt.Errorf("feature cache: %w", err)
+	}
+	return atomicfile.Write(p, func(w io.Writer) error {
+		if m := s.mem[view]; m != nil {
+			_, err := w.Write(m)
+			return err
+		}
+		_, err := io.Copy(w, io.NewSectionReader(s.files[view], 0, s.viewBytes()))
+		return err
+	})
 }
 
 func (s *featureStore) close() {
@@ -94,7 +206,7 @@ func (s *featureStore) close() {
 }
 
 func (s *featureStore) bytes() (mem, disk int64) {
-	per := int64(s.per()) * int64(s.n) * 4
+	per := s.viewBytes()
 	for v := range s.mem {
 		if s.mem[v] != nil {
 			mem += per
@@ -103,4 +215,40 @@ func (s *featureStore) bytes() (mem, disk int64) {
 		}
 	}
 	return
+}
+
+// featureKeys names the training and validation feature views by a hash of
+// everything that determines them, for FeatureDir.
+func (t *trainer) featureKeys() (map[string]string, error) {
+	if t.cfg.FeatureDir == "" {
+		return map[string]string{"train": "", "val": ""}, nil
+	}
+	wid := ""
+	if t.weightsPath != "" {
+		st, err := os.Stat(t.weightsPath)
+		if err != nil {
+			return nil, fmt.Errorf("feature cache: %w", err)
+		}
+		abs, _ := filepath.Abs(t.weightsPath)
+		wid = fmt.Sprintf("%s %d %d", abs, st.Size(), st.ModTime().UnixNano())
+	}
+	key := func(l *data.Loader, augment *data.Augment, seed uint64, bf16 bool) string {
+		h := sha256.New()
+		m := t.clf.Meta
+		fmt.Fprintf(h, "trashsort-features/1\n%s %d %s %s %g\n%s\n", m.Backbone, m.Size, m.Resize, m.Preprocess, m.Rescale, wid)
+		aug, _ := json.Marshal(augment)
+		fmt.Fprintf(h, "%s seed=%d bf16=%v\n", aug, seed, bf16)
+		for _, it := range l.Dataset().Items {
+			fmt.Fprintf(h, "%s\t%d\n", it.Path, it.Label)
+		}
+		return hex.EncodeToString(h.Sum(nil))[:24]
+	}
+	aug := t.cfg.Augment
+	if t.cfg.CacheFeatures == 0 {
+		aug = nil
+	}
+	return map[string]string{
+		"train": key(t.trainL, aug, t.cfg.Seed, t.cfg.BF16),
+		"val":   key(t.valL, nil, 0, false),
+	}, nil
 }

@@ -60,10 +60,15 @@ type trainer struct {
 	views    int
 	opt      nn.Optimizer
 	params   []*nn.Param
+	ema      *ema
+	decayed  []*nn.Param // kernels under weight decay
+	steps    int         // optimizer steps per epoch
 	loss     nn.CategoricalCrossentropy
 	st       state
 	res      *Result
 	best     map[string]classifier.Tensor
+
+	weightsPath string
 }
 
 // Fit trains a classifier on train, validating on val after every epoch,
@@ -83,7 +88,7 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 	if err != nil {
 		return nil, err
 	}
-	t := &trainer{cfg: cfg, clf: clf, m: clf.Model, res: &Result{Classifier: clf}}
+	t := &trainer{cfg: cfg, clf: clf, m: clf.Model, res: &Result{Classifier: clf}, weightsPath: weightsPath}
 	t.gapIdx = clf.BaseEnd + 1
 	if weightsPath != "" {
 		if err := models.LoadKerasBase(t.m, weightsPath, clf.BaseEnd); err != nil {
@@ -193,9 +198,34 @@ func (t *trainer) setStage(stage int) error {
 		t.opt = opt
 	} else {
 		m.SetTrainable(t.from, len(m.Layers), true)
-		t.opt = nn.NewSGD(t.cfg.LR2, t.cfg.Momentum2, false)
+		switch t.cfg.Optimizer2 {
+		case "sgd":
+			t.opt = nn.NewSGD(t.cfg.LR2, t.cfg.Momentum2, false)
+		case "nesterov":
+			t.opt = nn.NewSGD(t.cfg.LR2, t.cfg.Momentum2, true)
+		default:
+			opt, err := nn.NewOptimizer(t.cfg.Optimizer2, t.cfg.LR2)
+			if err != nil {
+				return fmt.Errorf("stage two: %w", err)
+			}
+			t.opt = opt
+		}
 	}
 	t.params = m.TrainableParams()
+	t.decayed = t.decayed[:0]
+	for _, p := range t.params {
+		if p.Name == "kernel" || p.Name == "depthwise_kernel" {
+			t.decayed = append(t.decayed, p)
+		}
+	}
+	t.ema = nil
+	if t.cfg.EMA > 0 && t.cfg.EMA < 1 {
+		first := t.gapIdx
+		if stage == 2 {
+			first = t.from
+		}
+		t.ema = newEMA(t.cfg.EMA, emaParams(m, first))
+	}
 	return nil
 }
 
@@ -242,7 +272,7 @@ func (t *trainer) run(ctx context.Context) error {
 				continue
 			}
 		}
-		t.opt.SetLearningRate(t.lrFor(epoch))
+		t.opt.SetLearningRate(t.lrFor(epoch, 0))
 		log, err := t.epoch(ctx, epoch, stage)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -256,12 +286,20 @@ func (t *trainer) run(ctx context.Context) error {
 		improved := log.ValAcc > t.st.Best.ValAcc || t.st.Best.Epoch == 0
 		if improved {
 			t.st.Best = log
+			if t.ema != nil {
+				t.ema.swap()
+			}
 			t.best = cloneTensors(classifier.Tensors(t.m))
+			var err error
 			if t.cfg.Out != "" {
 				t.fillSummary()
-				if err := t.clf.Save(t.cfg.Out); err != nil {
-					return err
-				}
+				err = t.clf.Save(t.cfg.Out)
+			}
+			if t.ema != nil {
+				t.ema.swap()
+			}
+			if err != nil {
+				return err
 			}
 		}
 		t.callbacks(log, stage)
@@ -291,17 +329,33 @@ func (t *trainer) run(ctx context.Context) error {
 	return nil
 }
 
-// lrFor applies the cosine schedule or the plateau-reduced rate.
-func (t *trainer) lrFor(epoch int) float64 {
+// lrFor is the rate at a point of the run, frac of the way through epoch:
+// stage two's linear warm-up, then the cosine schedule, or else the
+// (plateau-reduced) constant rate.
+func (t *trainer) lrFor(epoch int, frac float64) float64 {
 	stage := t.stageOf(epoch)
-	base, first, n := t.cfg.LR1, 0, t.cfg.Epochs1
+	base, first, n, warm := t.cfg.LR1, 0, t.cfg.Epochs1, 0.0
 	if stage == 2 {
-		base, first, n = t.cfg.LR2, t.cfg.Epochs1, t.cfg.Epochs2
+		base, first, n, warm = t.cfg.LR2, t.cfg.Epochs1, t.cfg.Epochs2, t.cfg.Warmup
 	}
-	if t.cfg.Cosine && n > 0 {
-		return base * 0.5 * (1 + math.Cos(math.Pi*float64(epoch-first)/float64(n)))
+	return scheduledLR(base, t.st.LR, float64(epoch-first)+frac, float64(n), warm, t.cfg.Cosine)
+}
+
+// scheduledLR is the rate at position p (in epochs) of a stage of n epochs
+// with base rate base: a linear ramp over the first warm epochs, then cosine
+// decay to zero over the rest when cosine is set, else plateau (the rate
+// that reduce-on-plateau left).
+func scheduledLR(base, plateau, p, n, warm float64, cosine bool) float64 {
+	if warm > 0 && p < warm {
+		return base * max(p, 1e-3) / warm
 	}
-	return t.st.LR
+	if cosine && n > warm {
+		return base * 0.5 * (1 + math.Cos(math.Pi*(p-warm)/(n-warm)))
+	}
+	if warm > 0 {
+		return base
+	}
+	return plateau
 }
 
 // callbacks: early stopping and reduce-LR-on-plateau, both on val_loss.
@@ -339,12 +393,24 @@ func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error)
 	bar := newEpochBar(t.cfg.Progress, t.trainL.Batches(), fmt.Sprintf("epoch %d", epoch+1))
 	var lossSum float64
 	var correct, seen int
+	var mix *mixer
+	if t.cfg.Mixup > 0 {
+		mix = newMixer(t.cfg.Mixup, t.cfg.Seed, epoch)
+	}
+	steps := t.trainL.Batches()
+	batch := 0
 	step := func(x *tensor.Tensor, labels []int) error {
 		if t.cfg.CacheFeatures < 0 {
 			t.clf.Preprocess(x.Data)
 		}
+		t.opt.SetLearningRate(t.lrFor(epoch, float64(batch)/float64(steps)))
+		batch++
 		for _, p := range t.params {
 			p.Grad.Zero()
+		}
+		lam, perm := 1.0, []int(nil)
+		if mix != nil {
+			lam, perm = mix.mix(x)
 		}
 		outs, err := t.m.Run(map[int]*tensor.Tensor{t.feedIndex(stage): x}, []int{t.m.Output}, true)
 		if err != nil {
@@ -354,13 +420,39 @@ func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error)
 		if err != nil {
 			return err
 		}
+		if perm != nil {
+			other := make([]int, len(labels))
+			for i, j := range perm {
+				other[i] = labels[j]
+			}
+			l2, dz2, err := t.loss.Compute(outs[0], other)
+			if err != nil {
+				return err
+			}
+			l = lam*l + (1-lam)*l2
+			a, b := float32(lam), float32(1-lam)
+			for i := range dz.Data {
+				dz.Data[i] = a*dz.Data[i] + b*dz2.Data[i]
+			}
+		}
 		if math.IsNaN(l) || math.IsInf(l, 0) {
 			return fmt.Errorf("epoch %d: loss is %v", epoch+1, l)
 		}
 		if err := t.m.Backward(dz, true); err != nil {
 			return err
 		}
+		if wd := t.cfg.WeightDecay; wd > 0 {
+			f := float32(1 - t.opt.LearningRate()*wd)
+			for _, p := range t.decayed {
+				for i := range p.Value.Data {
+					p.Value.Data[i] *= f
+				}
+			}
+		}
 		t.opt.Step(t.params)
+		if t.ema != nil {
+			t.ema.update()
+		}
 		lossSum += l * float64(len(labels))
 		correct += countCorrect(outs[0], labels)
 		seen += len(labels)
@@ -408,7 +500,13 @@ func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error)
 	trainTime := time.Since(start)
 	log.Loss, log.Acc = lossSum/float64(seen), float64(correct)/float64(seen)
 	var err error
+	if t.ema != nil {
+		t.ema.swap()
+	}
 	log.ValLoss, log.ValAcc, err = t.validate(ctx, stage)
+	if t.ema != nil {
+		t.ema.swap()
+	}
 	if err != nil {
 		return log, err
 	}
@@ -509,12 +607,35 @@ func stageTwoBoundary(m *nn.Model, from int) (int, error) {
 	return b, nil
 }
 
+// cacheLayer is the layer whose output stage two's cache stores: the
+// boundary below from, or CacheAt when it is set (a single-boundary layer at
+// or below that boundary).
+func (t *trainer) cacheLayer() (int, error) {
+	b, err := stageTwoBoundary(t.m, t.from)
+	if err != nil || t.cfg.CacheAt == "" {
+		return b, err
+	}
+	at, err := unfreezeIndex(t.m, t.cfg.CacheAt, "")
+	if err != nil {
+		return 0, fmt.Errorf("cache-at: %w", err)
+	}
+	if at > b {
+		return 0, fmt.Errorf("cache-at %s (layer %d) is above the layers stage two trains (their input is layer %d)", t.cfg.CacheAt, at, b)
+	}
+	if at+1 < len(t.m.Layers) {
+		if nb, err := stageTwoBoundary(t.m, at+1); err != nil || nb != at {
+			return 0, fmt.Errorf("cache-at %s (layer %d): later layers also read from below it; pick a block output such as mixed7", t.cfg.CacheAt, at)
+		}
+	}
+	return at, nil
+}
+
 // buildFeatureCache runs the frozen layers once per view over the training
 // set (and once over the validation set) and keeps the activations that feed
-// stage one (the pooled features) and stage two (the boundary layer).
+// stage one (the pooled features) and stage two (the cache layer).
 func (t *trainer) buildFeatureCache(ctx context.Context) error {
 	var err error
-	if t.boundary, err = stageTwoBoundary(t.m, t.from); err != nil {
+	if t.boundary, err = t.cacheLayer(); err != nil {
 		return err
 	}
 	t.views = max(t.cfg.CacheFeatures, 1)
@@ -524,20 +645,30 @@ func (t *trainer) buildFeatureCache(ctx context.Context) error {
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("trashsort-features-%d", os.Getpid()), "x")
 	budget := t.cfg.CacheBudget
 	ntr, nva := t.trainL.Len(), t.valL.Len()
-	if t.s1, err = newFeatureStore(shape1, ntr, t.views, budget, dir); err != nil {
+	keys, err := t.featureKeys()
+	if err != nil {
 		return err
 	}
-	if t.v1, err = newFeatureStore(shape1, nva, 1, budget, dir); err != nil {
+	// Training views are stored in bfloat16 where they are computed in it;
+	// validation stays float32, so the recorded accuracy is float32's.
+	if t.s1, err = newFeatureStore(shape1, ntr, t.views, t.cfg.BF16, budget, dir); err != nil {
 		return err
 	}
+	if t.v1, err = newFeatureStore(shape1, nva, 1, false, budget, dir); err != nil {
+		return err
+	}
+	t.s1.persist, t.s1.key = t.cfg.FeatureDir, keys["train"]+"-"+t.m.Layers[t.gapIdx].Base().Name()
+	t.v1.persist, t.v1.key = t.cfg.FeatureDir, keys["val"]+"-"+t.m.Layers[t.gapIdx].Base().Name()
 	if needS2 {
-		if t.v2, err = newFeatureStore(shape2, nva, 1, budget, dir); err != nil {
+		if t.v2, err = newFeatureStore(shape2, nva, 1, false, budget, dir); err != nil {
 			return err
 		}
-		used := int64(tensor.Numel(shape2)) * int64(nva) * 4
-		if t.s2, err = newFeatureStore(shape2, ntr, t.views, max(budget-used, 0), dir); err != nil {
+		used := t.v2.viewBytes()
+		if t.s2, err = newFeatureStore(shape2, ntr, t.views, t.cfg.BF16, max(budget-used, 0), dir); err != nil {
 			return err
 		}
+		t.s2.persist, t.s2.key = t.cfg.FeatureDir, keys["train"]+"-"+t.m.Layers[t.boundary].Base().Name()
+		t.v2.persist, t.v2.key = t.cfg.FeatureDir, keys["val"]+"-"+t.m.Layers[t.boundary].Base().Name()
 		if t.cfg.Progress != nil {
 			mem, disk := t.s2.bytes()
 			fmt.Fprintf(t.cfg.Progress, "feature cache: %d views of %s %v (%.0f MB in memory, %.0f MB on disk)\n", t.views, t.m.Layers[t.boundary].Base().Name(), shape2, float64(mem)/1e6, float64(disk)/1e6)
@@ -545,6 +676,20 @@ func (t *trainer) buildFeatureCache(ctx context.Context) error {
 	}
 	t.m.SetTrainable(0, len(t.m.Layers), false)
 	extract := func(l *data.Loader, view int, s1, s2 *featureStore, viewIdx int, what string) error {
+		if ok, err := s1.load(viewIdx); err != nil || ok {
+			if ok && s2 != nil {
+				ok, err = s2.load(viewIdx)
+			}
+			if err != nil {
+				return err
+			}
+			if ok {
+				if t.cfg.Progress != nil {
+					fmt.Fprintf(t.cfg.Progress, "%s: read from %s\n", what, t.cfg.FeatureDir)
+				}
+				return nil
+			}
+		}
 		outs := []int{t.gapIdx}
 		if s2 != nil {
 			outs = append(outs, t.boundary)
@@ -556,25 +701,32 @@ func (t *trainer) buildFeatureCache(ctx context.Context) error {
 		for b := range ch {
 			t.clf.Preprocess(b.X.Data)
 			res, err := t.m.Run(map[int]*tensor.Tensor{t.m.Inputs[0]: b.X}, outs, false)
+			if err == nil {
+				err = s1.put(viewIdx, first, res[0].Data)
+			}
+			if err == nil && s2 != nil {
+				err = s2.put(viewIdx, first, res[1].Data)
+			}
 			if err != nil {
 				for range ch {
 				}
 				return err
-			}
-			if err := s1.put(viewIdx, first, res[0].Data); err != nil {
-				return err
-			}
-			if s2 != nil {
-				if err := s2.put(viewIdx, first, res[1].Data); err != nil {
-					return err
-				}
 			}
 			first += len(b.Labels)
 			n += len(b.Labels)
 			bar.step(0, 0, n, time.Since(start))
 		}
 		bar.done()
-		return errf()
+		if err := errf(); err != nil {
+			return err
+		}
+		if err := s1.save(viewIdx); err != nil {
+			return err
+		}
+		if s2 != nil {
+			return s2.save(viewIdx)
+		}
+		return nil
 	}
 	// Feature extraction reads items in order: a loader without shuffling.
 	cfg := t.trainL.Config()

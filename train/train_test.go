@@ -3,6 +3,8 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"os"
 	"path/filepath"
 	"testing"
@@ -91,9 +93,19 @@ func accuracy(t *testing.T, clf *classifier.Classifier, va *data.Dataset, cfg Co
 // stage two), resumes, and expects the same weights as one run.
 func TestResumeMatchesUninterrupted(t *testing.T) {
 	tr, va, w := subsets(t, 6, 3)
-	for _, cache := range []int{1, -1} {
+	for _, v := range []struct {
+		cache       int
+		regularized bool
+	}{{1, false}, {-1, false}, {2, true}} {
+		cache, regularized := v.cache, v.regularized
 		base := smallConfig("")
 		base.Size, base.Epochs1, base.Epochs2, base.CacheFeatures = 64, 2, 2, cache
+		if regularized {
+			// Every stateful option: the weight average, mixup's draws,
+			// warm-up and cosine positions must all resume exactly.
+			base.EMA, base.Mixup, base.WeightDecay, base.Warmup, base.Cosine = 0.9, 0.4, 1e-2, 0.5, true
+			base.CacheAt, base.Optimizer2 = "block_11_add", "adam"
+		}
 		run := func(dir string, stops ...int) map[string]classifier.Tensor {
 			cfg := base
 			cfg.Out = filepath.Join(dir, "m.safetensors")
@@ -121,8 +133,48 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 		got := run(t.TempDir(), 1, 3)
 		for name, v := range want {
 			if e := tensor.RelErr(got[name].Data, v.Data); e != 0 {
-				t.Fatalf("cache %d: %s differs after resume (rel err %g)", cache, name, e)
+				t.Fatalf("cache %d (regularized %v): %s differs after resume (rel err %g)", cache, regularized, name, e)
 			}
 		}
+	}
+}
+
+// TestFeatureCacheFolder trains twice with a feature folder: the second run
+// reads every view instead of computing it and gives the same history.
+func TestFeatureCacheFolder(t *testing.T) {
+	tr, va, w := subsets(t, 6, 3)
+	dir := t.TempDir()
+	cfg := smallConfig("")
+	cfg.Size, cfg.Epochs1, cfg.Epochs2, cfg.CacheFeatures, cfg.LogDir = 64, 2, 2, 2, ""
+	cfg.FeatureDir, cfg.CacheAt = filepath.Join(dir, "features"), "block_11_add"
+	var runs [2][]EpochLog
+	for i := range runs {
+		var log strings.Builder
+		cfg.Out, cfg.Progress = filepath.Join(dir, fmt.Sprintf("m%d.safetensors", i)), &log
+		res, err := Fit(context.Background(), cfg, tr, va, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = res.History
+		reads := strings.Count(log.String(), "read from")
+		if want := []int{0, 3}[i]; reads != want { // two training views and validation
+			t.Fatalf("run %d read %d views from the folder, want %d:\n%s", i+1, reads, want, log.String())
+		}
+	}
+	for i := range runs[0] {
+		a, b := runs[0][i], runs[1][i]
+		if a.Loss != b.Loss || a.ValLoss != b.ValLoss || a.ValAcc != b.ValAcc {
+			t.Fatalf("epoch %d differs with cached views: %+v vs %+v", i+1, a, b)
+		}
+	}
+	// Another seed augments differently: its views are not reused.
+	cfg.Seed, cfg.Progress = 2, nil
+	var log strings.Builder
+	cfg.Progress = &log
+	if _, err := Fit(context.Background(), cfg, tr, va, w); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "read from"); n != 1 { // validation only
+		t.Fatalf("a different seed read %d views from the folder, want 1 (validation)", n)
 	}
 }
