@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"trashsort/atomicfile"
+	"trashsort/calibrate"
 	"trashsort/models"
 	"trashsort/nn"
 	"trashsort/tensor"
@@ -54,6 +55,9 @@ type Meta struct {
 	Resize  string  `json:"resize,omitempty"`
 	Head    Head    `json:"head"`
 	Summary Summary `json:"summary"`
+	// Calibration is the temperature and "unsure" threshold fitted on the
+	// validation split (nil: uncalibrated, never unsure).
+	Calibration *calibrate.Calibration `json:"calibration,omitempty"`
 }
 
 // Classifier is a backbone plus head with its metadata.
@@ -120,12 +124,15 @@ func (c *Classifier) Preprocess(x []float32) {
 	}
 }
 
-// Predict returns class probabilities [N, classes] for raw images
-// [N, Size, Size, 3] with values in [0, 255]; x is not modified.
+// Predict returns calibrated class probabilities [N, classes] for raw
+// images [N, Size, Size, 3] with values in [0, 255]; x is not modified.
 func (c *Classifier) Predict(x *tensor.Tensor) (*tensor.Tensor, error) {
-	in := x.Clone()
-	c.Preprocess(in.Data)
-	return c.Model.Forward(in, false)
+	p, err := c.PredictRaw(x)
+	if err != nil {
+		return nil, err
+	}
+	c.Calibrate(p.Data)
+	return p, nil
 }
 
 // Tensors returns every weight of the model named "<layer>/<weight>".

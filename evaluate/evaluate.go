@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"trashsort/calibrate"
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/tensor"
@@ -25,6 +26,9 @@ type Options struct {
 	TTA bool
 	// Mistakes is how many confident mistakes to keep (default 24).
 	Mistakes int
+	// MinConfidence is the "unsure" threshold on calibrated confidence:
+	// 0 is the model's own, a negative value none.
+	MinConfidence float64
 }
 
 // ClassMetrics are one class's scores.
@@ -57,6 +61,8 @@ type Report struct {
 	Weighted  ClassMetrics   `json:"weighted_avg"`
 	Confusion [][]int        `json:"confusion"` // [true][predicted]
 	Mistakes  []Mistake      `json:"mistakes"`
+	// Calibration measures the confidences and the "unsure" threshold.
+	Calibration Calibration `json:"calibration"`
 }
 
 // Run evaluates clf on ds. ds's classes must be the model's (by name).
@@ -85,18 +91,23 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 		r.Confusion[i] = make([]int, k)
 	}
 	var mistakes []Mistake
+	var raw []float32
+	var labels []int
 	ch, errf := l.Epoch(ctx, 0)
 	for b := range ch {
 		r.Skipped += len(b.Skipped)
 		if len(b.Labels) == 0 {
 			continue
 		}
-		p, err := Predict(clf, b.X, o.TTA)
+		p, err := PredictRaw(clf, b.X, o.TTA)
 		if err != nil {
 			for range ch {
 			}
 			return nil, err
 		}
+		raw = append(raw, p.Data...)
+		labels = append(labels, b.Labels...)
+		clf.Calibrate(p.Data)
 		for i, y := range b.Labels {
 			row := p.Data[i*k : (i+1)*k]
 			pred := tensor.Argmax(row)
@@ -116,13 +127,24 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 	sort.Slice(mistakes, func(i, j int) bool { return mistakes[i].Confidence > mistakes[j].Confidence })
 	r.Mistakes = mistakes[:min(len(mistakes), o.Mistakes)]
 	r.score(clf.Meta.Classes)
+	r.Calibration = measureCalibration(raw, labels, k, clf.Temperature(), clf.Threshold(o.MinConfidence))
 	return r, nil
 }
 
-// Predict returns probabilities for raw images, averaging with the
-// horizontal flip when tta is set.
+// Predict returns calibrated probabilities for raw images, averaging with
+// the horizontal flip when tta is set.
 func Predict(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor.Tensor, error) {
-	p, err := clf.Predict(x)
+	p, err := PredictRaw(clf, x, tta)
+	if err != nil {
+		return nil, err
+	}
+	clf.Calibrate(p.Data)
+	return p, nil
+}
+
+// PredictRaw is Predict without the temperature.
+func PredictRaw(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor.Tensor, error) {
+	p, err := clf.PredictRaw(x)
 	if err != nil || !tta {
 		return p, err
 	}
@@ -138,7 +160,7 @@ func Predict(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor.Te
 			}
 		}
 	}
-	q, err := clf.Predict(f)
+	q, err := clf.PredictRaw(f)
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +217,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "accuracy\t\t\t%.4f\t%d\t\n", r.Accuracy, r.Images)
 	tw.Flush()
+	c := r.Calibration
+	fmt.Fprintf(w, "\ncalibration: temperature %.3f; expected calibration error %.4f before, %.4f after (%d bins)\n", c.Temperature, c.ECEBefore, c.ECEAfter, calibrate.Bins)
+	fmt.Fprintf(w, "unsure below %.3f confidence: answers %.1f%% of the images (%d of %d), %.2f%% accuracy on them\n",
+		c.MinConfidence, 100*c.Coverage, c.Answered, r.Images, 100*c.AnsweredAccuracy)
 	fmt.Fprintf(w, "\nconfusion matrix (rows: true, columns: predicted)\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "\t")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,26 +33,71 @@ func chromium(t *testing.T) string {
 
 // TestBrowserClassifiesUpload loads the page in headless Chromium, uploads
 // a TrashNet photo and reads the predicted class from the page; it must be
-// the class the API gives for the same file. A screenshot is saved.
+// the class the API gives for the same file. The same photo on a server
+// whose threshold is above any answer must show the "not sure" state.
+// Screenshots are saved.
 func TestBrowserClassifiesUpload(t *testing.T) {
 	bin := chromium(t)
 	photo := shared.Path(t, "trashnet/val/glass/glass112.jpg")
 	clf := trainedModel(t)
-	s, err := New(clf, "", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := newLoopbackServer(t, s)
+	sure := browserServer(t, clf, Options{MinConfidence: -1})
+	unsure := browserServer(t, clf, Options{MinConfidence: 0.9999})
 	img, _ := os.ReadFile(photo)
-	resp, err := http.Post(hs+"/v1/classify", "image/jpeg", bytes.NewReader(img))
+	resp, err := http.Post(sure+"/v1/classify", "image/jpeg", bytes.NewReader(img))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var api struct{ Label string }
+	var api answer
 	json.NewDecoder(resp.Body).Decode(&api)
 	resp.Body.Close()
 
+	ctx := browser(t, bin)
+	upload := func(base string) (label, confidence string, shot []byte) {
+		t.Helper()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/"),
+			chromedp.WaitReady(chromedp.CSS("#drop")),
+			chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{photo}),
+			chromedp.WaitVisible(chromedp.CSS("#result")),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if label, err = chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#label"))); err != nil {
+			t.Fatal(err)
+		}
+		confidence, _ = chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#confidence")))
+		if shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
+			t.Fatal(err)
+		}
+		return label, confidence, shot
+	}
+	label, _, shot := upload(sure)
+	if label != api.Label {
+		t.Errorf("page shows %q, the API says %q", label, api.Label)
+	}
+	saveShot(t, "page.png", shot)
+	label, confidence, shot := upload(unsure)
+	if label != "not sure: please check" || !strings.Contains(confidence, "best guess "+api.Guess) {
+		t.Errorf("unsure page shows %q (%q); want the not-sure state with the guess %q", label, confidence, api.Guess)
+	}
+	saveShot(t, "page-unsure.png", shot)
+	t.Logf("page shows %q, then %q (%s)", api.Label, label, confidence)
+}
+
+func browserServer(t *testing.T, clf *classifier.Classifier, o Options) string {
+	t.Helper()
+	s, err := New(clf, "", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return newLoopbackServer(t, s)
+}
+
+// browser starts headless Chromium for the test.
+func browser(t *testing.T, bin string) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.NoSandbox,
@@ -64,40 +110,27 @@ func TestBrowserClassifiesUpload(t *testing.T) {
 		chromedp.WindowSize(480, 900),
 	)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	err = chromedp.Do(ctx,
-		chromedp.Navigate(hs+"/"),
-		chromedp.WaitReady(chromedp.CSS("#drop")),
-		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{photo}),
-		chromedp.WaitVisible(chromedp.CSS("#result")),
-	)
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// saveShot writes a screenshot to $TRASHSORT_SCREENSHOT_DIR (default the temp folder).
+func saveShot(t *testing.T, name string, shot []byte) {
+	t.Helper()
+	dir := os.Getenv("TRASHSORT_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = os.TempDir()
+		name = "trashsort-" + name
 	}
-	label, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#label")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#model")))
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if label != api.Label {
-		t.Errorf("page shows %q, the API says %q", label, api.Label)
-	}
-	out := filepath.Join(os.TempDir(), "trashsort-page.png")
-	if d := os.Getenv("TRASHSORT_SCREENSHOT_DIR"); d != "" {
-		out = filepath.Join(d, "page.png")
-	}
+	out := filepath.Join(dir, name)
 	if err := os.WriteFile(out, shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("page shows %q (%s); screenshot %s", label, model, out)
+	t.Logf("screenshot %s", out)
 }
 
 // trainedModel trains MobileNetV2 0.35 briefly on a TrashNet subset, so the

@@ -86,6 +86,9 @@ type Options struct {
 	Hints map[string]string
 	// Log receives internal errors (default: standard error).
 	Log *log.Logger
+	// MinConfidence is the "unsure" threshold on calibrated confidence:
+	// 0 is the model's own (chosen on validation), a negative value none.
+	MinConfidence float64
 }
 
 // withDefaults fills zero fields and refuses negative or absurd ones.
@@ -513,24 +516,10 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
 		return
 	}
-	best := 0
-	probs := map[string]float64{}
-	for i, p := range res.probs {
-		probs[s.clf.Meta.Classes[i]] = float64(p)
-		if p > res.probs[best] {
-			best = i
-		}
-	}
-	label := s.clf.Meta.Classes[best]
-	writeJSON(w, http.StatusOK, map[string]any{
-		"label":         label,
-		"confidence":    res.probs[best],
-		"probabilities": probs,
-		"hint":          s.opts.Hints[label],
-		"model":         s.modelID,
-		"batch":         res.batch,
-		"latency_ms":    float64(time.Since(start).Microseconds()) / 1000,
-	})
+	a := s.newAnswer(res.probs)
+	a.Batch = res.batch
+	a.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+	writeJSON(w, http.StatusOK, a)
 }
 
 func (s *Server) fail(w http.ResponseWriter, e *apiErr) {
@@ -543,7 +532,7 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": s.modelID, "backbone": m.Backbone, "classes": m.Classes, "input_size": m.Size,
 		"preprocessing": m.Preprocess, "val_accuracy": m.Summary.ValAccuracy, "trained": m.Summary.Date,
-		"hints": s.opts.Hints,
+		"hints": s.opts.Hints, "min_confidence": s.threshold(), "temperature": s.clf.Temperature(),
 	})
 }
 

@@ -154,6 +154,9 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 			return nil, err
 		}
 	}
+	if err := t.calibrate(ctx); err != nil {
+		return nil, err
+	}
 	t.fillSummary()
 	if cfg.Out != "" {
 		if err := clf.Save(cfg.Out); err != nil {

@@ -66,6 +66,7 @@ func TestTwoStageRecipe(t *testing.T) {
 	if acc != clf.Meta.Summary.ValAccuracy {
 		t.Errorf("reloaded model scores %.4f on val, file records %.4f", acc, clf.Meta.Summary.ValAccuracy)
 	}
+	checkCalibration(t, clf, va)
 }
 
 func accuracy(t *testing.T, clf *classifier.Classifier, va *data.Dataset, cfg Config) float64 {

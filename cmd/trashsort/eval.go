@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"trashsort/classifier"
 	"trashsort/data"
@@ -26,6 +27,7 @@ func evalCmd() *cobra.Command {
 	var modelPath, dataDir, reportDir string
 	var asJSON, tta, bf16 bool
 	var batch, mistakes int
+	var minConf float64
 	cmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Score a model on class folders: accuracy, per-class metrics, confusion matrix, mistakes",
@@ -39,7 +41,7 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: batch, TTA: tta, Mistakes: mistakes})
+			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: batch, TTA: tta, Mistakes: mistakes, MinConfidence: minConf})
 			if err != nil {
 				return err
 			}
@@ -56,6 +58,7 @@ func evalCmd() *cobra.Command {
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&mistakes, "mistakes", 24, "how many confident mistakes to show")
 	f.BoolVar(&bf16, "bf16", false, "run the convolutions in bfloat16 (to check the accuracy cost of serve --bf16)")
+	minConfidenceFlag(f, &minConf)
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
@@ -89,7 +92,13 @@ func writeReport(cmd *cobra.Command, r *evaluate.Report, dir string, asJSON bool
 	if err := r.WriteMistakesHTML(filepath.Join(dir, "mistakes.html")); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "report: %s/{report.json,confusion.png,mistakes.html}\n", dir)
+	if err := r.WriteReliabilityPNG(filepath.Join(dir, "reliability.png")); err != nil {
+		return err
+	}
+	if err := r.WriteRiskCoveragePNG(filepath.Join(dir, "risk_coverage.png")); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "report: %s/{report.json,confusion.png,mistakes.html,reliability.png,risk_coverage.png}\n", dir)
 	return nil
 }
 
@@ -100,6 +109,7 @@ func predictCmd() *cobra.Command {
 	var modelPath, format string
 	var topK, batch int
 	var tta bool
+	var minConf float64
 	cmd := &cobra.Command{
 		Use:   "predict [FILE|DIR|-]...",
 		Short: "Classify images: top-k classes with probabilities",
@@ -113,7 +123,7 @@ func predictCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := newPredictionWriter(cmd.OutOrStdout(), format, clf.Meta.Classes, topK)
+			w := newPredictionWriter(cmd.OutOrStdout(), format, clf, clf.Threshold(minConf), topK)
 			failed := 0
 			s := clf.Meta.Size
 			for lo := 0; lo < len(inputs); lo += batch {
@@ -159,6 +169,7 @@ func predictCmd() *cobra.Command {
 	f.BoolVar(&tta, "tta", false, "average with the horizontal flip")
 	f.IntVar(&topK, "top", 3, "how many classes to show")
 	f.IntVar(&batch, "batch", 16, "images per forward pass")
+	minConfidenceFlag(f, &minConf)
 	return cmd
 }
 
@@ -207,17 +218,25 @@ func readInput(stdin io.Reader, name string) (*data.RGB, error) {
 	return img, nil
 }
 
-type predictionWriter struct {
-	w       io.Writer
-	format  string
-	classes []string
-	top     int
-	tw      *tabwriter.Writer
-	cw      *csv.Writer
+// minConfidenceFlag registers --min-confidence.
+func minConfidenceFlag(f *pflag.FlagSet, v *float64) {
+	f.Float64Var(v, "min-confidence", 0, `answer "unsure" below this calibrated confidence (0: the model's threshold, chosen on validation; -1: never)`)
 }
 
-func newPredictionWriter(w io.Writer, format string, classes []string, top int) *predictionWriter {
-	p := &predictionWriter{w: w, format: format, classes: classes, top: min(max(top, 1), len(classes))}
+type predictionWriter struct {
+	w         io.Writer
+	format    string
+	clf       *classifier.Classifier
+	classes   []string
+	threshold float64
+	top       int
+	tw        *tabwriter.Writer
+	cw        *csv.Writer
+}
+
+func newPredictionWriter(w io.Writer, format string, clf *classifier.Classifier, threshold float64, top int) *predictionWriter {
+	classes := clf.Meta.Classes
+	p := &predictionWriter{w: w, format: format, clf: clf, classes: classes, threshold: threshold, top: min(max(top, 1), len(classes))}
 	switch format {
 	case "csv":
 		p.cw = csv.NewWriter(w)
@@ -236,9 +255,10 @@ func (p *predictionWriter) write(name string, probs []float32) {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+	label, _ := p.clf.Label(probs, p.threshold)
 	switch p.format {
 	case "csv":
-		row := []string{name, p.classes[idx[0]], fmt.Sprintf("%.4f", probs[idx[0]])}
+		row := []string{name, label, fmt.Sprintf("%.4f", probs[idx[0]])}
 		for _, v := range probs {
 			row = append(row, fmt.Sprintf("%.4f", v))
 		}
@@ -252,14 +272,18 @@ func (p *predictionWriter) write(name string, probs []float32) {
 		for _, i := range idx[:p.top] {
 			top = append(top, map[string]any{"label": p.classes[i], "probability": probs[i]})
 		}
-		b, _ := json.Marshal(map[string]any{"file": name, "label": p.classes[idx[0]], "confidence": probs[idx[0]], "top": top, "probabilities": all})
+		b, _ := json.Marshal(map[string]any{"file": name, "label": label, "unsure": label == classifier.Unsure, "guess": p.classes[idx[0]],
+			"confidence": probs[idx[0]], "top": top, "probabilities": all})
 		fmt.Fprintln(p.w, string(b))
 	default:
 		var parts []string
 		for _, i := range idx[:p.top] {
 			parts = append(parts, fmt.Sprintf("%s %.1f%%", p.classes[i], 100*probs[i]))
 		}
-		fmt.Fprintf(p.tw, "%s\t%s\t%.1f%%\t%s\n", name, p.classes[idx[0]], 100*probs[idx[0]], strings.Join(parts, ", "))
+		if label == classifier.Unsure {
+			label = "unsure: " + p.classes[idx[0]] + "?"
+		}
+		fmt.Fprintf(p.tw, "%s\t%s\t%.1f%%\t%s\n", name, label, 100*probs[idx[0]], strings.Join(parts, ", "))
 	}
 }
 

@@ -33,16 +33,23 @@ async function classify(file) {
 }
 
 function render(j) {
-  $("label").textContent = j.label;
-  $("confidence").textContent = `${(100 * j.confidence).toFixed(1)}%`;
-  $("hint").textContent = j.hint || hints[j.label] || "";
+  $("result").classList.toggle("unsure", !!j.unsure);
+  if (j.unsure) {
+    $("label").textContent = "not sure: please check";
+    $("confidence").textContent = `best guess ${j.guess}, ${(100 * j.confidence).toFixed(1)}%`;
+    $("hint").textContent = `The model is below its ${(100 * j.min_confidence).toFixed(0)}% confidence threshold for this photo. Look at the item yourself, or try a closer photo on a plain background.`;
+  } else {
+    $("label").textContent = j.label;
+    $("confidence").textContent = `${(100 * j.confidence).toFixed(1)}%`;
+    $("hint").textContent = j.hint || hints[j.label] || "";
+  }
   $("hint").hidden = !$("hint").textContent;
   const bars = $("bars");
   bars.replaceChildren();
   Object.entries(j.probabilities).sort((a, b) => b[1] - a[1]).forEach(([name, p]) => {
     const li = document.createElement("li");
     li.dataset.class = name;
-    if (name === j.label) li.className = "top";
+    if (name === j.guess) li.className = "top";
     const n = document.createElement("span"); n.textContent = name;
     const t = document.createElement("span"); t.className = "track";
     const f = document.createElement("span"); f.className = "fill"; f.style.width = `${(100 * p).toFixed(1)}%`;

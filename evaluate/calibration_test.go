@@ -1,0 +1,91 @@
+package evaluate
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"trashsort/calibrate"
+	"trashsort/classifier"
+	"trashsort/data"
+)
+
+func TestRunMeasuresCalibration(t *testing.T) {
+	root := t.TempDir()
+	for i, c := range []string{"glass", "paper"} {
+		os.MkdirAll(filepath.Join(root, c), 0o755)
+		for k := 0; k < 4; k++ {
+			img := &data.RGB{W: 40, H: 30, Pix: bytes.Repeat([]byte{uint8(60 + 120*i), uint8(40 * k), 90}, 40*30)}
+			var b bytes.Buffer
+			img.Encode(&b, 90)
+			os.WriteFile(filepath.Join(root, c, c+string(rune('0'+k))+".jpg"), b.Bytes(), 0o644)
+		}
+	}
+	ds, err := data.FromFolder(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: ds.Classes, Head: classifier.Head{Units: 8}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clf.Model.InitWeights(5)
+	clf.Meta.Calibration = &calibrate.Calibration{Temperature: 3, MinConfidence: 0.55}
+	cases := []struct {
+		option, want float64
+	}{{0, 0.55}, {0.7, 0.7}, {-1, 0}}
+	for _, c := range cases {
+		r, err := Run(context.Background(), clf, ds, Options{Batch: 4, MinConfidence: c.option})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cal := r.Calibration
+		if cal.MinConfidence != c.want || cal.Temperature != 3 {
+			t.Errorf("option %v: threshold %v temperature %v, want %v and 3", c.option, cal.MinConfidence, cal.Temperature, c.want)
+		}
+		if cal.Answered > r.Images || math.Abs(cal.Coverage*float64(r.Images)-float64(cal.Answered)) > 1e-9 {
+			t.Errorf("answered %d of %d, coverage %v", cal.Answered, r.Images, cal.Coverage)
+		}
+		if c.want == 0 && (cal.Coverage != 1 || math.Abs(cal.AnsweredAccuracy-r.Accuracy) > 1e-9) {
+			t.Errorf("no threshold: coverage %v answered accuracy %v accuracy %v", cal.Coverage, cal.AnsweredAccuracy, r.Accuracy)
+		}
+		n := 0
+		for _, b := range cal.After {
+			n += b.Count
+		}
+		if n != r.Images || len(cal.RiskCoverage) == 0 || cal.RiskCoverage[len(cal.RiskCoverage)-1].Coverage != 1 {
+			t.Errorf("bins hold %d images of %d; risk-coverage %v", n, r.Images, cal.RiskCoverage)
+		}
+		// Mistakes carry calibrated confidences: temperature 3 on 2 classes keeps them near 0.5.
+		for _, m := range r.Mistakes {
+			if m.Confidence < 0.5 || m.Confidence > 0.9 {
+				t.Errorf("mistake confidence %v not calibrated", m.Confidence)
+			}
+		}
+		var b bytes.Buffer
+		r.WriteText(&b)
+		if !strings.Contains(b.String(), "expected calibration error") || !strings.Contains(b.String(), "unsure below") {
+			t.Errorf("text report lacks calibration:\n%s", b.String())
+		}
+		dir := t.TempDir()
+		for _, w := range []struct {
+			name  string
+			write func(string) error
+		}{{"reliability.png", r.WriteReliabilityPNG}, {"risk_coverage.png", r.WriteRiskCoveragePNG}} {
+			p := filepath.Join(dir, w.name)
+			if err := w.write(p); err != nil {
+				t.Fatal(err)
+			}
+			f, _ := os.Open(p)
+			if _, err := png.Decode(f); err != nil {
+				t.Errorf("%s: %v", w.name, err)
+			}
+			f.Close()
+		}
+	}
+}
