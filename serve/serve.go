@@ -86,6 +86,9 @@ type Options struct {
 	Hints map[string]string
 	// Log receives internal errors (default: standard error).
 	Log *log.Logger
+	// MaxFiles bounds the images of one batch request (default DefaultMaxFiles);
+	// each image has the single-image limits.
+	MaxFiles int
 	// MinConfidence is the "unsure" threshold on calibrated confidence:
 	// 0 is the model's own (chosen on validation), a negative value none.
 	MinConfidence float64
@@ -205,6 +208,7 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 	s.modelID = modelID(clf, modelPath)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/classify", s.instrument("classify", s.classify))
+	s.mux.HandleFunc("POST /v1/classify/batch", s.instrument("classify_batch", s.classifyBatch))
 	s.mux.HandleFunc("GET /v1/model", s.instrument("model", s.model))
 	s.mux.HandleFunc("GET /healthz", s.instrument("healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model": s.modelID})
@@ -488,36 +492,11 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
 	defer cancel()
-	x, aerr := s.decode(ctx, b)
-	b = nil
+	a, aerr := s.classifyOne(ctx, b)
 	if aerr != nil {
 		s.fail(w, aerr)
 		return
 	}
-	j := &job{x: x, ctx: ctx, done: make(chan result, 1)}
-	if aerr := s.submit(j); aerr != nil {
-		s.fail(w, aerr)
-		return
-	}
-	var res result
-	select {
-	case res = <-j.done:
-	case <-ctx.Done():
-		s.fail(w, &apiErr{http.StatusServiceUnavailable, "timeout", "classification did not finish in time"})
-		return
-	}
-	if res.err != nil {
-		if ctx.Err() != nil {
-			s.fail(w, &apiErr{http.StatusServiceUnavailable, "timeout", "classification did not finish in time"})
-			return
-		}
-		// The cause goes to the log, not to the client.
-		s.opts.Log.Printf("classify: %v", res.err)
-		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
-		return
-	}
-	a := s.newAnswer(res.probs)
-	a.Batch = res.batch
 	a.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
 	writeJSON(w, http.StatusOK, a)
 }

@@ -1,0 +1,179 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultMaxFiles is the most images one batch request may carry.
+const DefaultMaxFiles = 16
+
+// maxFiles is the batch endpoint's image count limit.
+func (s *Server) maxFiles() int {
+	if s.opts.MaxFiles > 0 {
+		return s.opts.MaxFiles
+	}
+	return DefaultMaxFiles
+}
+
+// classifyOne decodes one image under the per-image limits, queues it and
+// waits for its answer.
+func (s *Server) classifyOne(ctx context.Context, b []byte) (answer, *apiErr) {
+	x, aerr := s.decode(ctx, b)
+	if aerr != nil {
+		return answer{}, aerr
+	}
+	j := &job{x: x, ctx: ctx, done: make(chan result, 1)}
+	if aerr := s.submit(j); aerr != nil {
+		return answer{}, aerr
+	}
+	timeout := &apiErr{http.StatusServiceUnavailable, "timeout", "classification did not finish in time"}
+	var res result
+	select {
+	case res = <-j.done:
+	case <-ctx.Done():
+		return answer{}, timeout
+	}
+	if res.err != nil {
+		if ctx.Err() != nil {
+			return answer{}, timeout
+		}
+		// The cause goes to the log, not to the client.
+		s.opts.Log.Printf("classify: %v", res.err)
+		return answer{}, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"}
+	}
+	a := s.newAnswer(res.probs)
+	a.Batch = res.batch
+	return a, nil
+}
+
+// fileResult is one image's entry in a batch answer: an answer or an error.
+type fileResult struct {
+	Index int    `json:"index"`
+	File  string `json:"file"`
+	*answer
+	Error *errorBody `json:"error,omitempty"`
+}
+
+type errorBody struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	Status  int    `json:"status"`
+}
+
+// classifyBatch answers POST /v1/classify/batch: a multipart body with up
+// to maxFiles "image" fields, each under the single-image limits; every
+// file gets its own answer or error, in the order sent.
+func (s *Server) classifyBatch(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "multipart/form-data" {
+		s.fail(w, &apiErr{http.StatusBadRequest, "bad_request", "send multipart/form-data with one \"image\" field per file"})
+		return
+	}
+	maxFiles := s.maxFiles()
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes*int64(maxFiles))
+	mr, err := r.MultipartReader()
+	if err != nil {
+		s.fail(w, &apiErr{http.StatusBadRequest, "bad_request", "reading the multipart body: " + err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
+	defer cancel()
+	var results []*fileResult
+	var wg sync.WaitGroup
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			wg.Wait()
+			s.fail(w, bodyError(err, s.opts.MaxBodyBytes*int64(maxFiles)))
+			return
+		}
+		if part.FormName() != "image" {
+			if _, err := io.Copy(io.Discard, part); err != nil {
+				wg.Wait()
+				s.fail(w, bodyError(err, s.opts.MaxBodyBytes*int64(maxFiles)))
+				return
+			}
+			continue
+		}
+		if len(results) == maxFiles {
+			wg.Wait()
+			s.fail(w, &apiErr{http.StatusRequestEntityTooLarge, "too_many_files", fmt.Sprintf("at most %d images per batch request", maxFiles)})
+			return
+		}
+		fr := &fileResult{Index: len(results), File: part.FileName()}
+		results = append(results, fr)
+		b, err := io.ReadAll(io.LimitReader(part, s.opts.MaxBodyBytes+1))
+		if err != nil {
+			wg.Wait()
+			s.fail(w, bodyError(err, s.opts.MaxBodyBytes*int64(maxFiles)))
+			return
+		}
+		var aerr *apiErr
+		switch {
+		case int64(len(b)) > s.opts.MaxBodyBytes:
+			aerr = &apiErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("image exceeds %d bytes", s.opts.MaxBodyBytes)}
+			if _, err := io.Copy(io.Discard, part); err != nil {
+				wg.Wait()
+				s.fail(w, bodyError(err, s.opts.MaxBodyBytes*int64(maxFiles)))
+				return
+			}
+		case len(b) == 0:
+			aerr = &apiErr{http.StatusBadRequest, "empty_body", "the image field is empty"}
+		}
+		if aerr != nil {
+			fr.setError(aerr)
+			s.metrics.errors.WithLabelValues(aerr.kind).Inc()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, aerr := s.classifyOne(ctx, b)
+			if aerr != nil {
+				fr.setError(aerr)
+				s.metrics.errors.WithLabelValues(aerr.kind).Inc()
+				return
+			}
+			fr.answer = &a
+		}()
+	}
+	wg.Wait()
+	if len(results) == 0 {
+		s.fail(w, &apiErr{http.StatusBadRequest, "missing_field", "no multipart \"image\" fields"})
+		return
+	}
+	failed := 0
+	for _, fr := range results {
+		if fr.Error != nil {
+			failed++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"results": results, "images": len(results), "failed": failed, "model": s.modelID,
+		"latency_ms": float64(time.Since(start).Microseconds()) / 1000,
+	})
+}
+
+func (fr *fileResult) setError(e *apiErr) {
+	fr.Error = &errorBody{Kind: e.kind, Message: e.msg, Status: e.status}
+}
+
+// bodyError maps a failure to read the request body.
+func bodyError(err error, limit int64) *apiErr {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return &apiErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body exceeds %d bytes", limit)}
+	}
+	return &apiErr{http.StatusBadRequest, "bad_request", "reading the request: " + err.Error()}
+}
