@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,9 +11,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"trashsort/atomicfile"
 	"trashsort/data"
+	"trashsort/nn"
 	"trashsort/tensor"
 )
 
@@ -194,6 +197,9 @@ func (s *featureStore) save(view int) error {
 }
 
 func (s *featureStore) close() {
+	if s == nil {
+		return
+	}
 	for _, f := range s.files {
 		if f != nil {
 			f.Close()
@@ -251,4 +257,149 @@ func (t *trainer) featureKeys() (map[string]string, error) {
 		"train": key(t.trainL, aug, t.cfg.Seed, t.cfg.BF16),
 		"val":   key(t.valL, nil, 0, false),
 	}, nil
+}
+
+// cacheLayer is the layer whose output stage two's cache stores: the
+// boundary below from, or CacheAt when it is set (a single-boundary layer at
+// or below that boundary).
+func (t *trainer) cacheLayer() (int, error) {
+	b, err := stageTwoBoundary(t.m, t.from)
+	if err != nil || t.cfg.CacheAt == "" {
+		return b, err
+	}
+	at, err := unfreezeIndex(t.m, t.cfg.CacheAt, "")
+	if err != nil {
+		return 0, fmt.Errorf("cache-at: %w", err)
+	}
+	if at > b {
+		return 0, fmt.Errorf("cache-at %s (layer %d) is above the layers stage two trains (their input is layer %d)", t.cfg.CacheAt, at, b)
+	}
+	if at+1 < len(t.m.Layers) {
+		if nb, err := stageTwoBoundary(t.m, at+1); err != nil || nb != at {
+			return 0, fmt.Errorf("cache-at %s (layer %d): later layers also read from below it; pick a block output such as mixed7", t.cfg.CacheAt, at)
+		}
+	}
+	return at, nil
+}
+
+// buildFeatureCache runs the frozen layers once per view over the training
+// set (and once over the validation set) and keeps the activations that feed
+// stage one (the pooled features) and stage two (the cache layer).
+func (t *trainer) buildFeatureCache(ctx context.Context) (src *cachedSource, err error) {
+	boundary, err := t.cacheLayer()
+	if err != nil {
+		return nil, err
+	}
+	src = &cachedSource{t: t, boundary: boundary, views: max(t.cfg.CacheFeatures, 1)}
+	defer func() {
+		if err != nil {
+			src.close()
+		}
+	}()
+	gap, cached := t.m.Layers[t.gapIdx].Base(), t.m.Layers[boundary].Base()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("trashsort-features-%d", os.Getpid()), "x")
+	budget := t.cfg.CacheBudget
+	ntr, nva := t.trainL.Len(), t.valL.Len()
+	keys, err := t.featureKeys()
+	if err != nil {
+		return nil, err
+	}
+	// Training views are stored in bfloat16 where they are computed in it;
+	// validation stays float32, so the recorded accuracy is float32's.
+	store := func(l *nn.LayerBase, n, views int, bf16 bool, budget int64, key string) (*featureStore, error) {
+		s, err := newFeatureStore(l.OutShape(), n, views, bf16, budget, dir)
+		if err != nil {
+			return nil, err
+		}
+		s.persist, s.key = t.cfg.FeatureDir, key+"-"+l.Name()
+		return s, nil
+	}
+	if src.s1, err = store(gap, ntr, src.views, t.cfg.BF16, budget, keys["train"]); err != nil {
+		return nil, err
+	}
+	if src.v1, err = store(gap, nva, 1, false, budget, keys["val"]); err != nil {
+		return nil, err
+	}
+	if t.cfg.Epochs2 > 0 {
+		if src.v2, err = store(cached, nva, 1, false, budget, keys["val"]); err != nil {
+			return nil, err
+		}
+		if src.s2, err = store(cached, ntr, src.views, t.cfg.BF16, max(budget-src.v2.viewBytes(), 0), keys["train"]); err != nil {
+			return nil, err
+		}
+		if t.cfg.Progress != nil {
+			mem, disk := src.s2.bytes()
+			fmt.Fprintf(t.cfg.Progress, "feature cache: %d views of %s %v (%.0f MB in memory, %.0f MB on disk)\n", src.views, cached.Name(), cached.OutShape(), float64(mem)/1e6, float64(disk)/1e6)
+		}
+	}
+	t.m.SetTrainable(0, len(t.m.Layers), false)
+	extract := func(l *data.Loader, view int, s1, s2 *featureStore, what string) error {
+		if ok, err := s1.load(view); err != nil || ok {
+			if ok && s2 != nil {
+				ok, err = s2.load(view)
+			}
+			if err != nil {
+				return err
+			}
+			if ok {
+				if t.cfg.Progress != nil {
+					fmt.Fprintf(t.cfg.Progress, "%s: read from %s\n", what, t.cfg.FeatureDir)
+				}
+				return nil
+			}
+		}
+		outs := []int{t.gapIdx}
+		if s2 != nil {
+			outs = append(outs, boundary)
+		}
+		bar := newEpochBar(t.cfg.Progress, l.Batches(), what)
+		start := time.Now()
+		first := 0
+		err := eachBatch(ctx, l, view, t.clf.Preprocess, func(x *tensor.Tensor, labels []int) error {
+			res, err := t.m.Run(map[int]*tensor.Tensor{t.m.Inputs[0]: x}, outs, false)
+			if err == nil {
+				err = s1.put(view, first, res[0].Data)
+			}
+			if err == nil && s2 != nil {
+				err = s2.put(view, first, res[1].Data)
+			}
+			first += len(labels)
+			bar.step(0, 0, first, time.Since(start))
+			return err
+		})
+		bar.done()
+		if err != nil {
+			return err
+		}
+		if err := s1.save(view); err != nil {
+			return err
+		}
+		if s2 != nil {
+			return s2.save(view)
+		}
+		return nil
+	}
+	// Feature extraction reads items in order: a loader without shuffling.
+	cfg := t.trainL.Config()
+	cfg.Shuffle = false
+	if t.cfg.CacheFeatures == 0 {
+		cfg.Augment = nil
+	}
+	ordered, err := data.NewLoader(t.trainL.Dataset(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	ordered.Share(t.trainL)
+	t.m.BF16 = t.cfg.BF16
+	for v := 0; v < src.views; v++ {
+		if err := extract(ordered, v, src.s1, src.s2, fmt.Sprintf("features view %d/%d", v+1, src.views)); err != nil {
+			t.m.BF16 = false
+			return nil, err
+		}
+	}
+	t.m.BF16 = false
+	if err := extract(t.valL, 0, src.v1, src.v2, "features val"); err != nil {
+		return nil, err
+	}
+	return src, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -47,26 +46,23 @@ type Result struct {
 var ErrStopped = errors.New("training stopped; resume with --resume")
 
 type trainer struct {
-	cfg      Config
-	clf      *classifier.Classifier
-	m        *nn.Model
-	trainL   *data.Loader
-	valL     *data.Loader
-	from     int // first trainable layer of stage two
-	gapIdx   int // the head's GlobalAveragePooling2D
-	boundary int // stage two's cached layer (its output feeds layers >= from)
-	s1, s2   *featureStore
-	v1, v2   *featureStore
-	views    int
-	opt      nn.Optimizer
-	params   []*nn.Param
-	ema      *ema
-	decayed  []*nn.Param // kernels under weight decay
-	steps    int         // optimizer steps per epoch
-	loss     nn.CategoricalCrossentropy
-	st       state
-	res      *Result
-	best     map[string]classifier.Tensor
+	cfg     Config
+	clf     *classifier.Classifier
+	m       *nn.Model
+	trainL  *data.Loader
+	valL    *data.Loader
+	from    int // first trainable layer of stage two
+	gapIdx  int // the head's GlobalAveragePooling2D
+	src     batchSource
+	opt     nn.Optimizer
+	params  []*nn.Param
+	ema     *ema
+	decayed []*nn.Param // kernels under weight decay
+	steps   int         // optimizer steps per epoch
+	loss    nn.CategoricalCrossentropy
+	st      state
+	res     *Result
+	best    map[string]classifier.Tensor
 
 	weightsPath string
 }
@@ -133,14 +129,17 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 			return nil, err
 		}
 	}
+	t.src = liveSource{t}
 	if cfg.CacheFeatures >= 0 {
 		fs := time.Now()
-		if err := t.buildFeatureCache(ctx); err != nil {
+		src, err := t.buildFeatureCache(ctx)
+		if err != nil {
 			return nil, err
 		}
-		defer t.closeCaches()
+		t.src = src
 		t.res.FeatureSeconds = time.Since(fs).Seconds()
 	}
+	defer t.src.close()
 	err = t.run(ctx)
 	t.res.History = t.st.History
 	t.res.Best = t.st.Best
@@ -237,17 +236,6 @@ func (t *trainer) stageOf(epoch int) int {
 		return 1
 	}
 	return 2
-}
-
-// feedIndex is the layer whose output a stage's batches provide.
-func (t *trainer) feedIndex(stage int) int {
-	if t.cfg.CacheFeatures < 0 {
-		return t.m.Inputs[0]
-	}
-	if stage == 1 {
-		return t.gapIdx
-	}
-	return t.boundary
 }
 
 func (t *trainer) run(ctx context.Context) error {
@@ -403,9 +391,6 @@ func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error)
 	steps := t.trainL.Batches()
 	batch := 0
 	step := func(x *tensor.Tensor, labels []int) error {
-		if t.cfg.CacheFeatures < 0 {
-			t.clf.Preprocess(x.Data)
-		}
 		t.opt.SetLearningRate(t.lrFor(epoch, float64(batch)/float64(steps)))
 		batch++
 		for _, p := range t.params {
@@ -415,7 +400,7 @@ func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error)
 		if mix != nil {
 			lam, perm = mix.mix(x)
 		}
-		outs, err := t.m.Run(map[int]*tensor.Tensor{t.feedIndex(stage): x}, []int{t.m.Output}, true)
+		outs, err := t.m.Run(map[int]*tensor.Tensor{t.src.feed(stage): x}, []int{t.m.Output}, true)
 		if err != nil {
 			return err
 		}
@@ -462,42 +447,8 @@ func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error)
 		bar.step(lossSum/float64(seen), float64(correct)/float64(seen), seen, time.Since(start))
 		return nil
 	}
-	if t.cfg.CacheFeatures >= 0 {
-		store := t.s1
-		if stage == 2 {
-			store = t.s2
-		}
-		view := epoch % t.views
-		order := t.trainL.Order(epoch)
-		for lo := 0; lo < len(order); lo += t.cfg.Batch {
-			if err := ctx.Err(); err != nil {
-				return log, err
-			}
-			idx := order[lo:min(lo+t.cfg.Batch, len(order))]
-			x, err := store.gather(view, idx)
-			if err != nil {
-				return log, err
-			}
-			labels := make([]int, len(idx))
-			for k, i := range idx {
-				labels[k] = t.trainL.Dataset().Items[i].Label
-			}
-			if err := step(x, labels); err != nil {
-				return log, err
-			}
-		}
-	} else {
-		ch, errf := t.trainL.Epoch(ctx, epoch)
-		for b := range ch {
-			if err := step(b.X, b.Labels); err != nil {
-				for range ch {
-				}
-				return log, err
-			}
-		}
-		if err := errf(); err != nil {
-			return log, err
-		}
+	if err := t.src.train(ctx, epoch, stage, step); err != nil {
+		return log, err
 	}
 	bar.done()
 	trainTime := time.Since(start)
@@ -533,7 +484,8 @@ func countCorrect(probs *tensor.Tensor, labels []int) int {
 func (t *trainer) validate(ctx context.Context, stage int) (float64, float64, error) {
 	var lossSum float64
 	var correct, seen int
-	eval := func(feed int, x *tensor.Tensor, labels []int) error {
+	feed := t.src.feed(stage)
+	err := t.src.val(ctx, stage, func(x *tensor.Tensor, labels []int) error {
 		outs, err := t.m.Run(map[int]*tensor.Tensor{feed: x}, []int{t.m.Output}, false)
 		if err != nil {
 			return err
@@ -546,43 +498,9 @@ func (t *trainer) validate(ctx context.Context, stage int) (float64, float64, er
 		correct += countCorrect(outs[0], labels)
 		seen += len(labels)
 		return nil
-	}
-	if t.cfg.CacheFeatures >= 0 {
-		store, feed := t.v1, t.gapIdx
-		if stage == 2 {
-			store, feed = t.v2, t.boundary
-		}
-		n := t.valL.Len()
-		for lo := 0; lo < n; lo += t.cfg.Batch {
-			idx := make([]int, 0, t.cfg.Batch)
-			for i := lo; i < min(lo+t.cfg.Batch, n); i++ {
-				idx = append(idx, i)
-			}
-			x, err := store.gather(0, idx)
-			if err != nil {
-				return 0, 0, err
-			}
-			labels := make([]int, len(idx))
-			for k, i := range idx {
-				labels[k] = t.valL.Dataset().Items[i].Label
-			}
-			if err := eval(feed, x, labels); err != nil {
-				return 0, 0, err
-			}
-		}
-	} else {
-		ch, errf := t.valL.Epoch(ctx, 0)
-		for b := range ch {
-			t.clf.Preprocess(b.X.Data)
-			if err := eval(t.m.Inputs[0], b.X, b.Labels); err != nil {
-				for range ch {
-				}
-				return 0, 0, err
-			}
-		}
-		if err := errf(); err != nil {
-			return 0, 0, err
-		}
+	})
+	if err != nil {
+		return 0, 0, err
 	}
 	if seen == 0 {
 		return 0, 0, errors.New("validation set is empty")
@@ -608,157 +526,6 @@ func stageTwoBoundary(m *nn.Model, from int) (int, error) {
 		return 0, fmt.Errorf("no layer feeds layer %d", from)
 	}
 	return b, nil
-}
-
-// cacheLayer is the layer whose output stage two's cache stores: the
-// boundary below from, or CacheAt when it is set (a single-boundary layer at
-// or below that boundary).
-func (t *trainer) cacheLayer() (int, error) {
-	b, err := stageTwoBoundary(t.m, t.from)
-	if err != nil || t.cfg.CacheAt == "" {
-		return b, err
-	}
-	at, err := unfreezeIndex(t.m, t.cfg.CacheAt, "")
-	if err != nil {
-		return 0, fmt.Errorf("cache-at: %w", err)
-	}
-	if at > b {
-		return 0, fmt.Errorf("cache-at %s (layer %d) is above the layers stage two trains (their input is layer %d)", t.cfg.CacheAt, at, b)
-	}
-	if at+1 < len(t.m.Layers) {
-		if nb, err := stageTwoBoundary(t.m, at+1); err != nil || nb != at {
-			return 0, fmt.Errorf("cache-at %s (layer %d): later layers also read from below it; pick a block output such as mixed7", t.cfg.CacheAt, at)
-		}
-	}
-	return at, nil
-}
-
-// buildFeatureCache runs the frozen layers once per view over the training
-// set (and once over the validation set) and keeps the activations that feed
-// stage one (the pooled features) and stage two (the cache layer).
-func (t *trainer) buildFeatureCache(ctx context.Context) error {
-	var err error
-	if t.boundary, err = t.cacheLayer(); err != nil {
-		return err
-	}
-	t.views = max(t.cfg.CacheFeatures, 1)
-	needS2 := t.cfg.Epochs2 > 0
-	shape1 := t.m.Layers[t.gapIdx].Base().OutShape()
-	shape2 := t.m.Layers[t.boundary].Base().OutShape()
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("trashsort-features-%d", os.Getpid()), "x")
-	budget := t.cfg.CacheBudget
-	ntr, nva := t.trainL.Len(), t.valL.Len()
-	keys, err := t.featureKeys()
-	if err != nil {
-		return err
-	}
-	// Training views are stored in bfloat16 where they are computed in it;
-	// validation stays float32, so the recorded accuracy is float32's.
-	if t.s1, err = newFeatureStore(shape1, ntr, t.views, t.cfg.BF16, budget, dir); err != nil {
-		return err
-	}
-	if t.v1, err = newFeatureStore(shape1, nva, 1, false, budget, dir); err != nil {
-		return err
-	}
-	t.s1.persist, t.s1.key = t.cfg.FeatureDir, keys["train"]+"-"+t.m.Layers[t.gapIdx].Base().Name()
-	t.v1.persist, t.v1.key = t.cfg.FeatureDir, keys["val"]+"-"+t.m.Layers[t.gapIdx].Base().Name()
-	if needS2 {
-		if t.v2, err = newFeatureStore(shape2, nva, 1, false, budget, dir); err != nil {
-			return err
-		}
-		used := t.v2.viewBytes()
-		if t.s2, err = newFeatureStore(shape2, ntr, t.views, t.cfg.BF16, max(budget-used, 0), dir); err != nil {
-			return err
-		}
-		t.s2.persist, t.s2.key = t.cfg.FeatureDir, keys["train"]+"-"+t.m.Layers[t.boundary].Base().Name()
-		t.v2.persist, t.v2.key = t.cfg.FeatureDir, keys["val"]+"-"+t.m.Layers[t.boundary].Base().Name()
-		if t.cfg.Progress != nil {
-			mem, disk := t.s2.bytes()
-			fmt.Fprintf(t.cfg.Progress, "feature cache: %d views of %s %v (%.0f MB in memory, %.0f MB on disk)\n", t.views, t.m.Layers[t.boundary].Base().Name(), shape2, float64(mem)/1e6, float64(disk)/1e6)
-		}
-	}
-	t.m.SetTrainable(0, len(t.m.Layers), false)
-	extract := func(l *data.Loader, view int, s1, s2 *featureStore, viewIdx int, what string) error {
-		if ok, err := s1.load(viewIdx); err != nil || ok {
-			if ok && s2 != nil {
-				ok, err = s2.load(viewIdx)
-			}
-			if err != nil {
-				return err
-			}
-			if ok {
-				if t.cfg.Progress != nil {
-					fmt.Fprintf(t.cfg.Progress, "%s: read from %s\n", what, t.cfg.FeatureDir)
-				}
-				return nil
-			}
-		}
-		outs := []int{t.gapIdx}
-		if s2 != nil {
-			outs = append(outs, t.boundary)
-		}
-		bar := newEpochBar(t.cfg.Progress, l.Batches(), what)
-		start := time.Now()
-		ch, errf := l.Epoch(ctx, view)
-		first, n := 0, 0
-		for b := range ch {
-			t.clf.Preprocess(b.X.Data)
-			res, err := t.m.Run(map[int]*tensor.Tensor{t.m.Inputs[0]: b.X}, outs, false)
-			if err == nil {
-				err = s1.put(viewIdx, first, res[0].Data)
-			}
-			if err == nil && s2 != nil {
-				err = s2.put(viewIdx, first, res[1].Data)
-			}
-			if err != nil {
-				for range ch {
-				}
-				return err
-			}
-			first += len(b.Labels)
-			n += len(b.Labels)
-			bar.step(0, 0, n, time.Since(start))
-		}
-		bar.done()
-		if err := errf(); err != nil {
-			return err
-		}
-		if err := s1.save(viewIdx); err != nil {
-			return err
-		}
-		if s2 != nil {
-			return s2.save(viewIdx)
-		}
-		return nil
-	}
-	// Feature extraction reads items in order: a loader without shuffling.
-	cfg := t.trainL.Config()
-	cfg.Shuffle = false
-	if t.cfg.CacheFeatures == 0 {
-		cfg.Augment = nil
-	}
-	ordered, err := data.NewLoader(t.trainL.Dataset(), cfg)
-	if err != nil {
-		return err
-	}
-	ordered.Share(t.trainL)
-	t.m.BF16 = t.cfg.BF16
-	for v := 0; v < t.views; v++ {
-		if err := extract(ordered, v, t.s1, t.s2, v, fmt.Sprintf("features view %d/%d", v+1, t.views)); err != nil {
-			t.m.BF16 = false
-			return err
-		}
-	}
-	t.m.BF16 = false
-	return extract(t.valL, 0, t.v1, t.v2, 0, "features val")
-}
-
-func (t *trainer) closeCaches() {
-	for _, s := range []*featureStore{t.s1, t.s2, t.v1, t.v2} {
-		if s != nil {
-			s.close()
-		}
-	}
 }
 
 func cloneTensors(ts map[string]classifier.Tensor) map[string]classifier.Tensor {
