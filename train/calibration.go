@@ -34,43 +34,19 @@ func (t *trainer) calibrate(ctx context.Context) error {
 func (t *trainer) valPredictions(ctx context.Context) ([]float32, []int, error) {
 	var probs []float32
 	var labels []int
-	if t.cfg.CacheFeatures >= 0 {
-		store, feed := t.v1, t.gapIdx
-		if t.v2 != nil {
-			store, feed = t.v2, t.boundary
-		}
-		n := t.valL.Len()
-		for lo := 0; lo < n; lo += t.cfg.Batch {
-			if err := ctx.Err(); err != nil {
-				return nil, nil, err
-			}
-			var idx []int
-			for i := lo; i < min(lo+t.cfg.Batch, n); i++ {
-				idx = append(idx, i)
-				labels = append(labels, t.valL.Dataset().Items[i].Label)
-			}
-			x, err := store.gather(0, idx)
-			if err != nil {
-				return nil, nil, err
-			}
-			outs, err := t.m.Run(map[int]*tensor.Tensor{feed: x}, []int{t.m.Output}, false)
-			if err != nil {
-				return nil, nil, err
-			}
-			probs = append(probs, outs[0].Data...)
-		}
-		return probs, labels, nil
+	stage := 1
+	if t.cfg.Epochs2 > 0 {
+		stage = 2
 	}
-	ch, errf := t.valL.Epoch(ctx, 0)
-	for b := range ch {
-		p, err := t.clf.PredictRaw(b.X)
+	feed := t.src.feed(stage)
+	err := t.src.val(ctx, stage, func(x *tensor.Tensor, ys []int) error {
+		outs, err := t.m.Run(map[int]*tensor.Tensor{feed: x}, []int{t.m.Output}, false)
 		if err != nil {
-			for range ch {
-			}
-			return nil, nil, err
+			return err
 		}
-		probs = append(probs, p.Data...)
-		labels = append(labels, b.Labels...)
-	}
-	return probs, labels, errf()
+		probs = append(probs, outs[0].Data...)
+		labels = append(labels, ys...)
+		return nil
+	})
+	return probs, labels, err
 }
