@@ -82,6 +82,10 @@ type Config struct {
 	// Optimizer2 is stage two's optimizer: "sgd" (default, with Momentum2)
 	// or "adam".
 	Optimizer2 string
+	// FinalFit trains on the training and validation sets together with
+	// the chosen schedule and keeps the last epoch (the validation set is
+	// then part of training: the run has no validation number of its own).
+	FinalFit bool
 	// Warmup is the number of epochs at the start of stage two over which
 	// the rate ramps up linearly from near zero (per step).
 	Warmup float64

@@ -73,6 +73,14 @@ type trainer struct {
 func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weightsPath string) (*Result, error) {
 	start := time.Now()
 	cfg.Defaults()
+	if cfg.FinalFit {
+		if cfg.EarlyStopping > 0 || cfg.ReducePatience > 0 {
+			return nil, errors.New("a final fit has no validation to watch: early stopping and reduce-on-plateau are off with it")
+		}
+		all := *trainSet
+		all.Items = append(append([]data.Item(nil), trainSet.Items...), valSet.Items...)
+		trainSet = &all
+	}
 	if strings.Join(trainSet.Classes, ",") != strings.Join(valSet.Classes, ",") {
 		return nil, fmt.Errorf("train classes %v and validation classes %v differ", trainSet.Classes, valSet.Classes)
 	}
@@ -153,8 +161,10 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 			return nil, err
 		}
 	}
-	if err := t.calibrate(ctx); err != nil {
-		return nil, err
+	if !cfg.FinalFit { // a final fit has no held-out split to calibrate on
+		if err := t.calibrate(ctx); err != nil {
+			return nil, err
+		}
 	}
 	t.fillSummary()
 	if cfg.Out != "" {
@@ -172,12 +182,34 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 
 func (t *trainer) recipe() string {
 	c := t.cfg
-	cache := "on the fly"
-	if c.CacheFeatures >= 0 {
-		cache = fmt.Sprintf("feature cache, %d views", c.CacheFeatures)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %dpx; stage 1: %d epochs %s lr %g; stage 2: %d epochs from layer %d %s lr %g", c.Backbone, c.Size, c.Epochs1, c.Optimizer1, c.LR1, c.Epochs2, t.from, c.Optimizer2, c.LR2)
+	if c.Optimizer2 == "sgd" || c.Optimizer2 == "nesterov" {
+		fmt.Fprintf(&b, " momentum %g", c.Momentum2)
 	}
-	return fmt.Sprintf("%s %dpx; stage 1: %d epochs %s lr %g; stage 2: %d epochs from layer %d SGD lr %g momentum %g; %s",
-		c.Backbone, c.Size, c.Epochs1, c.Optimizer1, c.LR1, c.Epochs2, t.from, c.LR2, c.Momentum2, cache)
+	for _, o := range []struct {
+		name string
+		v    float64
+	}{{"warmup", c.Warmup}, {"weight decay", c.WeightDecay}, {"ema", c.EMA}, {"mixup", c.Mixup}, {"label smoothing", c.LabelSmoothing}, {"dropout", c.Head.Dropout}} {
+		if o.v != 0 {
+			fmt.Fprintf(&b, "; %s %g", o.name, o.v)
+		}
+	}
+	if c.Cosine {
+		b.WriteString("; cosine")
+	}
+	if c.CacheFeatures >= 0 {
+		fmt.Fprintf(&b, "; feature cache, %d views", c.CacheFeatures)
+		if c.CacheAt != "" {
+			fmt.Fprintf(&b, " at %s", c.CacheAt)
+		}
+	} else {
+		b.WriteString("; on the fly")
+	}
+	if c.FinalFit {
+		b.WriteString("; final fit on train+val (no validation)")
+	}
+	return b.String()
 }
 
 func (t *trainer) fillSummary() {
@@ -274,7 +306,8 @@ func (t *trainer) run(ctx context.Context) error {
 		}
 		t.st.History = append(t.st.History, log)
 		t.st.Epoch = epoch + 1
-		improved := log.ValAcc > t.st.Best.ValAcc || t.st.Best.Epoch == 0
+		// A final fit has no validation: the last epoch is the model.
+		improved := log.ValAcc > t.st.Best.ValAcc || t.st.Best.Epoch == 0 || t.cfg.FinalFit
 		if improved {
 			t.st.Best = log
 			if t.ema != nil {
@@ -457,7 +490,9 @@ func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error)
 	if t.ema != nil {
 		t.ema.swap()
 	}
-	log.ValLoss, log.ValAcc, err = t.validate(ctx, stage)
+	if !t.cfg.FinalFit {
+		log.ValLoss, log.ValAcc, err = t.validate(ctx, stage)
+	}
 	if t.ema != nil {
 		t.ema.swap()
 	}

@@ -179,3 +179,32 @@ func TestFeatureCacheFolder(t *testing.T) {
 		t.Fatalf("a different seed read %d views from the folder, want 1 (validation)", n)
 	}
 }
+
+// TestFinalFit trains on train+val without validation and keeps the last epoch.
+func TestFinalFit(t *testing.T) {
+	tr, va, w := subsets(t, 6, 3)
+	cfg := smallConfig(t.TempDir())
+	cfg.Size, cfg.Epochs1, cfg.Epochs2, cfg.CacheFeatures, cfg.FinalFit = 64, 2, 1, 1, true
+	res, err := Fit(context.Background(), cfg, tr, va, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, want := res.Classifier.Meta.Summary.TrainImages, len(tr.Items)+len(va.Items); n != want {
+		t.Errorf("trained on %d images, want train+val = %d", n, want)
+	}
+	if res.Best.Epoch != 3 {
+		t.Errorf("kept epoch %d, want the last (3)", res.Best.Epoch)
+	}
+	for _, e := range res.History {
+		if e.ValAcc != 0 || e.ValLoss != 0 {
+			t.Errorf("epoch %d reports validation %v/%v on a final fit", e.Epoch, e.ValAcc, e.ValLoss)
+		}
+	}
+	if r := res.Classifier.Meta.Summary.Recipe; !strings.Contains(r, "final fit") {
+		t.Errorf("recipe %q does not say it is a final fit", r)
+	}
+	cfg.EarlyStopping = 2
+	if _, err := Fit(context.Background(), cfg, tr, va, w); err == nil {
+		t.Error("early stopping with a final fit: no error")
+	}
+}

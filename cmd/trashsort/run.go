@@ -51,6 +51,9 @@ validation when there is none), and print where the model and report are.`,
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "evaluating on %s\n", split)
+			if f.cfg.FinalFit && split != filepath.Join(root, "test") {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: --final-fit trained on %s too, so this is not a held-out figure\n", split)
+			}
 			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: f.cfg.Batch})
 			if err != nil {
 				return err

@@ -98,6 +98,7 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.Warmup, "warmup", 0, "stage two linear warm-up, in epochs (timm --warmup-epochs)")
 	fs.Float64Var(&c.WeightDecay, "weight-decay", 0, "decoupled weight decay on kernels: w -= lr*wd*w each step (Keras 3 weight_decay, AdamW)")
 	fs.Float64Var(&c.EMA, "ema", 0, "keep an exponential moving average of the weights with this decay (e.g. 0.998) and validate and save it (timm --model-ema)")
+	fs.BoolVar(&c.FinalFit, "final-fit", false, "train on train+val together with the chosen schedule and keep the last epoch (no validation number of its own)")
 	fs.Float64Var(&c.Mixup, "mixup", 0, "mixup alpha: mix each batch with a permutation of itself, lam ~ Beta(alpha, alpha) (timm --mixup, fastai MixUp); on cached activations it is manifold mixup")
 	fs.Float64Var(&f.aug.ShearRange, "shear", 0.2, "shear_range in degrees, as ImageDataGenerator (the seed's 0.2)")
 	fs.Float64Var(&f.aug.ZoomRange, "zoom", 0.2, "zoom_range z: factors in [1-z, 1+z] per axis")
