@@ -27,6 +27,23 @@ type Augment struct {
 	// "constant" (with Cval), "reflect" or "wrap" (fill_mode, cval).
 	FillMode string
 	Cval     float64
+
+	// CropScale [lo, hi], when set, adds a random resized crop
+	// (torchvision's and fastai's RandomResizedCrop): a region covering a
+	// fraction s ~ U(lo, hi) of the image with aspect ratio r drawn
+	// log-uniformly from CropRatio (default [3/4, 4/3]), at a uniform
+	// position, stretched to the full size. It is part of the affine warp,
+	// composed with the Keras-style zoom and shift.
+	CropScale [2]float64
+	CropRatio [2]float64
+	// Contrast and Saturation, when positive, scale contrast (around the
+	// image's mean grey) and saturation (around each pixel's grey) by
+	// factors ~ U(1-c, 1+c), after brightness (torchvision's ColorJitter).
+	Contrast, Saturation float64
+	// Erasing is the probability of random erasing (Zhong et al. 2017;
+	// timm's --reprob): one rectangle covering 2-33% of the image with
+	// aspect ratio log-uniform in [0.3, 3.3] is filled with uniform noise.
+	Erasing float64
 }
 
 // SeedRecipe is the seed recipe's augmentation: shear 0.2, zoom 0.2,
@@ -48,6 +65,15 @@ func (a *Augment) Validate() error {
 	if a.BrightnessRange != [2]float64{} && (a.BrightnessRange[0] <= 0 || a.BrightnessRange[1] < a.BrightnessRange[0]) {
 		return fmt.Errorf("augment: bad brightness range %v", a.BrightnessRange)
 	}
+	if a.CropScale != [2]float64{} && (a.CropScale[0] <= 0 || a.CropScale[1] > 1 || a.CropScale[1] < a.CropScale[0]) {
+		return fmt.Errorf("augment: crop scale %v must lie in (0, 1] with lo <= hi", a.CropScale)
+	}
+	if a.CropRatio != [2]float64{} && (a.CropRatio[0] <= 0 || a.CropRatio[1] < a.CropRatio[0]) {
+		return fmt.Errorf("augment: bad crop ratio %v", a.CropRatio)
+	}
+	if a.Contrast < 0 || a.Contrast >= 1 || a.Saturation < 0 || a.Saturation > 1 || a.Erasing < 0 || a.Erasing > 1 {
+		return fmt.Errorf("augment: contrast in [0, 1), saturation and erasing in [0, 1]: %+v", *a)
+	}
 	return nil
 }
 
@@ -56,6 +82,11 @@ type Transform struct {
 	Theta, Tx, Ty, Shear, Zx, Zy float64
 	FlipH, FlipV                 bool
 	Brightness                   float64
+	// Contrast and Saturation factors (0 or 1: unchanged).
+	Contrast, Saturation float64
+	// Erase, when EraseH > 0, is the rectangle filled with noise drawn from EraseSeed.
+	EraseR, EraseC, EraseH, EraseW int
+	EraseSeed                      uint64
 }
 
 // Random draws a transform for an h x w image, in Keras' order.
@@ -89,7 +120,68 @@ func (a *Augment) Random(r *rand.Rand, h, w int) Transform {
 	if a.BrightnessRange != [2]float64{} {
 		t.Brightness = u(a.BrightnessRange[0], a.BrightnessRange[1])
 	}
+	// Draws for the options below come after Keras' own, so that runs
+	// without them see exactly the same transforms as before.
+	if a.CropScale != [2]float64{} {
+		// Output (0, 0) samples the crop's corner: in = o + T + Z(out - o)
+		// with Keras' centre o = size/2 + 0.5.
+		ch, cw, cr, cc := a.randomCrop(r, h, w)
+		zr, zc := ch/float64(h), cw/float64(w)
+		t.Zx *= zr
+		t.Zy *= zc
+		t.Tx += cr - (float64(h)/2+0.5)*(1-zr)
+		t.Ty += cc - (float64(w)/2+0.5)*(1-zc)
+	}
+	if a.Contrast > 0 {
+		t.Contrast = u(1-a.Contrast, 1+a.Contrast)
+	}
+	if a.Saturation > 0 {
+		t.Saturation = u(1-a.Saturation, 1+a.Saturation)
+	}
+	if a.Erasing > 0 && r.Float64() < a.Erasing {
+		for try := 0; try < 10; try++ {
+			area := u(0.02, 1.0/3) * float64(h*w)
+			ratio := math.Exp(u(math.Log(0.3), math.Log(3.3)))
+			eh, ew := int(math.Round(math.Sqrt(area*ratio))), int(math.Round(math.Sqrt(area/ratio)))
+			if eh < 1 || ew < 1 || eh >= h || ew >= w {
+				continue
+			}
+			t.EraseH, t.EraseW = eh, ew
+			t.EraseR, t.EraseC = r.IntN(h-eh+1), r.IntN(w-ew+1)
+			t.EraseSeed = r.Uint64()
+			break
+		}
+	}
 	return t
+}
+
+// randomCrop draws a crop (height, width, top, left) as torchvision's
+// RandomResizedCrop.get_params does: ten tries at a scale and log-uniform
+// ratio that fit, else the largest centred crop within the ratio bounds.
+func (a *Augment) randomCrop(r *rand.Rand, h, w int) (ch, cw, top, left float64) {
+	lo, hi := a.CropRatio[0], a.CropRatio[1]
+	if a.CropRatio == [2]float64{} {
+		lo, hi = 3.0/4, 4.0/3
+	}
+	H, W := float64(h), float64(w)
+	for try := 0; try < 10; try++ {
+		s := a.CropScale[0] + (a.CropScale[1]-a.CropScale[0])*r.Float64()
+		ratio := math.Exp(math.Log(lo) + (math.Log(hi)-math.Log(lo))*r.Float64())
+		cw, ch := math.Sqrt(s*H*W*ratio), math.Sqrt(s*H*W/ratio)
+		if cw <= W && ch <= H {
+			return ch, cw, (H - ch) * r.Float64(), (W - cw) * r.Float64()
+		}
+	}
+	ratio := W / H
+	switch {
+	case ratio < lo:
+		cw, ch = W, W/lo
+	case ratio > hi:
+		ch, cw = H, H*hi
+	default:
+		ch, cw = H, W
+	}
+	return ch, cw, (H - ch) / 2, (W - cw) / 2
 }
 
 type mat3 [3][3]float64
@@ -179,6 +271,44 @@ func (t Transform) Apply(src *RGB, dst []float32, fill string, cval float64) {
 	if t.Brightness != 1 {
 		for i, v := range dst[:3*h*w] {
 			dst[i] = min(max(v*float32(t.Brightness), 0), 255)
+		}
+	}
+	t.colour(dst[:3*h*w])
+	if t.EraseH > 0 {
+		r := rand.New(rand.NewPCG(t.EraseSeed, 0x65726173))
+		for y := t.EraseR; y < t.EraseR+t.EraseH; y++ {
+			for x := t.EraseC; x < t.EraseC+t.EraseW; x++ {
+				o := 3 * (y*w + x)
+				for k := 0; k < 3; k++ {
+					dst[o+k] = float32(r.IntN(256))
+				}
+			}
+		}
+	}
+}
+
+// grey is ITU-R 601 luma, as torchvision's rgb_to_grayscale.
+func grey(p []float32) float32 { return 0.299*p[0] + 0.587*p[1] + 0.114*p[2] }
+
+// colour applies the contrast and saturation factors to HWC pixels in [0, 255].
+func (t Transform) colour(px []float32) {
+	if t.Contrast != 0 && t.Contrast != 1 {
+		var sum float64
+		for i := 0; i < len(px); i += 3 {
+			sum += float64(grey(px[i : i+3]))
+		}
+		mean, c := float32(sum/float64(len(px)/3)), float32(t.Contrast)
+		for i, v := range px {
+			px[i] = min(max(mean+c*(v-mean), 0), 255)
+		}
+	}
+	if t.Saturation != 0 && t.Saturation != 1 {
+		s := float32(t.Saturation)
+		for i := 0; i < len(px); i += 3 {
+			g := grey(px[i : i+3])
+			for k := 0; k < 3; k++ {
+				px[i+k] = min(max(g+s*(px[i+k]-g), 0), 255)
+			}
 		}
 	}
 }

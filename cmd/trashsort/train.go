@@ -35,6 +35,7 @@ type trainFlags struct {
 	weightsPath  string
 	rescale      string
 	brightness   string
+	cropScale    string
 	aug          data.Augment
 	noAugment    bool
 	units        int
@@ -108,6 +109,10 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.aug.WidthShiftRange, "width-shift", 0, "width_shift_range (fraction, or pixels if >= 1)")
 	fs.Float64Var(&f.aug.HeightShiftRange, "height-shift", 0, "height_shift_range (fraction, or pixels if >= 1)")
 	fs.StringVar(&f.brightness, "brightness", "", "brightness_range as lo,hi (e.g. 0.8,1.2)")
+	fs.StringVar(&f.cropScale, "crop-scale", "", "random resized crop: area fraction range lo,hi (e.g. 0.35,1; torchvision/fastai RandomResizedCrop), aspect ratio in [3/4, 4/3]")
+	fs.Float64Var(&f.aug.Contrast, "contrast", 0, "contrast jitter c: factor ~ U(1-c, 1+c) (torchvision ColorJitter contrast)")
+	fs.Float64Var(&f.aug.Saturation, "saturation", 0, "saturation jitter s: factor ~ U(1-s, 1+s) (torchvision ColorJitter saturation)")
+	fs.Float64Var(&f.aug.Erasing, "erasing", 0, "random erasing probability (timm --reprob, torchvision RandomErasing)")
 	fs.StringVar(&f.aug.FillMode, "fill-mode", "nearest", "fill_mode: nearest, constant, reflect or wrap")
 	fs.BoolVar(&f.noAugment, "no-augment", false, "turn augmentation off")
 	fs.StringVar(&f.rescale, "rescale", "", "use x*rescale (e.g. 1/255, the seed's) instead of the backbone's preprocessing")
@@ -144,6 +149,15 @@ func (f *trainFlags) config() (train.Config, error) {
 				return c, fmt.Errorf("--brightness %q: want lo,hi", f.brightness)
 			}
 			a.BrightnessRange = [2]float64{l, h}
+		}
+		if f.cropScale != "" {
+			lo, hi, ok := strings.Cut(f.cropScale, ",")
+			l, err1 := strconv.ParseFloat(lo, 64)
+			h, err2 := strconv.ParseFloat(hi, 64)
+			if !ok || err1 != nil || err2 != nil {
+				return c, fmt.Errorf("--crop-scale %q: want lo,hi", f.cropScale)
+			}
+			a.CropScale = [2]float64{l, h}
 		}
 		if err := a.Validate(); err != nil {
 			return c, err
