@@ -15,6 +15,7 @@ import (
 	"trashsort/calibrate"
 	"trashsort/models"
 	"trashsort/nn"
+	"trashsort/safetensors"
 	"trashsort/tensor"
 )
 
@@ -78,7 +79,7 @@ func New(meta Meta, seed uint64) (*Classifier, error) {
 	if len(meta.Classes) < 2 {
 		return nil, fmt.Errorf("classifier: need at least 2 classes, got %d", len(meta.Classes))
 	}
-	if meta.Head.Units < 1 {
+	if meta.Head.Units == 0 {
 		meta.Head.Units = 1024
 	}
 	if meta.Preprocess == "" {
@@ -89,6 +90,9 @@ func New(meta Meta, seed uint64) (*Classifier, error) {
 	}
 	if meta.Alpha == 0 {
 		meta.Alpha = spec.Alpha
+	}
+	if err := meta.validate(); err != nil {
+		return nil, err
 	}
 	g, x, err := spec.Graph(models.Options{Size: meta.Size, Alpha: meta.Alpha})
 	if err != nil {
@@ -196,7 +200,7 @@ func (c *Classifier) Save(path string) error {
 		return err
 	}
 	return atomicfile.Write(path, func(w io.Writer) error {
-		return WriteSafetensors(w, Tensors(c.Model), meta)
+		return safetensors.Write(w, Tensors(c.Model), meta)
 	})
 }
 
@@ -212,13 +216,15 @@ func ParseMeta(meta map[string]string, source string) (Meta, error) {
 	return m, nil
 }
 
-// Load reads a classifier saved by Save.
+// Load reads a classifier saved by Save. The metadata is bounded and every
+// weight's shape checked against the model before weight data is read.
 func Load(path string) (*Classifier, error) {
-	ts, raw, err := ReadSafetensors(path)
+	f, err := safetensors.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	meta, err := ParseMeta(raw, path)
+	defer f.Close()
+	meta, err := ParseMeta(f.Meta, path)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +232,7 @@ func Load(path string) (*Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := SetTensors(c.Model, ts, path); err != nil {
+	if err := loadWeights(c.Model, f, path); err != nil {
 		return nil, err
 	}
 	return c, nil

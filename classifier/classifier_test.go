@@ -1,9 +1,6 @@
 package classifier
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,46 +44,6 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	p2, _ := back.Predict(x)
 	if e := tensor.RelErr(p2.Data, p1.Data); e != 0 {
 		t.Errorf("predictions differ after reload: %g", e)
-	}
-}
-
-// TestSafetensorsLayout checks the bytes as Python's safetensors reads them:
-// u64 LE header length, JSON header with dtype/shape/data_offsets and
-// string-to-string __metadata__, contiguous data in little-endian F32.
-func TestSafetensorsLayout(t *testing.T) {
-	var b bytes.Buffer
-	err := WriteSafetensors(&b, map[string]Tensor{
-		"b/kernel": {Shape: []int{2}, Data: []float32{1, 2}},
-		"a/bias":   {Shape: []int{1, 1}, Data: []float32{-1.5}},
-	}, map[string]string{"format": "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := b.Bytes()
-	n := binary.LittleEndian.Uint64(raw[:8])
-	if (8+n)%8 != 0 || int(8+n) > len(raw) {
-		t.Fatalf("header length %d not aligned or too long", n)
-	}
-	var h map[string]json.RawMessage
-	if err := json.Unmarshal(bytes.TrimRight(raw[8:8+n], " "), &h); err != nil {
-		t.Fatal(err)
-	}
-	var meta map[string]string
-	if err := json.Unmarshal(h["__metadata__"], &meta); err != nil || meta["format"] != "x" {
-		t.Errorf("metadata %s", h["__metadata__"])
-	}
-	var a struct {
-		Dtype       string   `json:"dtype"`
-		Shape       []int    `json:"shape"`
-		DataOffsets [2]int64 `json:"data_offsets"`
-	}
-	json.Unmarshal(h["a/bias"], &a)
-	if a.Dtype != "F32" || a.DataOffsets != [2]int64{0, 4} || len(a.Shape) != 2 {
-		t.Errorf("a/bias entry %+v", a)
-	}
-	data := raw[8+n:]
-	if len(data) != 12 || binary.LittleEndian.Uint32(data[0:]) != 0xbfc00000 || binary.LittleEndian.Uint32(data[4:]) != 0x3f800000 {
-		t.Errorf("data % x", data)
 	}
 }
 

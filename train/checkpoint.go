@@ -13,6 +13,7 @@ import (
 	"trashsort/atomicfile"
 	"trashsort/classifier"
 	"trashsort/nn"
+	"trashsort/safetensors"
 )
 
 const checkpointFormat = "trashsort-checkpoint/1"
@@ -77,7 +78,7 @@ func (t *trainer) saveCheckpoint() error {
 	meta["state"] = string(st)
 	meta["optimizer"] = t.opt.Name()
 	return atomicfile.Write(t.checkpointPath(), func(w io.Writer) error {
-		return classifier.WriteSafetensors(w, ts, meta)
+		return safetensors.Write(w, ts, meta)
 	})
 }
 
@@ -90,7 +91,7 @@ func (t *trainer) loadCheckpoint() error {
 		}
 		return nil
 	}
-	ts, meta, err := classifier.ReadSafetensors(path)
+	ts, meta, err := safetensors.ReadFile(path)
 	if err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func (t *trainer) loadCheckpoint() error {
 	st.restored = slots
 	t.st = st
 	if t.cfg.Out != "" && st.Best.Epoch > 0 {
-		best, _, err := classifier.ReadSafetensors(t.cfg.Out)
+		best, _, err := safetensors.ReadFile(t.cfg.Out)
 		if err != nil {
 			return fmt.Errorf("resume: best model: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/internal/shared"
+	"trashsort/safetensors"
 	"trashsort/tensor"
 )
 
@@ -124,7 +125,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 			if _, err := Fit(context.Background(), cfg, tr, va, w); err != nil {
 				t.Fatal(err)
 			}
-			ts, _, err := classifier.ReadSafetensors(filepath.Join(cfg.Checkpoint, "last.safetensors"))
+			ts, _, err := safetensors.ReadFile(filepath.Join(cfg.Checkpoint, "last.safetensors"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,100 @@
+package classifier
+
+import (
+	"fmt"
+	"math"
+
+	"trashsort/nn"
+	"trashsort/safetensors"
+	"trashsort/tensor"
+)
+
+// Tensor is one named float32 weight, as stored in the model file.
+type Tensor = safetensors.Tensor
+
+// Bounds on a model's metadata, checked before the model is built so that a
+// crafted file cannot make Load allocate without limit.
+const (
+	MaxInputSize = 1024
+	MaxHeadUnits = 16384
+	MaxClasses   = 10000
+	maxClassName = 256
+)
+
+// validate checks meta once its defaults are filled in.
+func (meta Meta) validate() error {
+	if meta.Size < 1 || meta.Size > MaxInputSize {
+		return fmt.Errorf("classifier: input size %d outside 1..%d", meta.Size, MaxInputSize)
+	}
+	if meta.Head.Units < 1 || meta.Head.Units > MaxHeadUnits {
+		return fmt.Errorf("classifier: head units %d outside 1..%d", meta.Head.Units, MaxHeadUnits)
+	}
+	if d := meta.Head.Dropout; !(d >= 0 && d < 1) {
+		return fmt.Errorf("classifier: dropout %g outside [0, 1)", d)
+	}
+	if len(meta.Classes) > MaxClasses {
+		return fmt.Errorf("classifier: %d classes, more than %d", len(meta.Classes), MaxClasses)
+	}
+	seen := map[string]bool{}
+	for _, c := range meta.Classes {
+		if c == "" || len(c) > maxClassName {
+			return fmt.Errorf("classifier: class name %.40q is empty or longer than %d bytes", c, maxClassName)
+		}
+		if seen[c] {
+			return fmt.Errorf("classifier: class %q appears twice", c)
+		}
+		seen[c] = true
+	}
+	if a := meta.Alpha; math.IsNaN(a) || a < 0 || a > 2 {
+		return fmt.Errorf("classifier: width multiplier %g outside [0, 2]", a)
+	}
+	switch meta.Preprocess {
+	case "tf":
+	case "rescale":
+		if r := meta.Rescale; math.IsNaN(r) || math.IsInf(r, 0) {
+			return fmt.Errorf("classifier: rescale %g is not finite", r)
+		}
+	default:
+		return fmt.Errorf("classifier: unknown preprocessing %q (want tf or rescale)", meta.Preprocess)
+	}
+	switch meta.Resize {
+	case "", "bilinear", "nearest":
+	default:
+		return fmt.Errorf("classifier: unknown resize filter %q (want bilinear or nearest)", meta.Resize)
+	}
+	return nil
+}
+
+// loadWeights checks every weight of m against the file's header (names
+// and shapes, nothing missing, nothing extra) and only then reads the data
+// straight into the model's buffers.
+func loadWeights(m *nn.Model, f *safetensors.File, source string) error {
+	type want struct {
+		name string
+		p    *nn.Param
+	}
+	var ws []want
+	for _, l := range m.Layers {
+		for _, p := range l.Params() {
+			name := l.Base().Name() + "/" + p.Name
+			e, ok := f.Entries[name]
+			if !ok {
+				return fmt.Errorf("%s: no weight %q", source, name)
+			}
+			if !tensor.SameShape(e.Shape, p.Value.Shape) {
+				return fmt.Errorf("%s: weight %q: expected shape %v, found %v", source, name, p.Value.Shape, e.Shape)
+			}
+			ws = append(ws, want{name, p})
+		}
+	}
+	if len(ws) != len(f.Entries) {
+		return fmt.Errorf("%s: holds %d weights, the model has %d", source, len(f.Entries), len(ws))
+	}
+	for _, w := range ws {
+		if err := f.ReadInto(w.name, w.p.Value.Data); err != nil {
+			return err
+		}
+		w.p.Touch()
+	}
+	return nil
+}
