@@ -32,6 +32,9 @@ func testServerClassifier(t testing.TB) *classifier.Classifier {
 func testServer(t testing.TB, o Options) (*Server, *httptest.Server) {
 	t.Helper()
 	clf := testServerClassifier(t)
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Minute // generous: the test machine may be loaded
+	}
 	s, err := New(clf, "", o)
 	if err != nil {
 		t.Fatal(err)
