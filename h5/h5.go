@@ -1,6 +1,11 @@
 // Package h5 reads Keras weight files through libhdf5. It is one of the two
 // packages that use cgo and only reads: string-array attributes (such as
 // layer_names and weight_names) and float32 datasets.
+//
+// Everything read must lie in the file itself: paths through soft, external
+// or user-defined links, datasets stored in external raw-data files and
+// virtual datasets are refused, so that a crafted weight file cannot pull
+// another local file into a model.
 package h5
 
 /*
@@ -9,19 +14,62 @@ package h5
 #include <string.h>
 #include <hdf5.h>
 
-static void ts_quiet(void) { H5open(); H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 static hid_t ts_open(const char *path) { return H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); }
 static int ts_accessible(const char *path) { return H5Fis_hdf5(path) > 0; }
 
+// ts_lapl and ts_dapl refuse to traverse external links (a second guard
+// behind ts_hard_path).
+static hid_t ts_lapl = -1, ts_dapl = -1;
+
+static herr_t ts_refuse_elink(const char *parent_file, const char *parent_group, const char *child_file,
+	const char *child_object, unsigned *acc_flags, hid_t fapl, void *data) {
+	return -1;
+}
+
+static void ts_init(void) {
+	H5open();
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	if (ts_lapl < 0) {
+		ts_lapl = H5Pcreate(H5P_LINK_ACCESS);
+		H5Pset_elink_cb(ts_lapl, ts_refuse_elink, NULL);
+		H5Pset_nlinks(ts_lapl, 1);
+		ts_dapl = H5Pcreate(H5P_DATASET_ACCESS);
+		H5Pset_elink_cb(ts_dapl, ts_refuse_elink, NULL);
+		H5Pset_nlinks(ts_dapl, 1);
+	}
+}
+
+// ts_hard_path is 1 when every link along path is a hard link in the file,
+// 0 when one is missing, -1 when one is soft, external or user-defined.
+// Each link is inspected before anything follows it.
+static int ts_hard_path(hid_t f, const char *path) {
+	size_t n = strlen(path);
+	char *p = (char *)malloc(n + 1);
+	if (p == NULL) return 0;
+	int rc = 1;
+	for (size_t i = 1; i <= n && rc == 1; i++) {
+		if (i < n && path[i] != '/') continue;
+		if (path[i - 1] == '/') continue;
+		memcpy(p, path, i);
+		p[i] = 0;
+		if (H5Lexists(f, p, ts_lapl) <= 0) { rc = 0; break; }
+		H5L_info_t info;
+		if (H5Lget_info(f, p, &info, ts_lapl) < 0) { rc = 0; break; }
+		if (info.type != H5L_TYPE_HARD) rc = -1;
+	}
+	free(p);
+	return rc;
+}
+
 static int ts_exists(hid_t f, const char *path) {
-	htri_t r = H5Lexists(f, path, H5P_DEFAULT);
-	if (r <= 0) return 0;
-	return H5Oexists_by_name(f, path, H5P_DEFAULT) > 0;
+	if (ts_hard_path(f, path) != 1) return 0;
+	return H5Oexists_by_name(f, path, ts_lapl) > 0;
 }
 
 static int ts_attr_exists(hid_t f, const char *obj, const char *name) {
-	return H5Aexists_by_name(f, obj, name, H5P_DEFAULT) > 0;
+	if (strcmp(obj, "/") != 0 && ts_hard_path(f, obj) != 1) return 0;
+	return H5Aexists_by_name(f, obj, name, ts_lapl) > 0;
 }
 
 // ts_attr_strings reads a 1-D (or scalar) string attribute. For fixed-length
@@ -30,7 +78,8 @@ static int ts_attr_exists(hid_t f, const char *obj, const char *name) {
 // malloc'ed array of malloc'ed strings (freed by ts_free_vlen).
 static void *ts_attr_strings(hid_t f, const char *obj, const char *name, long long *count, long long *width, int *err) {
 	*err = 0;
-	hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+	if (strcmp(obj, "/") != 0 && ts_hard_path(f, obj) != 1) { *err = 6; return NULL; }
+	hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, ts_lapl);
 	if (a < 0) { *err = 1; return NULL; }
 	hid_t t = H5Aget_type(a);
 	hid_t s = H5Aget_space(a);
@@ -76,9 +125,31 @@ static void ts_free_vlen(char **strs, long long n) {
 
 static char *ts_str_at(char **strs, long long i) { return strs[i]; }
 
-// ts_dataset_shape returns the rank (or -1) and fills dims (up to 8).
-static int ts_dataset_shape(hid_t f, const char *path, long long *dims, int *isfloat) {
-	hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+// ts_open_dataset opens the dataset at path if it is safe to read: reached
+// through hard links only, its data stored in this file and not virtual.
+// On failure it returns a negative hid and sets *why: 1 missing, 2 a link
+// leaves the file or is soft, 3 external raw data, 4 virtual.
+static hid_t ts_open_dataset(hid_t f, const char *path, int *why) {
+	*why = 0;
+	int h = ts_hard_path(f, path);
+	if (h == 0) { *why = 1; return -1; }
+	if (h < 0) { *why = 2; return -1; }
+	hid_t d = H5Dopen2(f, path, ts_dapl);
+	if (d < 0) { *why = 1; return -1; }
+	hid_t p = H5Dget_create_plist(d);
+	if (p < 0) { H5Dclose(d); *why = 1; return -1; }
+	int ext = H5Pget_external_count(p);
+	H5D_layout_t layout = H5Pget_layout(p);
+	H5Pclose(p);
+	if (ext != 0) { H5Dclose(d); *why = 3; return -1; }
+	if (layout == H5D_VIRTUAL) { H5Dclose(d); *why = 4; return -1; }
+	return d;
+}
+
+// ts_dataset_shape returns the rank (or -1 with *why set, -2 for a rank
+// over 8) and fills dims (up to 8).
+static int ts_dataset_shape(hid_t f, const char *path, long long *dims, int *isfloat, int *why) {
+	hid_t d = ts_open_dataset(f, path, why);
 	if (d < 0) return -1;
 	hid_t s = H5Dget_space(d);
 	hid_t t = H5Dget_type(d);
@@ -98,7 +169,8 @@ static int ts_dataset_shape(hid_t f, const char *path, long long *dims, int *isf
 }
 
 static int ts_dataset_read(hid_t f, const char *path, float *out) {
-	hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+	int why;
+	hid_t d = ts_open_dataset(f, path, &why);
 	if (d < 0) return -1;
 	herr_t r = H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
 	H5Dclose(d);
@@ -120,7 +192,7 @@ import (
 var mu sync.Mutex
 
 func init() {
-	C.ts_quiet()
+	C.ts_init()
 }
 
 // maxElements bounds one dataset, so a corrupt header cannot trigger a huge allocation.
@@ -146,7 +218,7 @@ func Open(path string) (*File, error) {
 	defer C.free(unsafe.Pointer(cp))
 	mu.Lock()
 	defer mu.Unlock()
-	C.ts_quiet()
+	C.ts_init()
 	if C.ts_accessible(cp) == 0 {
 		return nil, fmt.Errorf("h5: %s: not an HDF5 file, or truncated or corrupt (%d bytes)", path, st.Size())
 	}
@@ -240,6 +312,9 @@ func (f *File) strings(obj, name string) ([]string, error) {
 	var count, width C.longlong
 	var cerr C.int
 	p := C.ts_attr_strings(f.id, co, cn, &count, &width, &cerr)
+	if cerr == 6 {
+		return nil, fmt.Errorf("h5: %s: %s is reached through a soft or external link: refused", f.path, obj)
+	}
 	if cerr != 0 {
 		return nil, fmt.Errorf("h5: %s: attribute %s/%s: unreadable string array (code %d)", f.path, obj, name, int(cerr))
 	}
@@ -279,9 +354,17 @@ func (f *File) Shape(path string) ([]int, error) {
 
 func (f *File) shape(cp *C.char, path string) ([]int, error) {
 	var dims [8]C.longlong
-	var isFloat C.int
-	nd := C.ts_dataset_shape(f.id, cp, &dims[0], &isFloat)
+	var isFloat, why C.int
+	nd := C.ts_dataset_shape(f.id, cp, &dims[0], &isFloat, &why)
 	if nd == -1 {
+		switch why {
+		case 2:
+			return nil, fmt.Errorf("h5: %s: dataset %q is reached through a soft or external link: refused, weights must lie in the file", f.path, path)
+		case 3:
+			return nil, fmt.Errorf("h5: %s: dataset %q keeps its data in an external file: refused", f.path, path)
+		case 4:
+			return nil, fmt.Errorf("h5: %s: dataset %q is a virtual dataset: refused", f.path, path)
+		}
 		return nil, fmt.Errorf("h5: %s: no dataset %q", f.path, path)
 	}
 	if nd < 0 {
@@ -300,6 +383,34 @@ func (f *File) shape(cp *C.char, path string) ([]int, error) {
 		n *= shape[i]
 	}
 	return shape, nil
+}
+
+// ReadFloat32 reads the float dataset at path into dst after checking that
+// it holds exactly len(dst) values, so that nothing is allocated or read
+// for a dataset larger than the caller expects.
+func (f *File) ReadFloat32(path string, dst []float32) error {
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	mu.Lock()
+	defer mu.Unlock()
+	shape, err := f.shape(cp, path)
+	if err != nil {
+		return err
+	}
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n != len(dst) {
+		return fmt.Errorf("h5: %s: dataset %q has shape %v (%d values), want %d values", f.path, path, shape, n, len(dst))
+	}
+	if n == 0 {
+		return nil
+	}
+	if C.ts_dataset_read(f.id, cp, (*C.float)(unsafe.Pointer(&dst[0]))) != 0 {
+		return fmt.Errorf("h5: %s: dataset %q: read failed (truncated or corrupt file)", f.path, path)
+	}
+	return nil
 }
 
 // Float32 reads the dataset at path as float32 (converting from other float

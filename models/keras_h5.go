@@ -65,14 +65,17 @@ func loadKeras(m *nn.Model, path string, upTo int) error {
 			if base != p.Name {
 				return fmt.Errorf("%s: layer %q: weight %d is %q in the file, the model expects %q", path, name, i, w, p.Name)
 			}
-			shape, data, err := f.Float32(join(root, name, w))
+			// The shape is checked before anything is read.
+			shape, err := f.Shape(join(root, name, w))
 			if err != nil {
 				return fmt.Errorf("layer %q: %w", name, err)
 			}
 			if !tensor.SameShape(shape, p.Value.Shape) {
 				return fmt.Errorf("%s: layer %q weight %q: expected shape %v, found %v", path, name, p.Name, p.Value.Shape, shape)
 			}
-			copy(p.Value.Data, data)
+			if err := f.ReadFloat32(join(root, name, w), p.Value.Data); err != nil {
+				return fmt.Errorf("layer %q: %w", name, err)
+			}
 			p.Touch()
 		}
 	}
