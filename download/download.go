@@ -13,10 +13,15 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
+
+	"trashsort/atomicfile"
 )
 
 // Request describes one file to fetch.
@@ -29,6 +34,9 @@ type Request struct {
 	SHA256 string
 	// Progress, when set, is called with bytes done and total (-1 if unknown).
 	Progress func(done, total int64)
+	// StallTimeout abandons a download that receives nothing for this long
+	// (default DefaultStallTimeout); run again to resume.
+	StallTimeout time.Duration
 }
 
 // Result reports what was fetched.
@@ -44,34 +52,129 @@ type Result struct {
 // ErrChecksum is wrapped by errors for a file whose size or hash is wrong.
 var ErrChecksum = errors.New("checksum mismatch")
 
-// Fetch downloads r.URL to r.Dest unless r.Dest already exists. It follows
-// redirects, continues a partial download, verifies the result and renames
+// DefaultStallTimeout is how long a download may go without receiving a
+// byte before it is abandoned (Request.StallTimeout).
+const DefaultStallTimeout = 60 * time.Second
+
+// Client is the HTTP client used when Fetch is given none: bounded connect,
+// TLS and response-header waits (a whole download has no time limit; a
+// stalled one is stopped by the stall timeout).
+var Client = &http.Client{Transport: &http.Transport{
+	Proxy:                 http.ProxyFromEnvironment,
+	DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	TLSHandshakeTimeout:   30 * time.Second,
+	ResponseHeaderTimeout: 60 * time.Second,
+	ExpectContinueTimeout: time.Second,
+	IdleConnTimeout:       90 * time.Second,
+}}
+
+// Files beside Dest: the partial download, the validator (ETag or
+// Last-Modified) of the response it came from, the lock that keeps two
+// processes from writing one .part, and the SHA-256 recorded when a file
+// without a known hash was downloaded.
+func partPath(dest string) string      { return dest + ".part" }
+func validatorPath(dest string) string { return dest + ".part.validator" }
+func lockPath(dest string) string      { return dest + ".lock" }
+func sumPath(dest string) string       { return dest + ".sha256" }
+
+// errRestart asks Fetch to discard the partial file and start over.
+var errRestart = errors.New("restart")
+
+// Fetch downloads r.URL to r.Dest unless r.Dest already exists and passes
+// its check (the request's size and hashes, or the SHA-256 recorded when it
+// was downloaded; a file that fails is downloaded again). It follows
+// redirects, continues a partial download when the server confirms the
+// same file (If-Range, Content-Range), holds a lock so that concurrent
+// fetches of one file wait for each other, verifies the result and renames
 // it into place.
 func Fetch(ctx context.Context, client *http.Client, r Request) (Result, error) {
 	if client == nil {
-		client = http.DefaultClient
+		client = Client
 	}
-	if st, err := os.Stat(r.Dest); err == nil && !st.IsDir() {
-		return verifyFile(r, r.Dest)
+	if r.StallTimeout == 0 {
+		r.StallTimeout = DefaultStallTimeout
+	}
+	if res, ok := reuse(r); ok {
+		return res, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(r.Dest), 0o755); err != nil {
 		return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
 	}
-	part := r.Dest + ".part"
+	unlock, err := lock(ctx, lockPath(r.Dest))
+	if err != nil {
+		return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
+	}
+	defer unlock()
+	if res, ok := reuse(r); ok { // another process finished it meanwhile
+		return res, nil
+	}
+	res, err := fetch(ctx, client, r)
+	if errors.Is(err, errRestart) {
+		os.Remove(partPath(r.Dest))
+		os.Remove(validatorPath(r.Dest))
+		res, err = fetch(ctx, client, r)
+		if errors.Is(err, errRestart) {
+			err = fmt.Errorf("download %s: the server does not honour range requests consistently", r.URL)
+		}
+	}
+	return res, err
+}
+
+// reuse checks an existing destination file; one that fails its check is
+// removed so that it is downloaded again.
+func reuse(r Request) (Result, bool) {
+	st, err := os.Stat(r.Dest)
+	if err != nil || st.IsDir() {
+		return Result{}, false
+	}
+	check := r
+	if check.SHA256 == "" && check.MD5 == "" {
+		if b, err := os.ReadFile(sumPath(r.Dest)); err == nil {
+			check.SHA256 = strings.TrimSpace(string(b))
+		}
+	}
+	res, err := verifyFile(check, r.Dest)
+	if err != nil {
+		os.Remove(r.Dest)
+		os.Remove(sumPath(r.Dest))
+		return Result{}, false
+	}
+	return res, true
+}
+
+// fetch makes one request, resuming the partial file when it can.
+func fetch(ctx context.Context, client *http.Client, r Request) (Result, error) {
+	part := partPath(r.Dest)
 	var offset int64
 	if st, err := os.Stat(part); err == nil {
 		offset = st.Size()
 	}
+	validator := ""
+	if b, err := os.ReadFile(validatorPath(r.Dest)); err == nil {
+		validator = strings.TrimSpace(string(b))
+	}
+	if offset > 0 && validator == "" && r.SHA256 == "" && r.MD5 == "" {
+		// Nothing would tell a changed file from the one the part came
+		// from: start over rather than splice two versions.
+		offset = 0
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL, nil)
 	if err != nil {
 		return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
 	}
 	if offset > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+		if validator != "" {
+			req.Header.Set("If-Range", validator)
+		}
 	}
+	stall := time.AfterFunc(r.StallTimeout, func() { cancel(errStalled) })
+	defer stall.Stop()
 	resp, err := client.Do(req)
 	if err != nil {
-		return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
+		return Result{}, fmt.Errorf("download %s: %w", r.URL, stalledOr(ctx, err))
 	}
 	defer resp.Body.Close()
 	flags := os.O_CREATE | os.O_WRONLY
@@ -82,16 +185,32 @@ func Fetch(ctx context.Context, client *http.Client, r Request) (Result, error) 
 		flags |= os.O_TRUNC
 		offset = 0
 		total = resp.ContentLength
+		v := resp.Header.Get("ETag")
+		if v == "" || strings.HasPrefix(v, "W/") {
+			v = resp.Header.Get("Last-Modified")
+		}
+		os.Remove(validatorPath(r.Dest))
+		if v != "" {
+			if err := os.WriteFile(validatorPath(r.Dest), []byte(v+"\n"), 0o644); err != nil {
+				return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
+			}
+		}
 	case http.StatusPartialContent:
+		start, end, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != offset || (resp.ContentLength >= 0 && end-start+1 != resp.ContentLength) {
+			return Result{}, fmt.Errorf("download %s: Content-Range %q does not continue at byte %d: %w", r.URL, resp.Header.Get("Content-Range"), offset, errRestart)
+		}
 		flags |= os.O_APPEND
 		resumed = true
-		if resp.ContentLength >= 0 {
-			total = offset + resp.ContentLength
-		}
+		total = size
 	case http.StatusRequestedRangeNotSatisfiable:
 		// The part file is already complete (or wrong): verify it as is.
 		resp.Body.Close()
-		return finish(r, part, true)
+		res, err := finish(r, part, true)
+		if errors.Is(err, ErrChecksum) {
+			return res, fmt.Errorf("%w: %w", err, errRestart)
+		}
+		return res, err
 	default:
 		return Result{}, fmt.Errorf("download %s: HTTP %s", r.URL, resp.Status)
 	}
@@ -103,13 +222,15 @@ func Fetch(ctx context.Context, client *http.Client, r Request) (Result, error) 
 		return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
 	}
 	w := &progressWriter{w: f, done: offset, total: total, fn: r.Progress}
-	n, copyErr := io.Copy(w, resp.Body)
+	body := &stallReader{r: resp.Body, timer: stall, d: r.StallTimeout}
+	n, copyErr := io.Copy(w, body)
+	syncErr := f.Sync()
 	closeErr := f.Close()
 	if copyErr != nil {
-		return Result{}, fmt.Errorf("download %s: interrupted after %d bytes (run again to resume): %w", r.URL, offset+n, copyErr)
+		return Result{}, fmt.Errorf("download %s: interrupted after %d bytes (run again to resume): %w", r.URL, offset+n, stalledOr(ctx, copyErr))
 	}
-	if closeErr != nil {
-		return Result{}, fmt.Errorf("download %s: %w", r.URL, closeErr)
+	if err := errors.Join(syncErr, closeErr); err != nil {
+		return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return Result{}, fmt.Errorf("download %s: body truncated: got %d of %d bytes (run again to resume)", r.URL, n, resp.ContentLength)
@@ -117,14 +238,79 @@ func Fetch(ctx context.Context, client *http.Client, r Request) (Result, error) 
 	return finish(r, part, resumed)
 }
 
+var errStalled = errors.New("stalled: no data received within the stall timeout")
+
+func stalledOr(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); errors.Is(c, errStalled) {
+		return c
+	}
+	return err
+}
+
+// stallReader pushes the stall deadline back on every read that returns data.
+type stallReader struct {
+	r     io.Reader
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.timer.Reset(s.d)
+	}
+	return n, err
+}
+
+// parseContentRange parses "bytes START-END/SIZE" (SIZE may be "*", given as -1).
+func parseContentRange(v string) (start, end, size int64, ok bool) {
+	rest, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, 0, 0, false
+	}
+	rng, sz, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, 0, false
+	}
+	a, b, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, 0, false
+	}
+	var err1, err2 error
+	start, err1 = strconv.ParseInt(a, 10, 64)
+	end, err2 = strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || start < 0 || end < start {
+		return 0, 0, 0, false
+	}
+	size = -1
+	if sz != "*" {
+		n, err := strconv.ParseInt(sz, 10, 64)
+		if err != nil || n <= end {
+			return 0, 0, 0, false
+		}
+		size = n
+	}
+	return start, end, size, true
+}
+
 func finish(r Request, part string, resumed bool) (Result, error) {
 	res, err := verifyFile(r, part)
 	if err != nil {
 		os.Remove(part)
+		os.Remove(validatorPath(r.Dest))
 		return res, err
 	}
 	if err := os.Rename(part, r.Dest); err != nil {
 		return res, fmt.Errorf("download %s: %w", r.URL, err)
+	}
+	os.Remove(validatorPath(r.Dest))
+	if r.SHA256 == "" {
+		if err := atomicfile.WriteFile(sumPath(r.Dest), []byte(res.SHA256+"\n")); err != nil {
+			return res, fmt.Errorf("download %s: %w", r.URL, err)
+		}
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(r.Dest)); err != nil {
+		return res, err
 	}
 	res.Path, res.Resumed = r.Dest, resumed
 	return res, nil
