@@ -3,6 +3,7 @@ package data
 import (
 	"archive/zip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,8 +11,11 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
+	"trashsort/atomicfile"
 	"trashsort/download"
 )
 
@@ -56,7 +60,9 @@ type FetchReport struct {
 
 // Fetch downloads the zip and split lists (resumably, into the download
 // cache), extracts the zip safely and writes dir/<split>/<class>/<file>.
-// The folder appears only when complete: it is built beside dir and renamed.
+// The folder appears only when complete: it is built beside dir and renamed
+// in one step (dir must be absent or empty). A repeated split-list line is
+// used once; a file listed in two splits or with two labels is an error.
 func Fetch(ctx context.Context, client *http.Client, src Source, dir string, progress func(done, total int64)) (FetchReport, error) {
 	rep := FetchReport{Dir: dir, Splits: map[string]int{}}
 	if _, err := os.Stat(filepath.Join(dir, "train")); err == nil {
@@ -77,10 +83,12 @@ func Fetch(ctx context.Context, client *http.Client, src Source, dir string, pro
 		}
 		lists[split] = p
 	}
-	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return rep, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(dir)), ".trashsort-fetch-")
+	removeStaleFetches(parent)
+	tmp, err := os.MkdirTemp(parent, fetchTempPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return rep, err
 	}
@@ -111,6 +119,8 @@ func Fetch(ctx context.Context, client *http.Client, src Source, dir string, pro
 		splits = append(splits, s)
 	}
 	sort.Strings(splits)
+	type listed struct{ split, class string }
+	seen := map[string]listed{}
 	for _, split := range splits {
 		names, labels, err := ParseSplitFile(lists[split])
 		if err != nil {
@@ -121,6 +131,13 @@ func Fetch(ctx context.Context, client *http.Client, src Source, dir string, pro
 			if !ok {
 				return rep, fmt.Errorf("%s: %s has unknown label %d", lists[split], n, labels[i])
 			}
+			if prev, dup := seen[n]; dup {
+				if prev == (listed{split, class}) {
+					continue // a repeated line: the image is there once
+				}
+				return rep, fmt.Errorf("data fetch: %s is listed as %s/%s and as %s/%s", n, prev.split, prev.class, split, class)
+			}
+			seen[n] = listed{split, class}
 			srcFile, ok := byName[n]
 			if !ok {
 				return rep, fmt.Errorf("data fetch: %s names %s, which the zip lacks", lists[split], n)
@@ -137,15 +154,50 @@ func Fetch(ctx context.Context, client *http.Client, src Source, dir string, pro
 			rep.Splits[split]++
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// One rename puts the whole tree in place: a crash leaves either no
+	// dataset or all of it.
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return rep, fmt.Errorf("data fetch: %s exists and is not empty: move it away or choose another --dir", dir)
+	}
+	if err := os.Rename(out, dir); err != nil {
+		return rep, fmt.Errorf("data fetch: %w", err)
+	}
+	if err := atomicfile.SyncDir(parent); err != nil {
 		return rep, err
 	}
-	for _, split := range splits {
-		if err := os.Rename(filepath.Join(out, split), filepath.Join(dir, split)); err != nil {
-			return rep, fmt.Errorf("data fetch: %w", err)
-		}
-	}
 	return rep, nil
+}
+
+// fetchTempPrefix names the folders a fetch builds in, followed by its
+// process id.
+const fetchTempPrefix = ".trashsort-fetch-"
+
+// removeStaleFetches deletes build folders of fetches whose process no
+// longer runs (killed mid-fetch).
+func removeStaleFetches(parent string) {
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), fetchTempPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		if pid, err := strconv.Atoi(pidStr); err == nil && pid > 0 && processAlive(pid) {
+			continue
+		}
+		os.RemoveAll(filepath.Join(parent, e.Name()))
+	}
+}
+
+func processAlive(pid int) bool {
+	if pid == os.Getpid() {
+		return true
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 func copyFile(src, dst string) error {
@@ -154,7 +206,9 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.Create(dst)
+	// O_EXCL: never write through an existing name (it may be a hard
+	// link to the source).
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}

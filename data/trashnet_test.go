@@ -112,3 +112,49 @@ func TestExtractZipRefusesEscapes(t *testing.T) {
 		t.Errorf("size limit: %v", err)
 	}
 }
+
+// TestFetchDuplicateLinesAndOneRename: a repeated split-list line leaves
+// the image intact (before, copying over its own hard link truncated it);
+// a file in two splits is refused; the dataset appears in one rename and a
+// killed fetch's build folder is cleaned up.
+func TestFetchDuplicateLinesAndOneRename(t *testing.T) {
+	img := jpegBytes(10)
+	zipData := zipOf(t, map[string][]byte{"d/glass/glass1.jpg": img, "d/paper/paper1.jpg": jpegBytes(30)})
+	lists := map[string]string{
+		"/train.txt": "glass1.jpg 1\nglass1.jpg 1\n",
+		"/val.txt":   "paper1.jpg 2\n",
+	}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/d.zip" {
+			w.Write(zipData)
+			return
+		}
+		w.Write([]byte(lists[r.URL.Path]))
+	}))
+	defer s.Close()
+	t.Setenv("TRASHSORT_CACHE", t.TempDir())
+	src := Source{ZipURL: s.URL + "/d.zip", Splits: map[string]string{"train": s.URL + "/train.txt", "val": s.URL + "/val.txt"}}
+	parent := t.TempDir()
+	stale := filepath.Join(parent, fetchTempPrefix+"999999999-x")
+	os.MkdirAll(filepath.Join(stale, "raw"), 0o755)
+	dir := filepath.Join(parent, "data")
+	rep, err := Fetch(context.Background(), s.Client(), src, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "train", "glass", "glass1.jpg"))
+	if !bytes.Equal(got, img) || rep.Splits["train"] != 1 {
+		t.Errorf("duplicated line: %d bytes (want %d), %d train images", len(got), len(img), rep.Splits["train"])
+	}
+	ents, _ := os.ReadDir(parent)
+	if len(ents) != 1 || ents[0].Name() != "data" {
+		t.Errorf("beside the dataset: %v, want only data (stale build folder removed)", ents)
+	}
+
+	lists["/val.txt"] = "glass1.jpg 1\npaper1.jpg 2\n"
+	cache := t.TempDir()
+	t.Setenv("TRASHSORT_CACHE", cache)
+	if _, err := Fetch(context.Background(), s.Client(), src, filepath.Join(t.TempDir(), "d2"), nil); err == nil || !strings.Contains(err.Error(), "listed as") {
+		t.Errorf("file in two splits: %v", err)
+	}
+}
