@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"trashsort/atomicfile"
+	"trashsort/filelock"
 )
 
 // Request describes one file to fetch.
@@ -100,7 +101,7 @@ func Fetch(ctx context.Context, client *http.Client, r Request) (Result, error) 
 	if err := os.MkdirAll(filepath.Dir(r.Dest), 0o755); err != nil {
 		return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
 	}
-	unlock, err := lock(ctx, lockPath(r.Dest))
+	unlock, err := filelock.Lock(ctx, lockPath(r.Dest))
 	if err != nil {
 		return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
 	}

@@ -33,7 +33,8 @@ type state struct {
 	Best          EpochLog   `json:"best"`
 	History       []EpochLog `json:"history"`
 
-	restored map[string]classifier.Tensor // optimizer slots read from a checkpoint
+	restored  map[string]classifier.Tensor // optimizer slots read from a checkpoint
+	bestSaved int                          // the epoch whose best weights are in the checkpoint folder
 }
 
 func newState() state { return state{StageBestLoss: math.MaxFloat64} }
@@ -77,9 +78,37 @@ func (t *trainer) saveCheckpoint() error {
 	meta["format"] = checkpointFormat
 	meta["state"] = string(st)
 	meta["optimizer"] = t.opt.Name()
-	return atomicfile.Write(t.checkpointPath(), func(w io.Writer) error {
+	// The best epoch's weights go in the checkpoint folder first, under the
+	// epoch's name, so a resume never takes them from --out (which another
+	// run may have written); the previous best file is removed only after
+	// the checkpoint that stops naming it is in place.
+	best := ""
+	if t.best != nil && t.st.Best.Epoch > 0 {
+		best = t.bestPath(t.st.Best.Epoch)
+		if t.st.bestSaved != t.st.Best.Epoch {
+			if err := atomicfile.Write(best, func(w io.Writer) error { return safetensors.Write(w, t.best, nil) }); err != nil {
+				return err
+			}
+			t.st.bestSaved = t.st.Best.Epoch
+		}
+	}
+	if err := atomicfile.Write(t.checkpointPath(), func(w io.Writer) error {
 		return safetensors.Write(w, ts, meta)
-	})
+	}); err != nil {
+		return err
+	}
+	old, _ := filepath.Glob(filepath.Join(t.cfg.Checkpoint, "best-epoch*.safetensors"))
+	for _, p := range old {
+		if p != best {
+			os.Remove(p)
+		}
+	}
+	return nil
+}
+
+// bestPath is the checkpoint's copy of the weights of best epoch e.
+func (t *trainer) bestPath(e int) string {
+	return filepath.Join(t.cfg.Checkpoint, fmt.Sprintf("best-epoch%d.safetensors", e))
 }
 
 // loadCheckpoint restores a run; a missing checkpoint starts afresh.
@@ -127,12 +156,13 @@ func (t *trainer) loadCheckpoint() error {
 	}
 	st.restored = slots
 	t.st = st
-	if t.cfg.Out != "" && st.Best.Epoch > 0 {
-		best, _, err := safetensors.ReadFile(t.cfg.Out)
+	if st.Best.Epoch > 0 {
+		best, _, err := safetensors.ReadFile(t.bestPath(st.Best.Epoch))
 		if err != nil {
-			return fmt.Errorf("resume: best model: %w", err)
+			return fmt.Errorf("resume: the checkpoint's best weights (epoch %d): %w", st.Best.Epoch, err)
 		}
 		t.best = best
+		t.st.bestSaved = st.Best.Epoch
 	}
 	if t.cfg.Progress != nil {
 		fmt.Fprintf(t.cfg.Progress, "resuming from %s after epoch %d\n", path, st.Epoch)

@@ -73,6 +73,11 @@ type trainer struct {
 func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weightsPath string) (*Result, error) {
 	start := time.Now()
 	cfg.Defaults()
+	unlock, err := lockOutput(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if cfg.FinalFit {
 		if cfg.EarlyStopping > 0 || cfg.ReducePatience > 0 {
 			return nil, errors.New("a final fit has no validation to watch: early stopping and reduce-on-plateau are off with it")
