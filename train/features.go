@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"trashsort/atomicfile"
@@ -45,7 +46,7 @@ func newFeatureStore(shape []int, n, views int, bf16 bool, budget int64, dir str
 	var used int64
 	for v := 0; v < views; v++ {
 		if used+per <= budget {
-			s.mem[v] = make([]byte, per)
+			s.mem[v] = allocView(per)
 			used += per
 			continue
 		}
@@ -60,6 +61,26 @@ func newFeatureStore(shape []int, n, views int, bf16 bool, budget int64, dir str
 		s.files[v] = f
 	}
 	return s, nil
+}
+
+// allocView returns zeroed memory for one view. Large views are mapped
+// outside the Go heap: the garbage collector lets the heap grow to twice
+// what is live, and gigabytes of cached activations would otherwise double
+// the process's peak memory.
+func allocView(n int64) []byte {
+	if n >= 1<<20 {
+		if b, err := syscall.Mmap(-1, 0, int(n), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE); err == nil {
+			return b
+		}
+	}
+	return make([]byte, n)
+}
+
+// freeView releases memory from allocView.
+func freeView(b []byte) {
+	if len(b) >= 1<<20 {
+		syscall.Munmap(b) // an error means it came from make: the collector frees it
+	}
 }
 
 func (s *featureStore) per() int { return tensor.Numel(s.shape) }
@@ -204,6 +225,10 @@ func (s *featureStore) close() {
 		if f != nil {
 			f.Close()
 		}
+	}
+	for v, m := range s.mem {
+		freeView(m)
+		s.mem[v] = nil
 	}
 	if s.dir != "" {
 		os.Remove(s.dir)
