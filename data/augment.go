@@ -34,16 +34,17 @@ type Augment struct {
 	// log-uniformly from CropRatio (default [3/4, 4/3]), at a uniform
 	// position, stretched to the full size. It is part of the affine warp,
 	// composed with the Keras-style zoom and shift.
-	CropScale [2]float64
-	CropRatio [2]float64
+	CropScale [2]float64 `json:",omitzero"`
+	CropRatio [2]float64 `json:",omitzero"`
 	// Contrast and Saturation, when positive, scale contrast (around the
 	// image's mean grey) and saturation (around each pixel's grey) by
 	// factors ~ U(1-c, 1+c), after brightness (torchvision's ColorJitter).
-	Contrast, Saturation float64
+	Contrast   float64 `json:",omitzero"`
+	Saturation float64 `json:",omitzero"`
 	// Erasing is the probability of random erasing (Zhong et al. 2017;
 	// timm's --reprob): one rectangle covering 2-33% of the image with
 	// aspect ratio log-uniform in [0.3, 3.3] is filled with uniform noise.
-	Erasing float64
+	Erasing float64 `json:",omitzero"`
 }
 
 // SeedRecipe is the seed recipe's augmentation: shear 0.2, zoom 0.2,
@@ -83,7 +84,8 @@ type Transform struct {
 	FlipH, FlipV                 bool
 	Brightness                   float64
 	// Contrast and Saturation factors (0 or 1: unchanged).
-	Contrast, Saturation float64
+	Contrast   float64 `json:",omitzero"`
+	Saturation float64 `json:",omitzero"`
 	// Erase, when EraseH > 0, is the rectangle filled with noise drawn from EraseSeed.
 	EraseR, EraseC, EraseH, EraseW int
 	EraseSeed                      uint64

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -163,5 +164,19 @@ func TestNewOptionsKeepOldDraws(t *testing.T) {
 		}
 		b = rand.New(rand.NewPCG(9, uint64(9+i+1)))
 		a = rand.New(rand.NewPCG(9, uint64(9+i+1)))
+	}
+}
+
+// TestAugmentJSONOmitsUnusedOptions: settings without the newer options
+// marshal as they did before those options existed, so identifiers built
+// from them (the feature cache's keys) stay the same.
+func TestAugmentJSONOmitsUnusedOptions(t *testing.T) {
+	b, err := json.Marshal(SeedRecipe())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"RotationRange":0,"WidthShiftRange":0,"HeightShiftRange":0,"ShearRange":0.2,"ZoomRange":0.2,"HorizontalFlip":true,"VerticalFlip":false,"BrightnessRange":[0,0],"FillMode":"","Cval":0}`
+	if string(b) != want {
+		t.Errorf("got %s\nwant %s", b, want)
 	}
 }
