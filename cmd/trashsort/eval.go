@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"trashsort/atomicfile"
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/evaluate"
@@ -79,11 +80,11 @@ func writeReport(cmd *cobra.Command, r *evaluate.Report, dir string, asJSON bool
 	if dir == "" {
 		return nil
 	}
-	b, _ := json.MarshalIndent(r, "", "  ")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report.json: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "report.json"), append(b, '\n')); err != nil {
 		return err
 	}
 	if err := r.WriteConfusionPNG(filepath.Join(dir, "confusion.png")); err != nil {
