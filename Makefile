@@ -3,7 +3,15 @@ APT_PKGS := libdnnl-dev libhdf5-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 
-.PHONY: deps build run test bench
+# Packages whose tests run again under the race detector (not the compute
+# kernels, whose tests would take too long with it).
+RACE_PKGS := ./atomicfile ./filelock ./download ./safetensors ./h5 ./weights ./data ./serve
+# Fuzz targets as package:Function; `make fuzz FUZZTIME=1m` runs each in turn.
+FUZZ_TARGETS := safetensors:FuzzNewReader classifier:FuzzLoad h5:FuzzOpen models:FuzzKerasWeightFile \
+	data:FuzzDecode data:FuzzExtractZip data:FuzzParseSplitFile serve:FuzzClassify
+FUZZTIME ?= 30s
+
+.PHONY: deps build run test race fuzz bench
 
 deps:
 	@dpkg -s $(APT_PKGS) >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $(APT_PKGS); }
@@ -17,6 +25,21 @@ run: build
 test: deps
 	go vet ./...
 	go test -count=1 ./...
+	$(MAKE) race
+
+race: deps
+	go test -race -short -count=1 -skip Browser $(RACE_PKGS)
+
+# Each target for FUZZTIME; new interesting inputs of the .h5 reader are
+# kept in h5/testdata/fuzz (its corpus grows with every run).
+fuzz: deps
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg > fuzz-$$fn.log 2>&1; rc=$$?; \
+		echo "$$pkg $$fn: $$(grep -o 'execs: [0-9]*' fuzz-$$fn.log | tail -1) $$(tail -1 fuzz-$$fn.log)"; \
+		[ $$rc = 0 ] || { cat fuzz-$$fn.log; exit 1; }; rm -f fuzz-$$fn.log; \
+	done
+	@mkdir -p h5/testdata/fuzz/FuzzOpen && cp -n "$$(go env GOCACHE)"/fuzz/trashsort/h5/FuzzOpen/* h5/testdata/fuzz/FuzzOpen/ 2>/dev/null || true
 
 bench: build
 	go test -run '^$$' -bench . -benchtime 3x ./dnnl ./models

@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -313,3 +314,5 @@ func TestSlowClientsClosed(t *testing.T) {
 	}
 	t.Logf("slow header closed after %v, slow body after %v, idle keep-alive after %v", results[0], results[1], results[2])
 }
+
+func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
