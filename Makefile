@@ -11,7 +11,7 @@ FUZZ_TARGETS := safetensors:FuzzNewReader classifier:FuzzLoad h5:FuzzOpen models
 	data:FuzzDecode data:FuzzExtractZip data:FuzzParseSplitFile serve:FuzzClassify
 FUZZTIME ?= 30s
 
-.PHONY: deps build run test race fuzz bench
+.PHONY: deps build run test race fuzz loadtest bench
 
 deps:
 	@dpkg -s $(APT_PKGS) >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $(APT_PKGS); }
@@ -40,6 +40,11 @@ fuzz: deps
 		[ $$rc = 0 ] || { cat fuzz-$$fn.log; exit 1; }; rm -f fuzz-$$fn.log; \
 	done
 	@mkdir -p h5/testdata/fuzz/FuzzOpen && cp -n "$$(go env GOCACHE)"/fuzz/trashsort/h5/FuzzOpen/* h5/testdata/fuzz/FuzzOpen/ 2>/dev/null || true
+
+# The service's figures: 20 concurrent decode bombs against InceptionV3 and
+# a soak of 20,000 mixed requests (TRASHSORT_SOAK_N to change).
+loadtest: deps
+	TRASHSORT_LOADTEST=1 go test -count=1 -v -timeout 60m -run 'TestLoad' ./serve
 
 bench: build
 	go test -run '^$$' -bench . -benchtime 3x ./dnnl ./models

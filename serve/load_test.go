@@ -1,0 +1,234 @@
+package serve
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"trashsort/classifier"
+	"trashsort/internal/shared"
+	"trashsort/internal/testimages"
+	"trashsort/models"
+)
+
+// The load tests measure the figures the README's service section quotes;
+// they run with TRASHSORT_LOADTEST=1 (make loadtest), not in make test.
+func skipUnlessLoadTest(t *testing.T) {
+	if testing.Short() || os.Getenv("TRASHSORT_LOADTEST") == "" {
+		t.Skip("load test: set TRASHSORT_LOADTEST=1 (make loadtest)")
+	}
+}
+
+// procKB reads a field (VmRSS, VmHWM) of /proc/self/status in kB.
+func procKB(field string) int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS starts a new VmHWM measurement.
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func startServer(t *testing.T, clf *classifier.Classifier, o Options) *httptest.Server {
+	s, err := New(clf, "", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(s.Handler())
+	hs.Config = s.HTTPServer()
+	hs.Start()
+	t.Cleanup(func() { hs.Close(); s.Close() })
+	return hs
+}
+
+// TestLoadDecodeBombs: 20 concurrent decode bombs against InceptionV3 at
+// 299 px with the default limits: PNGs of 16-bit RGBA zeros at the pixel
+// limit (4000 x 4000, decoded), claiming 7000 x 7000 (refused from the
+// header), and 4000 x 4000 JPEGs. Each must be answered 200 or 413, or
+// 503 when the machine cannot decode it within the timeout (shed, never a
+// crash); the latencies and the process's peak RSS are logged.
+func TestLoadDecodeBombs(t *testing.T) {
+	skipUnlessLoadTest(t)
+	clf, err := classifier.New(classifier.Meta{Backbone: "inception_v3", Size: 299, Classes: []string{"cardboard", "glass", "metal", "paper", "plastic", "trash"}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.LoadKerasBase(clf.Model, shared.Path(t, "weights/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"), clf.BaseEnd); err != nil {
+		t.Fatal(err)
+	}
+	hs := startServer(t, clf, Options{Log: discardLog()})
+	var b bytes.Buffer
+	png.Encode(&b, image.NewNRGBA64(image.Rect(0, 0, 4000, 4000)))
+	pngAtLimit := b.Bytes()
+	bigJPEG := jpegImage(4000, 4000)
+	overLimit := testimages.PNGHeader(7000, 7000, 16, 6)
+	if code, body := post(t, hs, jpegImage(300, 300)); code != 200 { // warm up
+		t.Fatalf("warm-up: %d %s", code, body)
+	}
+	runtime.GC()
+	resetPeakRSS()
+	rss0 := procKB("VmRSS")
+	type answer struct {
+		kind string
+		code int
+		lat  time.Duration
+	}
+	bodies := map[string][]byte{"png16 4000x4000": pngAtLimit, "png16 7000x7000 header": overLimit, "jpeg 4000x4000": bigJPEG}
+	kinds := []string{"png16 4000x4000", "png16 7000x7000 header", "jpeg 4000x4000"}
+	answers := make([]answer, 20)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	client := &http.Client{Timeout: time.Minute}
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := kinds[i%3]
+			<-start
+			t0 := time.Now()
+			resp, err := client.Post(hs.URL+"/v1/classify", "application/octet-stream", bytes.NewReader(bodies[k]))
+			a := answer{kind: k, lat: time.Since(t0)}
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				a.code = resp.StatusCode
+			}
+			answers[i] = a
+		}()
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	wall := time.Since(t0)
+	peak := procKB("VmHWM")
+	sort.Slice(answers, func(i, j int) bool { return answers[i].lat < answers[j].lat })
+	var lines []string
+	for _, a := range answers {
+		lines = append(lines, fmt.Sprintf("%s %d %v", a.kind, a.code, a.lat.Round(time.Millisecond)))
+		if a.code != 200 && a.code != 413 && a.code != 503 {
+			t.Errorf("%s answered %d", a.kind, a.code)
+		}
+	}
+	t.Logf("20 concurrent bombs in %v on %d CPUs; RSS before %d MB, peak %d MB\n%s", wall.Round(time.Millisecond), runtime.GOMAXPROCS(0), rss0>>10, peak>>10, strings.Join(lines, "\n"))
+}
+
+// TestLoadSoak: many requests at high concurrency mixing good images,
+// corrupt files, non-images, oversize bodies and wrong fields (small model):
+// no 5xx but 503, RSS and goroutines logged before and after.
+func TestLoadSoak(t *testing.T) {
+	skipUnlessLoadTest(t)
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("TRASHSORT_SOAK_N")); err == nil {
+		n = v
+	}
+	const conc = 32
+	hs := startServer(t, testServerClassifier(t), Options{MaxBodyBytes: 256 << 10, Log: discardLog()})
+	good := jpegImage(320, 240)
+	mpGood, mpType := multipartBody("image", good)
+	mpGoodBytes := mpGood.(*bytes.Buffer).Bytes()
+	mpWrong, mpWrongType := multipartBody("photo", good)
+	mpWrongBytes := mpWrong.(*bytes.Buffer).Bytes()
+	reqs := []struct {
+		name, ctype string
+		body        []byte
+	}{
+		{"good raw", "image/jpeg", good},
+		{"good multipart", mpType, mpGoodBytes},
+		{"corrupt", "image/jpeg", good[:len(good)/2]},
+		{"not an image", "text/plain", []byte(strings.Repeat("hello ", 100))},
+		{"oversize", "image/jpeg", make([]byte, 300<<10)},
+		{"wrong field", mpWrongType, mpWrongBytes},
+	}
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	do := func(i int) (int, error) {
+		r := reqs[i%len(reqs)]
+		resp, err := client.Post(hs.URL+"/v1/classify", r.ctype, bytes.NewReader(r.body))
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for i := 0; i < 2*len(reqs); i++ {
+		do(i)
+	}
+	client.CloseIdleConnections()
+	runtime.GC()
+	time.Sleep(200 * time.Millisecond)
+	g0, rss0 := runtime.NumGoroutine(), procKB("VmRSS")
+	var mu sync.Mutex
+	codes := map[string]map[int]int{}
+	clientErrs := map[string]int{}
+	next := make(chan int)
+	go func() {
+		for i := 0; i < n; i++ {
+			next <- i
+		}
+		close(next)
+	}()
+	var lats []time.Duration
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				s := time.Now()
+				code, err := do(i)
+				lat := time.Since(s)
+				name := reqs[i%len(reqs)].name
+				mu.Lock()
+				lats = append(lats, lat)
+				if err != nil {
+					clientErrs[name]++
+				} else {
+					if codes[name] == nil {
+						codes[name] = map[int]int{}
+					}
+					codes[name][code]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(t0)
+	client.CloseIdleConnections()
+	runtime.GC()
+	time.Sleep(500 * time.Millisecond)
+	g1, rss1 := runtime.NumGoroutine(), procKB("VmRSS")
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	bad := 0
+	for name, m := range codes {
+		for c, k := range m {
+			if c >= 500 && c != 503 {
+				bad += k
+				t.Errorf("%s: %d answers %d", name, k, c)
+			}
+		}
+	}
+	t.Logf("%d requests at concurrency %d in %v (%.0f req/s); p50 %v p99 %v max %v; answers %v; client-side errors %v; RSS %d -> %d MB; goroutines %d -> %d",
+		n, conc, wall.Round(time.Millisecond), float64(n)/wall.Seconds(), lats[len(lats)/2], lats[len(lats)*99/100], lats[len(lats)-1], codes, clientErrs, rss0>>10, rss1>>10, g0, g1)
+	if g1 > g0+5 {
+		t.Errorf("goroutines grew from %d to %d", g0, g1)
+	}
+}
