@@ -7,8 +7,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"trashsort/classifier"
 	"trashsort/data"
@@ -97,5 +99,38 @@ func TestResumeDoesNotTrustOut(t *testing.T) {
 		if e := tensor.RelErr(got[name].Data, v.Data); e != 0 {
 			t.Fatalf("%s differs after a resume past a replaced --out (rel err %g)", name, e)
 		}
+	}
+}
+
+// TestFailedBatchLeavesNoGoroutines: an error from the batch function (a
+// failed feature-cache put, a failed forward pass) stops the epoch without
+// leaving the loader's goroutines or batches behind.
+func TestFailedBatchLeavesNoGoroutines(t *testing.T) {
+	tr, _, _ := subsets(t, 8, 1)
+	l, err := data.NewLoader(tr, data.Config{Size: 32, BatchSize: 4, Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	for epoch := 0; epoch < 5; epoch++ {
+		calls := 0
+		err := eachBatch(context.Background(), l, epoch, func([]float32) {}, func(*tensor.Tensor, []int) error {
+			calls++
+			if calls == 2 {
+				return errors.New("feature cache: disk full")
+			}
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("epoch %d: %v", epoch, err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("goroutines %d before, %d after five failed epochs", before, after)
 	}
 }
