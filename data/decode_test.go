@@ -71,3 +71,22 @@ func TestInspectAndDecodeContext(t *testing.T) {
 		t.Errorf("decode: %v", err)
 	}
 }
+
+// TestInspectProgressiveJPEG: a progressive JPEG's estimate counts the
+// coefficients its decoder keeps (a 188 KB file decodes 4000 x 4000).
+func TestInspectProgressiveJPEG(t *testing.T) {
+	b := testimages.ProgressiveJPEG(800, 600)
+	h, err := Inspect(b, MaxPixels)
+	if err != nil || !h.Progressive || h.DecodeBytes != 800*600*21 {
+		t.Fatalf("%+v %v", h, err)
+	}
+	img, err := DecodeContext(context.Background(), b, MaxPixels)
+	if err != nil || img.W != 800 || img.Pix[0] != 128 {
+		t.Fatalf("decode: %v", err)
+	}
+	var base bytes.Buffer
+	(&RGB{W: 8, H: 8, Pix: make([]byte, 192)}).Encode(&base, 90)
+	if h, _ := Inspect(base.Bytes(), MaxPixels); h.Progressive {
+		t.Error("baseline JPEG taken for progressive")
+	}
+}

@@ -30,6 +30,7 @@ func FuzzDecode(f *testing.F) {
 	gif.Encode(&b, image.NewPaletted(image.Rect(0, 0, 9, 9), []color.Color{color.Black, color.White}), nil)
 	f.Add(b.Bytes())
 	f.Add(testimages.PNGBomb())
+	f.Add(testimages.ProgressiveJPEG(64, 48))
 	f.Add(testimages.PNGHeader(2000, 2000, 16, 6))
 	f.Add([]byte("GIF89a"))
 	const maxPixels = 4_000_000

@@ -59,9 +59,10 @@ func startServer(t *testing.T, clf *classifier.Classifier, o Options) *httptest.
 }
 
 // TestLoadDecodeBombs: 20 concurrent decode bombs against InceptionV3 at
-// 299 px with the default limits: PNGs of 16-bit RGBA zeros at the pixel
-// limit (4000 x 4000, decoded), claiming 7000 x 7000 (refused from the
-// header), and 4000 x 4000 JPEGs. Each must be answered 200 or 413, or
+// 299 px with the default limits, four of each: PNGs of 16-bit RGBA zeros
+// at the pixel limit (4000 x 4000, decoded) and claiming 7000 x 7000
+// (refused from the header), 4000 x 4000 baseline JPEGs, and progressive
+// JPEGs (about 190 KB each) of 4000 x 4000 and 7000 x 7000. Each must be answered 200 or 413, or
 // 503 when the machine cannot decode it within the timeout (shed, never a
 // crash); the latencies and the process's peak RSS are logged.
 func TestLoadDecodeBombs(t *testing.T) {
@@ -90,8 +91,11 @@ func TestLoadDecodeBombs(t *testing.T) {
 		code int
 		lat  time.Duration
 	}
-	bodies := map[string][]byte{"png16 4000x4000": pngAtLimit, "png16 7000x7000 header": overLimit, "jpeg 4000x4000": bigJPEG}
-	kinds := []string{"png16 4000x4000", "png16 7000x7000 header", "jpeg 4000x4000"}
+	bodies := map[string][]byte{
+		"png16 4000x4000": pngAtLimit, "png16 7000x7000 header": overLimit, "jpeg 4000x4000": bigJPEG,
+		"progressive jpeg 4000x4000": testimages.ProgressiveJPEG(4000, 4000), "progressive jpeg 7000x7000": testimages.ProgressiveJPEG(7000, 7000),
+	}
+	kinds := []string{"png16 4000x4000", "png16 7000x7000 header", "jpeg 4000x4000", "progressive jpeg 4000x4000", "progressive jpeg 7000x7000"}
 	answers := make([]answer, 20)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -100,7 +104,7 @@ func TestLoadDecodeBombs(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k := kinds[i%3]
+			k := kinds[i%len(kinds)]
 			<-start
 			t0 := time.Now()
 			resp, err := client.Post(hs.URL+"/v1/classify", "application/octet-stream", bytes.NewReader(bodies[k]))

@@ -27,3 +27,52 @@ func PNGHeader(w, h int, depth, colorType byte) []byte {
 	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(chunk))
 	return b.Bytes()
 }
+
+// ProgressiveJPEG is a valid progressive JPEG of w x h mid-grey pixels in
+// three full-resolution components, about 6 bits per 8 x 8 block: the
+// decoder keeps 64 coefficients per block and component (12 bytes a pixel)
+// until the last scan, so a small file costs much memory to decode.
+func ProgressiveJPEG(w, h int) []byte {
+	var b bytes.Buffer
+	seg := func(marker byte, payload []byte) {
+		b.Write([]byte{0xFF, marker})
+		binary.Write(&b, binary.BigEndian, uint16(len(payload)+2))
+		b.Write(payload)
+	}
+	b.Write([]byte{0xFF, 0xD8})
+	dqt := make([]byte, 65)
+	for i := 1; i < 65; i++ {
+		dqt[i] = 1
+	}
+	seg(0xDB, dqt)
+	sof := []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), 3}
+	for c := byte(1); c <= 3; c++ {
+		sof = append(sof, c, 0x11, 0)
+	}
+	seg(0xC2, sof)
+	// One-code Huffman tables: "0" is DC category 0 (no change) and AC EOB.
+	table := func(class byte) []byte {
+		t := make([]byte, 18)
+		t[0], t[1], t[17] = class<<4, 1, 0
+		return t
+	}
+	seg(0xC4, table(0))
+	seg(0xC4, table(1))
+	blocks := ((w + 7) / 8) * ((h + 7) / 8)
+	scan := func(bits int) {
+		n := (bits + 7) / 8
+		data := make([]byte, n)
+		if r := bits % 8; r != 0 {
+			data[n-1] = 0xFF >> r // pad with 1 bits
+		}
+		b.Write(data)
+	}
+	seg(0xDA, []byte{3, 1, 0, 2, 0, 3, 0, 0, 0, 0}) // DC of all components
+	scan(3 * blocks)
+	for c := byte(1); c <= 3; c++ {
+		seg(0xDA, []byte{1, c, 0, 1, 63, 0}) // AC 1..63 of one component
+		scan(blocks)
+	}
+	b.Write([]byte{0xFF, 0xD9})
+	return b.Bytes()
+}
