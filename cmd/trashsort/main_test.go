@@ -60,6 +60,20 @@ func TestRecipePresets(t *testing.T) {
 	if f.cfg.Epochs2 != 14 || f.cfg.LR2 != 5e-4 || f.cfg.CacheFeatures != 8 || f.dropout != 0.5 {
 		t.Errorf("tuned preset with --lr2 5e-4: %+v dropout %g", f.cfg, f.dropout)
 	}
+	if f.cfg.EMA != 0.995 || f.cfg.Mixup != 0.2 || f.cfg.UnfreezeFrom != "conv2d_73" {
+		t.Errorf("tuned preset for InceptionV3: ema %g mixup %g unfreeze-from %q", f.cfg.EMA, f.cfg.Mixup, f.cfg.UnfreezeFrom)
+	}
+	// Layer names are InceptionV3's: another backbone keeps its own default.
+	g := &trainFlags{recipe: "tuned"}
+	other := &cobra.Command{Use: "train"}
+	g.register(other.Flags())
+	g.cfg.Backbone = "mobilenet_v2_035"
+	if err := g.applyRecipe(other.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if g.cfg.UnfreezeFrom != "" || g.cfg.EMA != 0.995 {
+		t.Errorf("tuned preset for MobileNetV2: unfreeze-from %q (want the backbone's default), ema %g", g.cfg.UnfreezeFrom, g.cfg.EMA)
+	}
 	f.recipe = "bogus"
 	if err := f.applyRecipe(cmd.Flags()); err == nil {
 		t.Error("unknown recipe accepted")

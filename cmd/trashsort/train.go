@@ -44,31 +44,47 @@ type trainFlags struct {
 	recipe       string
 }
 
-// tunedRecipe is the recipe measured best on TrashNet's validation split:
-// the seed recipe plus more head epochs, a ten times larger fine-tuning rate
-// for more epochs, stronger augmentation, dropout and label smoothing, and
-// eight cached views. Flags given explicitly win.
-var tunedRecipe = map[string]string{
-	"epochs1": "5", "epochs2": "14", "lr2": "1e-3", "cache-features": "8",
-	"vflip": "true", "rotation": "20", "dropout": "0.5", "label-smoothing": "0.1",
+// recipe is a preset: flag values applied where the user set none, some
+// of them only for one backbone (layer names are a backbone's own).
+type recipe struct {
+	flags       map[string]string
+	forBackbone map[string]map[string]string
+}
+
+// recipes are the presets. tuned is the recipe measured best on TrashNet's
+// validation split (docs/EXPERIMENTS.md): the seed recipe plus more head
+// epochs, a ten times larger fine-tuning rate for more epochs, stronger
+// augmentation, dropout, label smoothing, mixup and a moving average of the
+// weights, eight cached views, and for InceptionV3 fine-tuning from mixed8
+// (layer 229) rather than mixed9. Flags given explicitly win.
+var recipes = map[string]recipe{
+	"seed": {},
+	"tuned": {
+		flags: map[string]string{
+			"epochs1": "5", "epochs2": "14", "lr2": "1e-3", "cache-features": "8",
+			"vflip": "true", "rotation": "20", "dropout": "0.5", "label-smoothing": "0.1",
+			"ema": "0.995", "mixup": "0.2",
+		},
+		forBackbone: map[string]map[string]string{"inception_v3": {"unfreeze-from": "conv2d_73"}},
+	},
 }
 
 // applyRecipe sets the preset's values on flags the user did not set.
 func (f *trainFlags) applyRecipe(fs *pflag.FlagSet) error {
-	switch f.recipe {
-	case "seed":
-		return nil
-	case "tuned":
-		for name, v := range tunedRecipe {
+	r, ok := recipes[f.recipe]
+	if !ok {
+		return fmt.Errorf("--recipe %q: want seed or tuned", f.recipe)
+	}
+	for _, vals := range []map[string]string{r.flags, r.forBackbone[f.cfg.Backbone]} {
+		for name, v := range vals {
 			if !fs.Changed(name) {
 				if err := fs.Set(name, v); err != nil {
 					return err
 				}
 			}
 		}
-		return nil
 	}
-	return fmt.Errorf("--recipe %q: want seed or tuned", f.recipe)
+	return nil
 }
 
 func (f *trainFlags) register(fs *pflag.FlagSet) {
