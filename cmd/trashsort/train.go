@@ -370,6 +370,6 @@ func dataCmd() *cobra.Command {
 		},
 	}
 	fetch.Flags().StringVar(&dir, "dir", defaultDataDir, "destination folder")
-	cmd.AddCommand(fetch)
+	cmd.AddCommand(fetch, dataCheckCmd())
 	return cmd
 }
