@@ -11,7 +11,9 @@ FUZZ_TARGETS := safetensors:FuzzNewReader classifier:FuzzLoad h5:FuzzOpen models
 	data:FuzzDecode data:FuzzExtractZip data:FuzzParseSplitFile serve:FuzzClassify
 FUZZTIME ?= 30s
 
-.PHONY: deps build run test race fuzz loadtest bench
+ORT_NODE := .cache/onnxruntime-node
+
+.PHONY: deps build run test race fuzz loadtest bench ort
 
 deps:
 	@dpkg -s $(APT_PKGS) >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $(APT_PKGS); }
@@ -48,3 +50,9 @@ loadtest: deps
 
 bench: build
 	go test -run '^$$' -bench . -benchtime 3x ./dnnl ./models
+
+# ONNX Runtime for Node, which the ONNX export test runs the exported model in
+# (the test skips without it). --ignore-scripts: the CPU build ships in the package.
+ort:
+	@test -f $(ORT_NODE)/node_modules/onnxruntime-node/package.json || \
+		npm install --ignore-scripts --no-audit --no-fund --prefix $(ORT_NODE) onnxruntime-node@1.30.0
