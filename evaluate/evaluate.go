@@ -26,6 +26,8 @@ type Options struct {
 	TTA bool
 	// Mistakes is how many confident mistakes to keep (default 24).
 	Mistakes int
+	// Explain adds Grad-CAM overlays of the predicted class to the mistakes page.
+	Explain bool
 	// MinConfidence is the "unsure" threshold on calibrated confidence:
 	// 0 is the model's own, a negative value none.
 	MinConfidence float64
@@ -46,6 +48,8 @@ type Mistake struct {
 	True       string  `json:"true"`
 	Predicted  string  `json:"predicted"`
 	Confidence float64 `json:"confidence"`
+	// overlay is the Grad-CAM overlay of the predicted class (a data URI), when explained.
+	overlay string
 }
 
 // Report is the result of an evaluation.
@@ -126,6 +130,11 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 	}
 	sort.Slice(mistakes, func(i, j int) bool { return mistakes[i].Confidence > mistakes[j].Confidence })
 	r.Mistakes = mistakes[:min(len(mistakes), o.Mistakes)]
+	if o.Explain {
+		if err := explainMistakes(clf, r.Mistakes); err != nil {
+			return nil, err
+		}
+	}
 	r.score(clf.Meta.Classes)
 	r.Calibration = measureCalibration(raw, labels, k, clf.Temperature(), clf.Threshold(o.MinConfidence))
 	return r, nil

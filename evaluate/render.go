@@ -10,6 +10,8 @@ import (
 	"image/draw"
 	"image/png"
 	"io"
+	"path/filepath"
+	"strings"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -68,35 +70,58 @@ func trim(s string) string {
 	return s
 }
 
+// thumbWidth is the width of the mistakes page's thumbnails.
+const thumbWidth = 180
+
 var mistakesPage = template.Must(template.New("m").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>Most confident mistakes</title>
-<style>body{font-family:sans-serif;margin:2em}figure{display:inline-block;margin:.5em;width:180px;vertical-align:top}
-img{width:180px;border-radius:4px}figcaption{font-size:.85em}b{color:#b00}</style></head>
-<body><h1>Most confident mistakes</h1><p>{{.Data}}: accuracy {{printf "%.2f" .Acc}}% on {{.Images}} images; {{len .Items}} shown.</p>
-{{range .Items}}<figure><img src="{{.Src}}" alt="{{.Path}}"><figcaption>{{.Path}}<br>true <b>{{.True}}</b>, predicted <b>{{.Predicted}}</b> ({{printf "%.1f" .Pct}}%)</figcaption></figure>
-{{end}}</body></html>
+<style>body{font-family:sans-serif;margin:2em;background:#fafafa}
+.cards{display:flex;flex-wrap:wrap;gap:1em}
+figure{margin:0;padding:.5em;background:#fff;border:1px solid #ddd;border-radius:6px;width:180px;box-sizing:content-box}
+figure.explained{width:368px}
+.pics{display:flex;gap:8px}
+img{width:180px;border-radius:4px;display:block}
+figcaption{font-size:.85em;margin-top:.4em;overflow-wrap:anywhere;word-break:break-word}
+.path{color:#555;font-family:monospace;font-size:.9em;display:block;max-height:3.6em;overflow:hidden}
+b{color:#b00}.unsure{color:#a15c00}</style></head>
+<body><h1>Most confident mistakes</h1><p>{{.Data}}: accuracy {{printf "%.2f" .Acc}}% on {{.Images}} images; {{len .Items}} shown{{if .Explained}}; beside each photo, where the model saw the predicted class (Grad-CAM on the last convolutional block: red is strong evidence){{end}}.</p>
+<div class="cards">
+{{range .Items}}<figure{{if .Overlay}} class="explained"{{end}}><div class="pics"><img src="{{.Src}}" alt="{{.Rel}}">{{if .Overlay}}<img src="{{.Overlay}}" alt="heat map of {{.Predicted}} for {{.Rel}}">{{end}}</div>
+<figcaption><span class="path" title="{{.Path}}">{{.Rel}}</span>true <b>{{.True}}</b>, predicted <b>{{.Predicted}}</b> ({{printf "%.1f" .Pct}}%){{if .Unsure}} <span class="unsure">below the threshold: answered "unsure"</span>{{end}}</figcaption></figure>
+{{end}}</div></body></html>
 `))
 
-// WriteMistakesHTML writes a self-contained page with thumbnails of the most confident mistakes.
+// WriteMistakesHTML writes a self-contained page with thumbnails of the
+// most confident mistakes (and their Grad-CAM overlays when explained);
+// captions show the path relative to the data folder, the full path on hover.
 func (r *Report) WriteMistakesHTML(path string) error {
 	type item struct {
 		Mistake
-		Src template.URL
-		Pct float64
+		Src, Overlay template.URL
+		Rel          string
+		Pct          float64
+		Unsure       bool
 	}
 	var items []item
+	explained := false
 	for _, m := range r.Mistakes {
 		src := ""
 		if img, err := data.DecodeFile(m.Path); err == nil {
-			th := data.Resize(img, 180, 180*img.H/max(img.W, 1), data.Bilinear)
+			th := data.Resize(img, thumbWidth, thumbWidth*img.H/max(img.W, 1), data.Bilinear)
 			var b bytes.Buffer
 			if err := th.Encode(&b, 80); err == nil {
 				src = "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(b.Bytes())
 			}
 		}
-		items = append(items, item{Mistake: m, Src: template.URL(src), Pct: 100 * m.Confidence})
+		rel, err := filepath.Rel(r.Data, m.Path)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			rel = m.Path
+		}
+		explained = explained || m.overlay != ""
+		items = append(items, item{Mistake: m, Src: template.URL(src), Overlay: template.URL(m.overlay), Rel: rel, Pct: 100 * m.Confidence,
+			Unsure: m.Confidence < r.Calibration.MinConfidence})
 	}
 	return atomicfile.Write(path, func(w io.Writer) error {
-		return mistakesPage.Execute(w, map[string]any{"Data": r.Data, "Acc": 100 * r.Accuracy, "Images": r.Images, "Items": items})
+		return mistakesPage.Execute(w, map[string]any{"Data": r.Data, "Acc": 100 * r.Accuracy, "Images": r.Images, "Items": items, "Explained": explained})
 	})
 }

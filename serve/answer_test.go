@@ -2,7 +2,9 @@ package serve
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"image/png"
 	"net/http"
 	"testing"
 
@@ -54,5 +56,39 @@ func TestUnsureBelowThreshold(t *testing.T) {
 				t.Errorf("an unsure answer carries the hint %q", a.Hint)
 			}
 		})
+	}
+}
+
+func TestClassifyExplainReturnsHeatMap(t *testing.T) {
+	_, hs := testServer(t, Options{})
+	img := jpegImage(90, 70)
+	for _, c := range []struct {
+		query string
+		want  bool
+	}{{"?explain=1", true}, {"", false}} {
+		resp, err := http.Post(hs.URL+"/v1/classify"+c.query, "image/jpeg", bytes.NewReader(img))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a answer
+		err = json.NewDecoder(resp.Body).Decode(&a)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d %v", c.query, resp.StatusCode, err)
+		}
+		if !c.want {
+			if a.HeatMap != "" {
+				t.Error("a heat map without ?explain=1")
+			}
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(a.HeatMap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, err := png.Decode(bytes.NewReader(b))
+		if err != nil || im.Bounds().Dx() != 64 || im.Bounds().Dy() != 64 {
+			t.Errorf("heat map: %v, bounds %v", err, im)
+		}
 	}
 }

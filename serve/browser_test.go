@@ -41,7 +41,8 @@ func TestBrowserClassifiesUpload(t *testing.T) {
 	photo := shared.Path(t, "trashnet/val/glass/glass112.jpg")
 	clf := trainedModel(t)
 	sure := browserServer(t, clf, Options{MinConfidence: -1})
-	unsure := browserServer(t, clf, Options{MinConfidence: 0.9999})
+	corrections := t.TempDir()
+	unsure := browserServer(t, clf, Options{MinConfidence: 0.9999, CorrectionsDir: corrections})
 	img, _ := os.ReadFile(photo)
 	resp, err := http.Post(sure+"/v1/classify", "image/jpeg", bytes.NewReader(img))
 	if err != nil {
@@ -81,7 +82,38 @@ func TestBrowserClassifiesUpload(t *testing.T) {
 	if label != "not sure: please check" || !strings.Contains(confidence, "best guess "+api.Guess) {
 		t.Errorf("unsure page shows %q (%q); want the not-sure state with the guess %q", label, confidence, api.Guess)
 	}
+	// The feedback form: choose the right class and send it; the photo
+	// lands in that class folder of the corrections.
+	status, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.getElementById("feedback").hidden`))
+	if err != nil || !status {
+		t.Fatalf("the feedback form is not shown (%v)", err)
+	}
 	saveShot(t, "page-unsure.png", shot)
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#feedback-class"), "plastic"),
+		chromedp.Click(chromedp.CSS("#send-feedback")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	said, err := chromedp.Run(ctx, chromedp.Poll[string](`(t => t.startsWith("Thanks") || t.includes("error") ? t : false)(document.getElementById("feedback-status").textContent)`, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil || said != "Thanks: saved as plastic" {
+		t.Errorf("after sending a correction the page says %q (%v)", said, err)
+	}
+	if files, _ := os.ReadDir(filepath.Join(corrections, "plastic")); len(files) != 1 {
+		t.Errorf("corrections/plastic holds %d files, want 1", len(files))
+	}
+	// The explanation: ticking the box classifies again and shows the heat map.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#explain")),
+		chromedp.WaitVisible(chromedp.CSS("#heatmap")),
+	)
+	if err != nil {
+		t.Fatalf("heat map: %v", err)
+	}
+	if shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		saveShot(t, "page-explained.png", shot)
+	}
 	t.Logf("page shows %q, then %q (%s)", api.Label, label, confidence)
 }
 

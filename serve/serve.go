@@ -86,6 +86,11 @@ type Options struct {
 	Hints map[string]string
 	// Log receives internal errors (default: standard error).
 	Log *log.Logger
+	// CorrectionsDir, when set, turns on POST /v1/feedback, which stores
+	// corrected photos there as class folders; FeedbackPerMinute limits
+	// how many (default DefaultFeedbackPerMinute, all clients together).
+	CorrectionsDir    string
+	FeedbackPerMinute int
 	// MaxFiles bounds the images of one batch request (default DefaultMaxFiles);
 	// each image has the single-image limits.
 	MaxFiles int
@@ -180,6 +185,9 @@ type Server struct {
 	// decodeSlots and decodeMem bound concurrent decodes by count and by
 	// estimated bytes.
 	decodeSlots, decodeMem *semaphore.Weighted
+	// feedbackLimit and feedbackStored serve POST /v1/feedback.
+	feedbackLimit  *limiter
+	feedbackStored *prometheus.CounterVec
 	// forward runs one batch (the classifier's Predict; tests replace it).
 	forward func(*tensor.Tensor) (*tensor.Tensor, error)
 }
@@ -209,6 +217,7 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/classify", s.instrument("classify", s.classify))
 	s.mux.HandleFunc("POST /v1/classify/batch", s.instrument("classify_batch", s.classifyBatch))
+	s.initFeedback()
 	s.mux.HandleFunc("GET /v1/model", s.instrument("model", s.model))
 	s.mux.HandleFunc("GET /healthz", s.instrument("healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model": s.modelID})
@@ -492,7 +501,11 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
 	defer cancel()
-	a, aerr := s.classifyOne(ctx, b)
+	classifyOne := s.classifyOne
+	if r.URL.Query().Get("explain") == "1" {
+		classifyOne = s.classifyExplained
+	}
+	a, aerr := classifyOne(ctx, b)
 	if aerr != nil {
 		s.fail(w, aerr)
 		return
@@ -512,6 +525,7 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request) {
 		"id": s.modelID, "backbone": m.Backbone, "classes": m.Classes, "input_size": m.Size,
 		"preprocessing": m.Preprocess, "val_accuracy": m.Summary.ValAccuracy, "trained": m.Summary.Date,
 		"hints": s.opts.Hints, "min_confidence": s.threshold(), "temperature": s.clf.Temperature(),
+		"feedback": s.opts.CorrectionsDir != "",
 	})
 }
 

@@ -26,7 +26,7 @@ func init() { extraCommands = append(extraCommands, evalCmd, predictCmd) }
 
 func evalCmd() *cobra.Command {
 	var modelPath, dataDir, reportDir string
-	var asJSON, tta, bf16 bool
+	var asJSON, tta, bf16, explainMistakes bool
 	var batch, mistakes int
 	var minConf float64
 	cmd := &cobra.Command{
@@ -42,7 +42,7 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: batch, TTA: tta, Mistakes: mistakes, MinConfidence: minConf})
+			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: batch, TTA: tta, Mistakes: mistakes, MinConfidence: minConf, Explain: explainMistakes && reportDir != ""})
 			if err != nil {
 				return err
 			}
@@ -60,6 +60,7 @@ func evalCmd() *cobra.Command {
 	f.IntVar(&mistakes, "mistakes", 24, "how many confident mistakes to show")
 	f.BoolVar(&bf16, "bf16", false, "run the convolutions in bfloat16 (to check the accuracy cost of serve --bf16)")
 	minConfidenceFlag(f, &minConf)
+	f.BoolVar(&explainMistakes, "explain", true, "add Grad-CAM overlays to the mistakes page")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }

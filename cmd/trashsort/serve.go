@@ -23,6 +23,8 @@ func serveCmd() *cobra.Command {
 		Long: `Serve the model over HTTP:
   POST /v1/classify   an image (multipart field "image", or the raw body) -> JSON
   POST /v1/classify/batch  several multipart "image" fields -> one answer or error per file
+  POST /v1/classify?explain=1  adds the Grad-CAM heat map (PNG, base64)
+  POST /v1/feedback   "image" and "label": stores a correction (with --corrections)
   GET  /v1/model      classes, backbone, input size, validation accuracy
   GET  /healthz, GET /metrics (Prometheus), GET / (the web page)
 Concurrent requests are micro-batched into one forward pass; a full queue
@@ -67,6 +69,8 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.DurationVar(&o.ReadTimeout, "read-timeout", serve.DefaultReadTimeout, "time to read a whole request, body included")
 	f.DurationVar(&o.WriteTimeout, "write-timeout", serve.DefaultWriteTimeout, "time from the end of the headers to the end of the answer")
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
+	f.StringVar(&o.CorrectionsDir, "corrections", "", "store corrections sent with POST /v1/feedback (the page's \"Wrong?\" form) here as class folders; off when empty")
+	f.IntVar(&o.FeedbackPerMinute, "feedback-per-minute", serve.DefaultFeedbackPerMinute, "most corrections stored per minute, all clients together (429 beyond)")
 	f.IntVar(&o.MaxFiles, "max-files", serve.DefaultMaxFiles, "most images in one /v1/classify/batch request")
 	minConfidenceFlag(f, &o.MinConfidence)
 	f.BoolVar(&bf16, "bf16", false, "run the frozen convolutions in bfloat16 (about 1.6x the throughput on AVX512_BF16 CPUs; scores differ slightly from float32)")

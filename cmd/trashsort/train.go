@@ -24,6 +24,7 @@ func init() { extraCommands = append(extraCommands, trainCmd, dataCmd) }
 // trainFlags are the flags shared by train and run.
 type trainFlags struct {
 	cfg          train.Config
+	extra        []string
 	dataDir      string
 	trainDir     string
 	valDir       string
@@ -91,6 +92,7 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	c := &f.cfg
 	fs.StringVar(&f.recipe, "recipe", f.recipe, "seed: the classic Keras recipe's settings; tuned: the settings measured best on TrashNet (see README)")
 	fs.StringVar(&f.dataDir, "data", "", "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else "+defaultDataDir+", fetched if absent)")
+	fs.StringArrayVar(&f.extra, "extra", nil, "more training images in class folders, e.g. the service's --corrections folder (repeatable)")
 	fs.StringVar(&f.trainDir, "train", "", "training class folders (overrides --data)")
 	fs.StringVar(&f.valDir, "val", "", "validation class folders (overrides --data)")
 	fs.Float64Var(&f.valSplit, "val-split", 0, "hold out this fraction of the training folders for validation instead (seeded)")
@@ -331,6 +333,13 @@ func runTraining(cmd *cobra.Command, f *trainFlags) (*train.Result, error) {
 	tr, va, _, err := f.datasets(cmd)
 	if err != nil {
 		return nil, err
+	}
+	for _, dir := range f.extra {
+		n, err := tr.AddFolder(dir)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "extra: %d training images from %s\n", n, dir)
 	}
 	w, err := resolveWeights(cmd, cfg.Backbone, f.weightsPath)
 	if err != nil {

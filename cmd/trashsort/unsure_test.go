@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,5 +53,61 @@ func TestPredictSaysUnsure(t *testing.T) {
 	out, err := run(t, "predict", "--model", model, img)
 	if err != nil || !strings.Contains(out, "unsure: ") {
 		t.Errorf("table output %q (%v) should say unsure", out, err)
+	}
+}
+
+func TestExportWritesONNX(t *testing.T) {
+	dir := t.TempDir()
+	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "m.safetensors")
+	if err := clf.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "m.onnx")
+	if _, err := run(t, "export", "--model", model, "--format", "onnx", "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() < 1000 {
+		t.Errorf("%s: %v", out, err)
+	}
+	if _, err := run(t, "export", "--model", model, "--format", "tflite", "-o", out); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
+
+func TestExplainWritesOverlays(t *testing.T) {
+	dir := t.TempDir()
+	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "m.safetensors")
+	if err := clf.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	(&data.RGB{W: 50, H: 40, Pix: bytes.Repeat([]byte{30, 200, 90}, 2000)}).Encode(&b, 90)
+	img := filepath.Join(dir, "photo.jpg")
+	os.WriteFile(img, b.Bytes(), 0o644)
+	out, err := run(t, "explain", "--model", model, "--out", filepath.Join(dir, "out"), "--class", "b", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "photo.jpg\tb ") {
+		t.Errorf("output %q", out)
+	}
+	f, err := os.Open(filepath.Join(dir, "out", "photo-gradcam.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if im, err := png.Decode(f); err != nil || im.Bounds().Dx() != 50 {
+		t.Errorf("overlay: %v", err)
+	}
+	if _, err := run(t, "explain", "--model", model, "--class", "zebra", img); err == nil {
+		t.Error("unknown class accepted")
 	}
 }

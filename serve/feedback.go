@@ -1,0 +1,167 @@
+package serve
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"trashsort/atomicfile"
+	"trashsort/data"
+)
+
+// initFeedback sets up POST /v1/feedback: the rate limit, a counter and the route.
+func (s *Server) initFeedback() {
+	per := s.opts.FeedbackPerMinute
+	if per <= 0 {
+		per = DefaultFeedbackPerMinute
+	}
+	s.feedbackLimit = newLimiter(per)
+	s.feedbackStored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trashsort_feedback_total", Help: "Corrections stored, by class.",
+	}, []string{"class"})
+	s.metrics.reg.MustRegister(s.feedbackStored)
+	s.mux.HandleFunc("POST /v1/feedback", s.instrument("feedback", s.feedback))
+}
+
+// DefaultFeedbackPerMinute bounds stored corrections per minute (all clients together).
+const DefaultFeedbackPerMinute = 30
+
+// limiter is a token bucket: burst tokens, refilled at perMinute.
+type limiter struct {
+	mu        sync.Mutex
+	tokens    float64
+	burst     float64
+	perMinute float64
+	last      time.Time
+}
+
+func newLimiter(perMinute int) *limiter {
+	return &limiter{tokens: float64(perMinute), burst: float64(perMinute), perMinute: float64(perMinute), last: time.Now()}
+}
+
+func (l *limiter) allow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Minutes()*l.perMinute)
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
+
+// feedback answers POST /v1/feedback: multipart fields "image" (the photo
+// just classified) and "label" (the right class). The photo is checked
+// like a classification (body, pixel and decode limits) and stored
+// atomically as <corrections>/<label>/<sha256 prefix>.<ext>, so a folder
+// that `trashsort train --extra` reads grows with the service's own photos.
+func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
+	if s.opts.CorrectionsDir == "" {
+		s.fail(w, &apiErr{http.StatusNotFound, "feedback_off", "this server does not collect corrections (start it with --corrections DIR)"})
+		return
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "multipart/form-data" {
+		s.fail(w, &apiErr{http.StatusBadRequest, "bad_request", "send multipart/form-data with fields \"image\" and \"label\""})
+		return
+	}
+	if !s.feedbackLimit.allow() {
+		w.Header().Set("Retry-After", "10")
+		s.fail(w, &apiErr{http.StatusTooManyRequests, "rate_limited", "too many corrections: retry shortly"})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes+64<<10)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		s.fail(w, &apiErr{http.StatusBadRequest, "bad_request", "reading the multipart body: " + err.Error()})
+		return
+	}
+	var img []byte
+	label := ""
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.fail(w, bodyError(err, s.opts.MaxBodyBytes))
+			return
+		}
+		switch part.FormName() {
+		case "image":
+			img, err = io.ReadAll(io.LimitReader(part, s.opts.MaxBodyBytes+1))
+			if err == nil && int64(len(img)) > s.opts.MaxBodyBytes {
+				s.fail(w, &apiErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("image exceeds %d bytes", s.opts.MaxBodyBytes)})
+				return
+			}
+		case "label":
+			var b []byte
+			b, err = io.ReadAll(io.LimitReader(part, 256))
+			label = strings.TrimSpace(string(b))
+		default:
+			_, err = io.Copy(io.Discard, part)
+		}
+		if err != nil {
+			s.fail(w, bodyError(err, s.opts.MaxBodyBytes))
+			return
+		}
+	}
+	if len(img) == 0 {
+		s.fail(w, &apiErr{http.StatusBadRequest, "missing_field", "multipart field \"image\" is missing or empty"})
+		return
+	}
+	if !slices.Contains(s.clf.Meta.Classes, label) {
+		s.fail(w, &apiErr{http.StatusBadRequest, "bad_label", fmt.Sprintf("label %q is not one of the model's classes %v", label, s.clf.Meta.Classes)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
+	defer cancel()
+	if _, aerr := s.decode(ctx, img); aerr != nil {
+		s.fail(w, aerr)
+		return
+	}
+	h, err := data.Inspect(img, s.opts.MaxPixels)
+	if err != nil {
+		s.fail(w, decodeError(err))
+		return
+	}
+	sum := sha256.Sum256(img)
+	name := hex.EncodeToString(sum[:8]) + "." + extension(h.Format)
+	dir := filepath.Join(s.opts.CorrectionsDir, label)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.opts.Log.Printf("feedback: %v", err)
+		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
+		return
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, name), img); err != nil {
+		s.opts.Log.Printf("feedback: %v", err)
+		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
+		return
+	}
+	s.feedbackStored.WithLabelValues(label).Inc()
+	writeJSON(w, http.StatusCreated, map[string]any{"stored": label + "/" + name, "label": label})
+}
+
+func extension(format string) string {
+	switch format {
+	case "jpeg":
+		return "jpg"
+	case "png", "gif", "bmp", "webp":
+		return format
+	}
+	return "img"
+}

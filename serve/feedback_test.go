@@ -1,0 +1,77 @@
+package serve
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func postFeedback(t *testing.T, url string, img []byte, label string) (int, map[string]any) {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	if img != nil {
+		w, _ := mw.CreateFormFile("image", "photo.jpg")
+		w.Write(img)
+	}
+	mw.WriteField("label", label)
+	mw.Close()
+	resp, err := http.Post(url+"/v1/feedback", mw.FormDataContentType(), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var v map[string]any
+	json.Unmarshal(body, &v)
+	return resp.StatusCode, v
+}
+
+func TestFeedbackStoresCorrections(t *testing.T) {
+	dir := t.TempDir()
+	_, hs := testServer(t, Options{CorrectionsDir: dir, FeedbackPerMinute: 3, MaxBodyBytes: 200_000})
+	img := jpegImage(50, 40)
+	status, v := postFeedback(t, hs.URL, img, "glass")
+	if status != 201 || v["stored"] == nil {
+		t.Fatalf("status %d %v", status, v)
+	}
+	stored := filepath.Join(dir, filepath.FromSlash(v["stored"].(string)))
+	if b, err := os.ReadFile(stored); err != nil || !bytes.Equal(b, img) {
+		t.Errorf("stored file %s: %v", stored, err)
+	}
+	if filepath.Dir(stored) != filepath.Join(dir, "glass") {
+		t.Errorf("stored in %s, want the glass class folder", stored)
+	}
+	cases := []struct {
+		name   string
+		img    []byte
+		label  string
+		status int
+		kind   string
+	}{
+		{"unknown class", img, "zebra", 400, "bad_label"},
+		{"not an image", []byte("hello"), "glass", 415, "not_an_image"},
+		{"rate limited", img, "paper", 429, "rate_limited"},
+	}
+	for _, c := range cases {
+		status, v := postFeedback(t, hs.URL, c.img, c.label)
+		e, _ := v["error"].(map[string]any)
+		if status != c.status || e == nil || e["kind"] != c.kind {
+			t.Errorf("%s: status %d %v, want %d %s", c.name, status, v, c.status, c.kind)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("the corrections folder holds %d class folders, want 1", len(entries))
+	}
+	// Off by default.
+	_, off := testServer(t, Options{})
+	if status, _ := postFeedback(t, off.URL, img, "glass"); status != 404 {
+		t.Errorf("feedback without a corrections folder: status %d, want 404", status)
+	}
+}
