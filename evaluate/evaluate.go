@@ -244,5 +244,28 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintln(tw)
 	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nrow-normalized (%% of each true class)\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\t")
+	for _, c := range r.Classes {
+		fmt.Fprintf(tw, "%s\t", c.Class)
+	}
+	fmt.Fprintln(tw)
+	for i, row := range r.Confusion {
+		fmt.Fprintf(tw, "%s\t", r.Classes[i].Class)
+		total := 0
+		for _, v := range row {
+			total += v
+		}
+		for _, v := range row {
+			pct := 0.0
+			if total > 0 {
+				pct = 100 * float64(v) / float64(total)
+			}
+			fmt.Fprintf(tw, "%.1f\t", pct)
+		}
+		fmt.Fprintln(tw)
+	}
 	return tw.Flush()
 }

@@ -36,6 +36,10 @@ func TestScoresMatchHandComputation(t *testing.T) {
 	}
 	var b bytes.Buffer
 	r.WriteText(&b)
+	// Row a of the confusion matrix {5, 1, 0} is 83.3% and 16.7% of its 6 images.
+	if !strings.Contains(b.String(), "row-normalized") || !strings.Contains(b.String(), "83.3") || !strings.Contains(b.String(), "16.7") {
+		t.Error(b.String())
+	}
 	if !strings.Contains(b.String(), "weighted avg") || !strings.Contains(b.String(), "confusion matrix") {
 		t.Error(b.String())
 	}

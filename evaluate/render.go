@@ -22,7 +22,8 @@ import (
 )
 
 // WriteConfusionPNG draws the confusion matrix as a heat map: each cell
-// shaded by its share of the true class's images, with the count written in.
+// shaded by its share of the true class's images, with the count and that
+// share (the row-normalized percentage) written in.
 func (r *Report) WriteConfusionPNG(path string) error {
 	k := len(r.Classes)
 	const cell, left, top = 76, 90, 40
@@ -56,10 +57,13 @@ func (r *Report) WriteConfusionPNG(path string) error {
 			if frac > 0.6 {
 				fg = color.White
 			}
-			text(fmt.Sprint(v), rect.Min.X+cell/2-8, rect.Min.Y+cell/2+4, fg)
+			n := fmt.Sprint(v)
+			pct := fmt.Sprintf("%.0f%%", 100*frac)
+			text(n, rect.Min.X+cell/2-len(n)*7/2, rect.Min.Y+cell/2-2, fg)
+			text(pct, rect.Min.X+cell/2-len(pct)*7/2, rect.Min.Y+cell/2+14, fg)
 		}
 	}
-	text(fmt.Sprintf("accuracy %.2f%% on %d images", 100*r.Accuracy, r.Images), 4, top+k*cell+20, color.Black)
+	text(fmt.Sprintf("accuracy %.2f%% on %d images; cells: count and %% of the true class", 100*r.Accuracy, r.Images), 4, top+k*cell+20, color.Black)
 	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
