@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -109,5 +110,36 @@ func TestExplainWritesOverlays(t *testing.T) {
 	}
 	if _, err := run(t, "explain", "--model", model, "--class", "zebra", img); err == nil {
 		t.Error("unknown class accepted")
+	}
+}
+
+func TestCalibrateStoresCalibration(t *testing.T) {
+	dir := t.TempDir()
+	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "m.safetensors")
+	if err := clf.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, "val", c), 0o755)
+		for k := 0; k < 3; k++ {
+			var b bytes.Buffer
+			(&data.RGB{W: 20, H: 20, Pix: bytes.Repeat([]byte{byte(50 + 150*i), byte(60 * k), 90}, 400)}).Encode(&b, 90)
+			os.WriteFile(filepath.Join(dir, "val", c, fmt.Sprintf("%d.jpg", k)), b.Bytes(), 0o644)
+		}
+	}
+	out := filepath.Join(dir, "calibrated.safetensors")
+	if _, err := run(t, "calibrate", "--model", model, "--data", filepath.Join(dir, "val"), "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	back, err := classifier.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := back.Meta.Calibration; c == nil || c.Images != 6 || c.Temperature <= 0 {
+		t.Errorf("calibration %+v", c)
 	}
 }

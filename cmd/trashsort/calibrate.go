@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"trashsort/calibrate"
+	"trashsort/classifier"
+	"trashsort/data"
+)
+
+func init() { extraCommands = append(extraCommands, calibrateCmd) }
+
+func calibrateCmd() *cobra.Command {
+	var modelPath, dataDir, out string
+	var target float64
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "calibrate",
+		Short: "Fit the temperature and the \"unsure\" threshold on held-out class folders and store them in the model",
+		Long: `Training does this on its validation split; calibrate redoes it for a model file
+trained before, or on other held-out data: temperature scaling fitted by the NLL, and
+the lowest confidence threshold at which the answered images reach --target accuracy
+(answering at least half of them). Writes the model with its calibration to -o.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			clf, err := classifier.Load(modelPath)
+			if err != nil {
+				return err
+			}
+			ds, err := data.FromFolder(dataDir, clf.Meta.Classes)
+			if err != nil {
+				return err
+			}
+			l, err := data.NewLoader(ds, data.Config{Size: clf.Meta.Size, Resize: clf.Meta.Resize, BatchSize: batch})
+			if err != nil {
+				return err
+			}
+			var probs []float32
+			var labels []int
+			ch, errf := l.Epoch(cmd.Context(), 0)
+			for b := range ch {
+				p, err := clf.PredictRaw(b.X)
+				if err != nil {
+					for range ch {
+					}
+					return err
+				}
+				probs = append(probs, p.Data...)
+				labels = append(labels, b.Labels...)
+			}
+			if err := errf(); err != nil {
+				return err
+			}
+			c, err := calibrate.Fit(probs, labels, len(clf.Meta.Classes), target)
+			if err != nil {
+				return err
+			}
+			clf.Meta.Calibration = &c
+			if err := clf.Save(out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d images: temperature %.3f, ECE %.4f -> %.4f; unsure below %.3f: answers %.1f%% at %.2f%% accuracy\nmodel: %s\n",
+				c.Images, c.Temperature, c.ECEBefore, c.ECEAfter, c.MinConfidence, 100*c.Coverage, 100*c.AnsweredAccuracy, out)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	f.StringVar(&dataDir, "data", "", "held-out class folders (e.g. datasets/trashnet/val)")
+	f.StringVarP(&out, "output", "o", "", "model file to write (may be --model itself)")
+	f.Float64Var(&target, "target", calibrate.DefaultTargetAccuracy, "accuracy on the answered images that the threshold aims for")
+	f.IntVar(&batch, "batch", 32, "batch size")
+	cmd.MarkFlagRequired("data")
+	cmd.MarkFlagRequired("output")
+	return cmd
+}
