@@ -14,7 +14,7 @@ import (
 
 type convKey struct {
 	prop prop // inference, backwardData or backwardWeights
-	dt   dtype
+	dt   DataType
 	g    tensor.ConvGeom
 	bias bool
 	act  Activation
@@ -23,7 +23,7 @@ type convKey struct {
 // convDescs returns the NHWC source and destination descriptors in float32,
 // the user's Keras-layout weights in float32, and the "any" layout weights
 // of data type dt for the primitive to choose.
-func convDescs(g tensor.ConvGeom, dt dtype) (src, dst, wUser, wAny C.dnnl_memory_desc_t, err error) {
+func convDescs(g tensor.ConvGeom, dt DataType) (src, dst, wUser, wAny C.dnnl_memory_desc_t, err error) {
 	if src, err = md(C.dnnl_nhwc, g.N, g.C, g.H, g.W); err != nil {
 		return
 	}
@@ -70,7 +70,7 @@ func validGeom(g tensor.ConvGeom) error {
 
 // convForwardPD creates a forward convolution primitive descriptor whose
 // source and weights are of data type dt (the destination is float32).
-func (b *builder) convForwardPD(g tensor.ConvGeom, p prop, dt dtype, bias bool, act Activation) C.dnnl_primitive_desc_t {
+func (b *builder) convForwardPD(g tensor.ConvGeom, p prop, dt DataType, bias bool, act Activation) C.dnnl_primitive_desc_t {
 	if b.err != nil {
 		return nil
 	}
@@ -103,52 +103,155 @@ func (b *builder) convForwardPD(g tensor.ConvGeom, p prop, dt dtype, bias bool, 
 	return b.pd(unsafe.Pointer(&cd), attr, nil, fmt.Sprintf("convolution forward %+v", g))
 }
 
-// ConvForward computes y = act(conv(x, w) + b) for NHWC x and y and Keras
-// layout weights ([KH, KW, C, F], or [KH, KW, C, F/C] when Groups == C).
-// b may be nil.
-func ConvForward(g tensor.ConvGeom, x, w, b, y []float32, act Activation) error {
+// convForwardOp is the cached forward convolution of data type dt: an
+// optional reorder of the float32 input to dt, an optional reorder of the
+// user's weights into the layout the kernel wants, and the convolution,
+// whose handles are source, weights, destination and bias.
+func convForwardOp(g tensor.ConvGeom, dt DataType, bias bool, act Activation) (*op, error) {
+	return cached(convKey{inference, dt, g, bias, act}, func() (*op, error) {
+		bd := newBuilder()
+		bd.o.xStep, bd.o.wStep = -1, -1
+		pd := bd.convForwardPD(g, inference, dt, bias, act)
+		if bd.err != nil {
+			return bd.finish(nil)
+		}
+		srcF, dst, wUser, _, _ := convDescs(g, F32)
+		mx := bd.memory(&srcF, false)
+		if dt != F32 {
+			src, _ := mdOf(dt, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
+			mc := bd.memory(&src, true)
+			bd.o.xStep = len(bd.o.steps)
+			bd.reorder(&srcF, &src, mx, mc)
+			mx = mc
+		}
+		wWant, re := bd.adapt(pd, C.dnnl_query_weights_md, &wUser)
+		bd.o.wWant = *wWant
+		mwu := bd.memory(&wUser, false)
+		mw := mwu
+		if re {
+			mw = bd.memory(wWant, true)
+			bd.o.wStep = len(bd.o.steps)
+			bd.reorder(&wUser, wWant, mwu, mw)
+			if bd.err == nil {
+				bd.err = check(C.dnnl_memory_get_data_handle(mw, &bd.o.wOwn), "weights buffer")
+			}
+		}
+		args := []any{C.DNNL_ARG_SRC, mx, C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DST, bd.memory(&dst, false)}
+		if bias {
+			bm, _ := md(C.dnnl_a, g.F)
+			args = append(args, C.DNNL_ARG_BIAS, bd.memory(&bm, false))
+		}
+		bd.step(pd, args...)
+		return bd.finish(pd)
+	})
+}
+
+// runConv runs a convolution op on user weights w, reordered on this call,
+// or on weights packed (already reordered) for it when packed is not nil.
+func (o *op) runConv(x, w, packed, b, y unsafe.Pointer) error {
+	xs := x
+	if o.xStep >= 0 {
+		if err := o.run(o.xStep, h{x}); err != nil {
+			return err
+		}
+		xs = nil
+	}
+	if packed == nil {
+		packed = w
+		if o.wStep >= 0 {
+			if err := o.run(o.wStep, h{w, o.wOwn}); err != nil {
+				return err
+			}
+			packed = o.wOwn
+		}
+	}
+	return o.run(len(o.steps)-1, h{xs, packed, y, b})
+}
+
+func checkConvForward(what string, g tensor.ConvGeom, x, w, b, y []float32) error {
 	if err := validGeom(g); err != nil {
 		return err
 	}
-	if err := checkLens("convolution forward", len(x), g.InLen(), len(w), g.WeightLen(), len(y), g.OutLen()); err != nil {
+	if err := checkLens(what, len(x), g.InLen(), len(w), g.WeightLen(), len(y), g.OutLen()); err != nil {
 		return err
 	}
 	if b != nil && len(b) < g.F {
-		return fmt.Errorf("dnnl: convolution forward: bias has %d values, needs %d", len(b), g.F)
+		return fmt.Errorf("dnnl: %s: bias has %d values, needs %d", what, len(b), g.F)
 	}
-	key := convKey{inference, f32, g, b != nil, act}
+	return nil
+}
+
+// ConvForward computes y = act(conv(x, w) + b) for NHWC x and y and Keras
+// layout weights ([KH, KW, C, F], or [KH, KW, C, F/C] when Groups == C).
+// b may be nil. The weights are reordered on every call; frozen weights
+// are better held in ConvWeights.
+func ConvForward(g tensor.ConvGeom, x, w, b, y []float32, act Activation) error {
+	if err := checkConvForward("convolution forward", g, x, w, b, y); err != nil {
+		return err
+	}
 	return do(func() error {
-		o, err := cached(key, func() (*op, error) {
-			bd := newBuilder()
-			pd := bd.convForwardPD(g, inference, f32, b != nil, act)
-			if bd.err != nil {
-				return bd.finish(nil)
-			}
-			src, dst, wUser, _, _ := convDescs(g, f32)
-			wWant, re := bd.adapt(pd, C.dnnl_query_weights_md, &wUser)
-			mx, my := bd.memory(&src, false), bd.memory(&dst, false)
-			mwu := bd.memory(&wUser, false)
-			mw := mwu
-			if re {
-				mw = bd.memory(wWant, true)
-				bd.reorder(&wUser, wWant, mwu, mw)
-			}
-			args := []any{C.DNNL_ARG_SRC, mx, C.DNNL_ARG_WEIGHTS, mw}
-			if b != nil {
-				bm, _ := md(C.dnnl_a, g.F)
-				args = append(args, C.DNNL_ARG_BIAS, bd.memory(&bm, false))
-			}
-			args = append(args, C.DNNL_ARG_DST, my)
-			bd.step(pd, args...)
-			return bd.finish(pd)
-		})
+		o, err := convForwardOp(g, F32, b != nil, act)
 		if err != nil {
 			return err
 		}
-		if b != nil {
-			return o.runWeightsIn(ptr(w), h{ptr(x), nil, ptr(b), ptr(y)}, 1)
+		return o.runConv(ptr(x), ptr(w), nil, ptr(b), ptr(y))
+	})
+}
+
+// ConvWeights are the weights and bias of a frozen convolution, reordered
+// once for each layout the kernels oneDNN picks want (per data type and
+// batch size), instead of on every call as ConvForward does.
+type ConvWeights struct {
+	w, b  []float32
+	packs map[C.dnnl_memory_desc_t]unsafe.Pointer
+	bufs  [][]byte
+}
+
+// NewConvWeights holds Keras-layout weights w and bias b (may be nil). They
+// must not change while the ConvWeights are in use.
+func NewConvWeights(w, b []float32) *ConvWeights {
+	return &ConvWeights{w: w, b: b, packs: map[C.dnnl_memory_desc_t]unsafe.Pointer{}}
+}
+
+// packed returns the weights in the layout op o wants, reordering them on
+// first use. It runs on the oneDNN thread.
+func (cw *ConvWeights) packed(o *op) (unsafe.Pointer, error) {
+	if o.wStep < 0 {
+		return ptr(cw.w), nil
+	}
+	if p, ok := cw.packs[o.wWant]; ok {
+		return p, nil
+	}
+	size := int(C.dnnl_memory_desc_get_size(&o.wWant))
+	buf := make([]byte, size+64)
+	p := unsafe.Pointer(&buf[0])
+	if r := uintptr(p) % 64; r != 0 {
+		p = unsafe.Add(p, 64-r)
+	}
+	if err := o.run(o.wStep, h{ptr(cw.w), p}); err != nil {
+		return nil, err
+	}
+	cw.packs[o.wWant] = p
+	cw.bufs = append(cw.bufs, buf)
+	return p, nil
+}
+
+// Forward computes y = act(conv(x, w) + b) in data type dt with the held
+// weights; see ConvForward and ConvForwardBF16.
+func (cw *ConvWeights) Forward(g tensor.ConvGeom, x, y []float32, act Activation, dt DataType) error {
+	if err := checkConvForward("convolution forward ("+dt.String()+")", g, x, cw.w, cw.b, y); err != nil {
+		return err
+	}
+	return do(func() error {
+		o, err := convForwardOp(g, dt, cw.b != nil, act)
+		if err != nil {
+			return err
 		}
-		return o.runWeightsIn(ptr(w), h{ptr(x), nil, ptr(y)}, 1)
+		p, err := cw.packed(o)
+		if err != nil {
+			return err
+		}
+		return o.runConv(ptr(x), nil, p, ptr(cw.b), ptr(y))
 	})
 }
 
@@ -160,12 +263,12 @@ func ConvBackwardData(g tensor.ConvGeom, dy, w, dx []float32) error {
 	if err := checkLens("convolution backward data", len(dy), g.OutLen(), len(w), g.WeightLen(), len(dx), g.InLen()); err != nil {
 		return err
 	}
-	key := convKey{backwardData, f32, g, false, Linear}
+	key := convKey{backwardData, F32, g, false, Linear}
 	return do(func() error {
 		o, err := cached(key, func() (*op, error) {
 			bd := newBuilder()
-			hint := bd.convForwardPD(g, training, f32, false, Linear)
-			src, dst, wUser, wAny, err := convDescs(g, f32)
+			hint := bd.convForwardPD(g, training, F32, false, Linear)
+			src, dst, wUser, wAny, err := convDescs(g, F32)
 			if err != nil {
 				bd.err = err
 			}
@@ -208,12 +311,12 @@ func ConvBackwardWeights(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 	if db != nil && len(db) < g.F {
 		return fmt.Errorf("dnnl: convolution backward weights: bias gradient has %d values, needs %d", len(db), g.F)
 	}
-	key := convKey{backwardWeights, f32, g, db != nil, Linear}
+	key := convKey{backwardWeights, F32, g, db != nil, Linear}
 	return do(func() error {
 		o, err := cached(key, func() (*op, error) {
 			bd := newBuilder()
-			hint := bd.convForwardPD(g, training, f32, db != nil, Linear)
-			src, dst, wUser, wAny, err := convDescs(g, f32)
+			hint := bd.convForwardPD(g, training, F32, db != nil, Linear)
+			src, dst, wUser, wAny, err := convDescs(g, F32)
 			if err != nil {
 				bd.err = err
 			}

@@ -106,3 +106,39 @@ func TestConvRejectsShortBuffers(t *testing.T) {
 		t.Fatal("want error for short input")
 	}
 }
+
+func TestConvWeightsMatchReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, tc := range convCases {
+		g, err := tensor.NewConvGeom(tc.n, tc.h, tc.w, tc.c, tc.f, tc.kh, tc.kw, tc.s, tc.s, tc.pad, tc.groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, w, b := randSlice(r, g.InLen()), randSlice(r, g.WeightLen()), randSlice(r, g.F)
+		want := make([]float32, g.OutLen())
+		tensor.ConvForward(g, x, w, b, want)
+		tensor.ActivationForward(tensor.ReLU6, want, want)
+		cw := NewConvWeights(w, b)
+		for _, dt := range []DataType{F32, BF16, F32} {
+			if dt == BF16 && !HasBF16() {
+				continue
+			}
+			// A plain call on the same geometry in between must not disturb the packed weights.
+			other, scratch := randSlice(r, g.WeightLen()), make([]float32, g.OutLen())
+			if err := ConvForward(g, x, other, nil, scratch, ReLU6); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, g.OutLen())
+			if err := cw.Forward(g, x, got, ReLU6, dt); err != nil {
+				t.Fatal(err)
+			}
+			limit := tol
+			if dt == BF16 {
+				limit = 2e-2
+			}
+			if e := tensor.RelErr(got, want); e > limit {
+				t.Errorf("%v %v: rel err %g > %g", tc, dt, e, limit)
+			}
+		}
+	}
+}

@@ -111,6 +111,13 @@ type op struct {
 	mems  []C.dnnl_memory_t
 	impl  string
 	ws    int // workspace bytes, for max pooling
+
+	// Forward convolutions: the steps that reorder the input and the
+	// weights (-1 when absent), the weights layout the kernel wants and the
+	// op's own buffer for weights reordered on each call.
+	xStep, wStep int
+	wWant        C.dnnl_memory_desc_t
+	wOwn         unsafe.Pointer
 }
 
 // h is the handle list of one step; nil entries keep the bound memory.
@@ -178,11 +185,11 @@ func ptr[T any](s []T) unsafe.Pointer {
 // md builds a float32 memory descriptor. dims are in oneDNN's logical order
 // (N, C, H, W for data; O, I, H, W or G, O, I, H, W for weights).
 func md(tag C.int, dims ...int) (C.dnnl_memory_desc_t, error) {
-	return mdOf(f32, tag, dims...)
+	return mdOf(F32, tag, dims...)
 }
 
 // mdOf builds a memory descriptor of the given data type.
-func mdOf(dt dtype, tag C.int, dims ...int) (C.dnnl_memory_desc_t, error) {
+func mdOf(dt DataType, tag C.int, dims ...int) (C.dnnl_memory_desc_t, error) {
 	var m C.dnnl_memory_desc_t
 	var d [5]C.int64_t
 	for i, v := range dims {

@@ -103,17 +103,21 @@ func (p prop) kind() C.dnnl_prop_kind_t {
 	return C.dnnl_backward
 }
 
-// dtype is the element type of a buffer as oneDNN sees it.
-type dtype int
+// DataType is the element type in which oneDNN computes a convolution:
+// its input and weights are converted to it, products accumulate in
+// float32, and the output is float32.
+type DataType int
 
+// The data types of forward convolutions.
 const (
-	f32  dtype = iota // float32
-	bf16              // bfloat16: float32's top 16 bits
+	F32  DataType = iota // float32
+	BF16                 // bfloat16: float32's top 16 bits (8 significant bits)
 )
 
-func (d dtype) c() C.dnnl_data_type_t {
-	if d == bf16 {
-		return C.dnnl_bf16
-	}
-	return C.dnnl_f32
+func (d DataType) String() string {
+	return [...]string{"f32", "bf16"}[d]
+}
+
+func (d DataType) c() C.dnnl_data_type_t {
+	return [...]C.dnnl_data_type_t{C.dnnl_f32, C.dnnl_bf16}[d]
 }

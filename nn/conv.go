@@ -118,7 +118,7 @@ func (c *Conv2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := tensor.New(g.N, g.OH, g.OW, g.F)
+	y := m.alloc(g.N, g.OH, g.OW, g.F)
 	if err := dnnl.ConvForward(g, x.Data, c.kernel.Value.Data, c.biasData(), y.Data, dnnl.Activation(c.Activation)); err != nil {
 		return nil, shapeErr(&c.LayerBase, "%v", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 type folded struct {
 	w, b     []float32
+	packed   *dnnl.ConvWeights // w and b, reordered once per layout
 	versions []int
 }
 
@@ -95,7 +96,7 @@ func (m *Model) foldedWeights(i int, c *Conv2D, bn *BatchNormalization) *folded 
 	for idx, v := range k {
 		w[idx] = float32(float64(v) * scale[idx%nf])
 	}
-	f := &folded{w: w, b: b, versions: v}
+	f := &folded{w: w, b: b, packed: dnnl.NewConvWeights(w, b), versions: v}
 	m.fusions.fold[i] = f
 	return f
 }
@@ -129,24 +130,21 @@ func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, re
 		return false, err
 	}
 	f := m.foldedWeights(i, c, bn)
-	y := tensor.New(g.N, g.OH, g.OW, g.F)
-	conv := dnnl.ConvForward
+	y := m.buffers.get(g.N, g.OH, g.OW, g.F)
+	dt := dnnl.F32
 	if m.BF16 && dnnl.HasBF16() {
-		conv = dnnl.ConvForwardBF16
+		dt = dnnl.BF16
 	}
-	if err := conv(g, x.Data, f.w, f.b, y.Data, dnnl.Activation(kind)); err != nil {
+	if err := f.packed.Forward(g, x.Data, y.Data, dnnl.Activation(kind), dt); err != nil {
+		m.buffers.drop(y)
 		return false, shapeErr(&c.LayerBase, "%v", err)
 	}
 	vals[last] = y
+	m.buffers.hold(y)
 	r.done[p.bn] = true
 	if last == p.act {
 		r.done[p.act] = true
 	}
-	for _, j := range c.inputs {
-		refs[j]--
-		if refs[j] == 0 && !want[j] {
-			vals[j] = nil
-		}
-	}
+	m.release(c.inputs, vals, refs, want)
 	return true, nil
 }

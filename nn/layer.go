@@ -44,6 +44,8 @@ type Mode struct {
 	Training bool
 	// Keep asks the layer to remember what its backward pass needs.
 	Keep bool
+
+	arena *arena // where outputs come from; nil: fresh allocations
 }
 
 // Layer is one Keras layer. Shapes exclude the batch dimension.

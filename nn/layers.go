@@ -93,7 +93,7 @@ func (a *Activation) OutputShape(in [][]int) ([]int, error) {
 // Forward applies the activation.
 func (a *Activation) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 	x := in[0]
-	y := tensor.New(x.Shape...)
+	y := m.alloc(x.Shape...)
 	switch a.Kind {
 	case "softmax":
 		tensor.Softmax(x.Shape[len(x.Shape)-1], x.Data, y.Data)
@@ -199,7 +199,7 @@ func (p *Pooling2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error)
 	if err != nil {
 		return nil, err
 	}
-	y := tensor.New(g.N, g.OH, g.OW, g.C)
+	y := m.alloc(g.N, g.OH, g.OW, g.C)
 	var ws []byte
 	if m.Keep {
 		n, err := dnnl.PoolWorkspaceLen(dnnl.PoolAlg(p.Kind), g)
@@ -275,7 +275,8 @@ func (z *ZeroPadding2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, er
 		return nil, err
 	}
 	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
-	y := tensor.New(n, h+z.Top+z.Bottom, w+z.Left+z.Right, c)
+	y := m.alloc(n, h+z.Top+z.Bottom, w+z.Left+z.Right, c)
+	clear(y.Data)
 	z.copyRows(n, h, w, c, x.Data, y.Data, true)
 	z.in = x.Shape
 	return y, nil
@@ -332,7 +333,7 @@ func (c *Concatenate) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, erro
 		parts[i] = x.Data
 	}
 	rows := in[0].Len() / c.widths[0]
-	y := tensor.New(batchShape(in[0].Shape[0], c.outShape)...)
+	y := m.alloc(batchShape(in[0].Shape[0], c.outShape)...)
 	if err := dnnl.Concat(rows, c.widths, parts, y.Data); err != nil {
 		return nil, shapeErr(&c.LayerBase, "%v", err)
 	}
@@ -379,7 +380,8 @@ func (a *Add) OutputShape(in [][]int) ([]int, error) {
 
 // Forward sums.
 func (a *Add) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
-	y := in[0].Clone()
+	y := m.alloc(in[0].Shape...)
+	copy(y.Data, in[0].Data)
 	for _, x := range in[1:] {
 		if !tensor.SameShape(x.Shape, y.Shape) {
 			return nil, shapeErr(&a.LayerBase, "input shapes %v and %v differ", y.Shape, x.Shape)
@@ -430,7 +432,7 @@ func (g *GlobalAveragePooling2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.T
 		return nil, err
 	}
 	n, c := x.Shape[0], x.Shape[3]
-	y := tensor.New(n, c)
+	y := m.alloc(n, c)
 	tensor.GlobalAvgPool(n, x.Shape[1]*x.Shape[2], c, x.Data, y.Data)
 	g.in = x.Shape
 	return y, nil

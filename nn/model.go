@@ -165,6 +165,7 @@ type Model struct {
 	mu      sync.Mutex
 	last    *run
 	fusions fusionCache
+	buffers *arena
 }
 
 // Index returns the index of the named layer, or -1.
@@ -377,6 +378,10 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 	for _, o := range outputs {
 		want[o] = true
 	}
+	if m.buffers == nil {
+		m.buffers = newArena()
+	}
+	a := m.buffers
 	vals := make([]*tensor.Tensor, n)
 	for i, t := range feeds {
 		if m.Layers[i].Base().outShape != nil && !r.needed[i] {
@@ -398,6 +403,7 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 		l := m.Layers[i]
 		b := l.Base()
 		if skip, err := m.tryFused(i, r, training, vals, refs, want); err != nil {
+			m.dropAll(vals, nil)
 			return nil, err
 		} else if skip {
 			continue
@@ -406,23 +412,28 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 		for k, j := range b.inputs {
 			in[k] = vals[j]
 		}
-		mode := Mode{Training: training && b.Trainable, Keep: training && r.reqGrad[i]}
+		mode := Mode{Training: training && b.Trainable, Keep: training && r.reqGrad[i], arena: a}
 		y, err := l.Forward(in, mode)
 		if err != nil {
+			m.dropAll(vals, nil)
 			return nil, err
 		}
-		vals[i] = y
-		for _, j := range b.inputs {
-			refs[j]--
-			if refs[j] == 0 && !want[j] {
-				vals[j] = nil
+		if mode.Keep {
+			for _, x := range in {
+				a.keep(x)
 			}
+			a.keep(y)
 		}
+		vals[i] = y
+		a.hold(y)
+		m.release(b.inputs, vals, refs, want)
 	}
 	res := make([]*tensor.Tensor, len(outputs))
 	for k, o := range outputs {
 		res[k] = vals[o]
+		a.keep(vals[o])
 	}
+	m.dropAll(vals, want)
 	if training {
 		r.output = outputs[len(outputs)-1]
 		m.last = r
@@ -430,6 +441,28 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 		m.last = nil
 	}
 	return res, nil
+}
+
+// release drops the values of inputs that no pending layer reads any more,
+// returning their buffers to the arena.
+func (m *Model) release(inputs []int, vals []*tensor.Tensor, refs []int, want []bool) {
+	for _, j := range inputs {
+		refs[j]--
+		if refs[j] == 0 && !want[j] && vals[j] != nil {
+			m.buffers.drop(vals[j])
+			vals[j] = nil
+		}
+	}
+}
+
+// dropAll returns the buffers of the values left at the end of a pass,
+// except the wanted ones, to the arena.
+func (m *Model) dropAll(vals []*tensor.Tensor, want []bool) {
+	for i, v := range vals {
+		if v != nil && (want == nil || !want[i]) {
+			m.buffers.drop(v)
+		}
+	}
 }
 
 func hasTrainable(l Layer) bool {

@@ -84,7 +84,7 @@ func (b *BatchNormalization) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tenso
 	}
 	c := x.Shape[len(x.Shape)-1]
 	rows := x.Len() / c
-	y := tensor.New(x.Shape...)
+	y := m.alloc(x.Shape...)
 	b.x, b.trainedForward = nil, m.Training
 	if !m.Training {
 		if err := dnnl.BatchNormInference(rows, c, x.Data, data(b.gamma), data(b.beta), b.movingMean.Value.Data, b.movingVar.Value.Data, b.Epsilon, y.Data); err != nil {
