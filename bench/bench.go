@@ -32,13 +32,16 @@ type Result struct {
 // activations, as --cache-features trains). Any stage mode also runs with
 // its frozen layers in bfloat16 under the suffix -bf16 (stage1-bf16,
 // stage2-bf16, stage2-cached-bf16), as the peer's --bf16 does.
-var Modes = []string{"forward", "forward-bf16", "stage1", "stage2", "stage2-cached"}
+// forward-int8 calibrates 8-bit inference on the benchmark's own random
+// batch, as the peer calibrates on random batches, then runs it.
+var Modes = []string{"forward", "forward-bf16", "forward-int8", "stage1", "stage2", "stage2-cached"}
 
 // Spec is a mode name taken apart: the work and the precision of the
 // frozen layers.
 type Spec struct {
 	Work string // forward, stage1, stage2 or stage2-cached
 	BF16 bool   // frozen layers in bfloat16
+	Int8 bool   // frozen layers in 8-bit integers (forward only)
 }
 
 // ParseMode splits a mode name such as "stage2-cached-bf16".
@@ -46,6 +49,8 @@ func ParseMode(mode string) (Spec, error) {
 	s := Spec{Work: mode}
 	if w, ok := strings.CutSuffix(mode, "-bf16"); ok {
 		s = Spec{Work: w, BF16: true}
+	} else if mode == "forward-int8" {
+		s = Spec{Work: "forward", Int8: true}
 	}
 	switch s.Work {
 	case "forward", "stage1", "stage2", "stage2-cached":
@@ -56,8 +61,11 @@ func ParseMode(mode string) (Spec, error) {
 
 // Name is the mode's name, the peer's for the same work.
 func (s Spec) Name() string {
-	if s.BF16 {
+	switch {
+	case s.BF16:
 		return s.Work + "-bf16"
+	case s.Int8:
+		return s.Work + "-int8"
 	}
 	return s.Work
 }
@@ -98,6 +106,12 @@ func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) 
 	in := x
 	switch spec.Work {
 	case "forward":
+		if spec.Int8 {
+			if err := m.CalibrateInt8(x); err != nil {
+				return Result{}, err
+			}
+			m.Int8 = true
+		}
 	case "stage1":
 		m.SetTrainable(clf.BaseEnd+1, len(m.Layers), true)
 		opt = nn.NewRMSprop(1e-3)

@@ -26,11 +26,13 @@ func TestParseMode(t *testing.T) {
 		want Spec
 		ok   bool
 	}{
-		{"forward", Spec{"forward", false}, true},
-		{"forward-bf16", Spec{"forward", true}, true},
-		{"stage2-cached", Spec{"stage2-cached", false}, true},
-		{"stage2-cached-bf16", Spec{"stage2-cached", true}, true},
-		{"stage1-bf16", Spec{"stage1", true}, true},
+		{"forward", Spec{"forward", false, false}, true},
+		{"forward-bf16", Spec{"forward", true, false}, true},
+		{"forward-int8", Spec{"forward", false, true}, true},
+		{"stage1-int8", Spec{}, false},
+		{"stage2-cached", Spec{"stage2-cached", false, false}, true},
+		{"stage2-cached-bf16", Spec{"stage2-cached", true, false}, true},
+		{"stage1-bf16", Spec{"stage1", true, false}, true},
 		{"stage3", Spec{}, false},
 		{"-bf16", Spec{}, false},
 	} {
@@ -48,6 +50,7 @@ func TestPeerArgs(t *testing.T) {
 	for mode, want := range map[string]string{
 		"forward":            "--mode forward",
 		"forward-bf16":       "--mode forward-bf16",
+		"forward-int8":       "--mode forward-int8",
 		"stage1":             "--mode stage1",
 		"stage2-bf16":        "--mode stage2 --bf16",
 		"stage2-cached":      "--mode stage2-cached",

@@ -205,12 +205,13 @@ type ConvWeights struct {
 	w, b  []float32
 	packs map[C.dnnl_memory_desc_t]unsafe.Pointer
 	bufs  [][]byte
+	int8  map[Int8Range]*quantized
 }
 
 // NewConvWeights holds Keras-layout weights w and bias b (may be nil). They
 // must not change while the ConvWeights are in use.
 func NewConvWeights(w, b []float32) *ConvWeights {
-	return &ConvWeights{w: w, b: b, packs: map[C.dnnl_memory_desc_t]unsafe.Pointer{}}
+	return &ConvWeights{w: w, b: b, packs: map[C.dnnl_memory_desc_t]unsafe.Pointer{}, int8: map[Int8Range]*quantized{}}
 }
 
 // packed returns the weights in the layout op o wants, reordering them on

@@ -253,6 +253,29 @@ func (b *builder) reorder(a, z *C.dnnl_memory_desc_t, src, dst C.dnnl_memory_t) 
 	b.step(pd, C.DNNL_ARG_FROM, src, C.DNNL_ARG_TO, dst)
 }
 
+// reorderScaled adds a reorder step that multiplies by *scale on the way
+// (quantization).
+func (b *builder) reorderScaled(a, z *C.dnnl_memory_desc_t, src, dst C.dnnl_memory_t, scale *C.float) {
+	if b.err != nil {
+		return
+	}
+	var attr C.dnnl_primitive_attr_t
+	if b.err = check(C.dnnl_primitive_attr_create(&attr), "attr"); b.err != nil {
+		return
+	}
+	defer C.dnnl_primitive_attr_destroy(attr)
+	if b.err = check(C.dnnl_primitive_attr_set_output_scales(attr, 1, 0, scale), "reorder scale"); b.err != nil {
+		return
+	}
+	var pd C.dnnl_primitive_desc_t
+	b.err = check(C.dnnl_reorder_primitive_desc_create(&pd, a, engine, z, engine, C.const_dnnl_primitive_attr_t(attr)), "create quantizing reorder")
+	if b.err != nil {
+		return
+	}
+	b.pds = append(b.pds, pd)
+	b.step(pd, C.DNNL_ARG_FROM, src, C.DNNL_ARG_TO, dst)
+}
+
 // pd creates a primitive descriptor for an op descriptor.
 func (b *builder) pd(desc unsafe.Pointer, attr C.dnnl_primitive_attr_t, hint C.dnnl_primitive_desc_t, what string) C.dnnl_primitive_desc_t {
 	var pd C.dnnl_primitive_desc_t

@@ -112,12 +112,14 @@ type DataType int
 const (
 	F32  DataType = iota // float32
 	BF16                 // bfloat16: float32's top 16 bits (8 significant bits)
+	s8                   // signed 8-bit integers (quantized inputs and weights)
+	u8                   // unsigned 8-bit integers (quantized non-negative inputs)
 )
 
 func (d DataType) String() string {
-	return [...]string{"f32", "bf16"}[d]
+	return [...]string{"f32", "bf16", "s8", "u8"}[d]
 }
 
 func (d DataType) c() C.dnnl_data_type_t {
-	return [...]C.dnnl_data_type_t{C.dnnl_f32, C.dnnl_bf16}[d]
+	return [...]C.dnnl_data_type_t{C.dnnl_f32, C.dnnl_bf16, C.dnnl_s8, C.dnnl_u8}[d]
 }

@@ -135,7 +135,19 @@ func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, re
 	if m.BF16 && dnnl.HasBF16() {
 		dt = dnnl.BF16
 	}
-	if err := f.packed.Forward(g, x.Data, y.Data, dnnl.Activation(kind), dt); err != nil {
+	rng, quant := m.int8[c.name]
+	if m.calibrating {
+		dt, quant = dnnl.F32, false
+	}
+	if quant && m.Int8 && rng.Err <= m.int8MaxErr() {
+		err = f.packed.ForwardInt8(g, x.Data, y.Data, dnnl.Activation(kind), rng)
+	} else {
+		err = f.packed.Forward(g, x.Data, y.Data, dnnl.Activation(kind), dt)
+	}
+	if err == nil && m.calibrating && !c.Depthwise {
+		err = m.record(c.name, g, f.packed, x.Data, y.Data, dnnl.Activation(kind))
+	}
+	if err != nil {
 		m.buffers.drop(y)
 		return false, shapeErr(&c.LayerBase, "%v", err)
 	}

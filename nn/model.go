@@ -158,6 +158,14 @@ type Model struct {
 	// twice as fast on CPUs with AVX512_BF16, about 1e-2 relative error);
 	// it has no effect elsewhere.
 	BF16 bool
+	// Int8 runs frozen convolution chains in inference in 8-bit integers
+	// where calibration (CalibrateInt8 or SetInt8Ranges) has seen their
+	// input, and the CPU has VNNI; it takes precedence over BF16.
+	Int8 bool
+	// Int8MaxErr is the largest relative error against float32, measured
+	// in calibration, of a layer run in int8; layers with more stay float32
+	// (0: DefaultInt8MaxErr).
+	Int8MaxErr float32
 
 	byName    map[string]int
 	consumers [][]int
@@ -166,6 +174,9 @@ type Model struct {
 	last    *run
 	fusions fusionCache
 	buffers *arena
+
+	int8        map[string]Int8Range // calibrated input ranges by conv layer name
+	calibrating bool
 }
 
 // Index returns the index of the named layer, or -1.

@@ -1,0 +1,200 @@
+package dnnl
+
+/*
+#include "ts_dnnl.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+	"unsafe"
+
+	"trashsort/tensor"
+)
+
+// HasVNNI reports whether the CPU has the dot-product instructions (VNNI)
+// that make 8-bit integer convolutions fast. Without them oneDNN's int8
+// kernels are slower than its float32 ones and can saturate intermediate
+// sums, so callers fall back to float32.
+func HasVNNI() bool {
+	switch C.dnnl_get_effective_cpu_isa() {
+	case C.dnnl_cpu_isa_avx512_core_vnni, C.dnnl_cpu_isa_avx512_core_bf16, C.dnnl_cpu_isa_avx512_core_amx, C.dnnl_cpu_isa_avx2_vnni:
+		return true
+	}
+	return false
+}
+
+// Int8Range is what calibration learned about a convolution's input: the
+// largest magnitude seen, and whether it had negative values (then the
+// input is quantized to s8, else to u8, which has twice the resolution).
+type Int8Range struct {
+	Max    float32 `json:"max"`
+	Signed bool    `json:"signed,omitempty"`
+	// Err is the convolution's largest relative error against float32
+	// seen in calibration (RelErr over a batch); it does not change the
+	// quantization.
+	Err float32 `json:"err,omitempty"`
+}
+
+// scale is the quantization scale: q = round(x * scale).
+func (r Int8Range) scale() float32 {
+	top := float32(255)
+	if r.Signed {
+		top = 127
+	}
+	if r.Max <= 0 || math.IsInf(float64(r.Max), 0) || math.IsNaN(float64(r.Max)) {
+		return 1
+	}
+	return top / r.Max
+}
+
+// quantized is a convolution's int8 form for one input range: weights
+// quantized per output channel, the bias in the accumulator's units and
+// the output scale that maps the accumulator back to float32.
+type quantized struct {
+	id     uint64
+	in     Int8Range
+	w      []int8
+	bias   []float32
+	oscale []float32
+}
+
+var int8IDs atomic.Uint64
+
+// quantize computes the int8 form of w and b for inputs in range r:
+// weight scale sw[f] = 127 / max|w[., f]|, bias b[f]*sx*sw[f], and output
+// scale 1/(sx*sw[f]), so that y = oscale * (sum(xq*wq) + bias').
+func quantize(g tensor.ConvGeom, w, b []float32, r Int8Range) *quantized {
+	nf := g.F
+	maxAbs := make([]float64, nf)
+	for i, v := range w {
+		maxAbs[i%nf] = math.Max(maxAbs[i%nf], math.Abs(float64(v)))
+	}
+	sx := float64(r.scale())
+	q := &quantized{id: int8IDs.Add(1), in: r, w: make([]int8, len(w)), bias: make([]float32, nf), oscale: make([]float32, nf)}
+	sw := make([]float64, nf)
+	for f := range sw {
+		sw[f] = 1
+		if maxAbs[f] > 0 {
+			sw[f] = 127 / maxAbs[f]
+		}
+		q.oscale[f] = float32(1 / (sx * sw[f]))
+		if b != nil {
+			q.bias[f] = float32(float64(b[f]) * sx * sw[f])
+		}
+	}
+	for i, v := range w {
+		q.w[i] = int8(math.Max(-127, math.Min(127, math.Round(float64(v)*sw[i%nf]))))
+	}
+	return q
+}
+
+type int8Key struct {
+	id  uint64
+	g   tensor.ConvGeom
+	act Activation
+}
+
+// int8ConvOp builds the int8 convolution of one layer (its scales are baked
+// into the primitives): a quantizing reorder of the float32 input, and the
+// convolution with weights reordered once at build time, float32 output.
+func int8ConvOp(q *quantized, g tensor.ConvGeom, act Activation) (*op, error) {
+	return cached(int8Key{q.id, g, act}, func() (*op, error) {
+		bd := newBuilder()
+		srcT := u8
+		if q.in.Signed {
+			srcT = s8
+		}
+		srcF, dst, _, _, _ := convDescs(g, F32)
+		src, err := mdOf(srcT, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
+		if err != nil {
+			bd.err = err
+			return bd.finish(nil)
+		}
+		var wUser, wAny C.dnnl_memory_desc_t
+		if g.Groups == 1 {
+			wUser, _ = mdOf(s8, C.dnnl_hwio, g.F, g.C, g.KH, g.KW)
+			wAny, bd.err = mdOf(s8, C.dnnl_format_tag_any, g.F, g.C, g.KH, g.KW)
+		} else {
+			gr := g.Groups
+			wUser, _ = mdOf(s8, C.dnnl_hwigo, gr, g.F/gr, g.C/gr, g.KH, g.KW)
+			wAny, bd.err = mdOf(s8, C.dnnl_format_tag_any, gr, g.F/gr, g.C/gr, g.KH, g.KW)
+		}
+		bm, _ := md(C.dnnl_a, g.F)
+		strides, padL, padR := convGeomArrays(g)
+		var cd C.dnnl_convolution_desc_t
+		if bd.err == nil {
+			bd.err = check(C.dnnl_convolution_forward_desc_init(&cd, C.dnnl_forward_inference, C.dnnl_convolution_direct, &src, &wAny, &bm, &dst, &strides[0], &padL[0], &padR[0]), "int8 convolution")
+		}
+		attr := bd.postOp(act)
+		if bd.err == nil && attr == nil {
+			bd.err = check(C.dnnl_primitive_attr_create(&attr), "attr")
+		}
+		defer freeAttr(attr)
+		if bd.err == nil {
+			// Output channels are dimension 1 of the destination.
+			bd.err = check(C.dnnl_primitive_attr_set_output_scales(attr, C.dnnl_dim_t(g.F), 1<<1, (*C.float)(unsafe.Pointer(&q.oscale[0]))), "output scales")
+		}
+		pd := bd.pd(unsafe.Pointer(&cd), attr, nil, fmt.Sprintf("int8 convolution %+v", g))
+		if bd.err != nil {
+			return bd.finish(nil)
+		}
+		mx := bd.memory(&srcF, false)
+		mq := bd.memory(&src, true)
+		bd.o.xStep = 0
+		sx := C.float(q.in.scale())
+		bd.reorderScaled(&srcF, &src, mx, mq, &sx)
+		wWant := bd.query(pd, C.dnnl_query_weights_md)
+		mwu := bd.memory(&wUser, false)
+		mw := bd.memory(wWant, true)
+		bd.o.wStep = 1
+		bd.reorder(&wUser, wWant, mwu, mw)
+		mb := bd.memory(&bm, true)
+		bd.step(pd, C.DNNL_ARG_SRC, mq, C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DST, bd.memory(&dst, false), C.DNNL_ARG_BIAS, mb)
+		o, err := bd.finish(pd)
+		if err != nil {
+			return nil, err
+		}
+		// The weights and bias are this layer's: put them in place once.
+		if err := o.run(o.wStep, h{unsafe.Pointer(&q.w[0])}); err != nil {
+			return nil, err
+		}
+		var bp unsafe.Pointer
+		if err := check(C.dnnl_memory_get_data_handle(mb, &bp), "bias buffer"); err != nil {
+			return nil, err
+		}
+		copy(unsafe.Slice((*float32)(bp), g.F), q.bias)
+		return o, nil
+	})
+}
+
+// ForwardInt8 computes y = act(conv(x, w) + b) with x quantized to 8 bits
+// for inputs in range r (from calibration; values beyond it saturate) and
+// the weights quantized per output channel; products accumulate in 32-bit
+// integers and y is float32. On CPUs without VNNI it computes in float32.
+func (cw *ConvWeights) ForwardInt8(g tensor.ConvGeom, x, y []float32, act Activation, r Int8Range) error {
+	if !HasVNNI() {
+		return cw.Forward(g, x, y, act, F32)
+	}
+	if err := checkConvForward("int8 convolution", g, x, cw.w, cw.b, y); err != nil {
+		return err
+	}
+	return do(func() error {
+		r.Err = 0
+		q, ok := cw.int8[r]
+		if !ok {
+			q = quantize(g, cw.w, cw.b, r)
+			cw.int8[r] = q
+		}
+		o, err := int8ConvOp(q, g, act)
+		if err != nil {
+			return err
+		}
+		if err := o.run(o.xStep, h{ptr(x)}); err != nil {
+			return err
+		}
+		return o.run(len(o.steps)-1, h{nil, nil, ptr(y)})
+	})
+}

@@ -1,0 +1,76 @@
+package dnnl
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"trashsort/tensor"
+)
+
+// int8Tol is the relative error allowed for an int8 convolution against
+// the float32 reference: inputs carry 8 bits over the calibrated range and
+// weights 8 bits per output channel, so each product is off by about
+// 2^-8 relative, and sums of many such errors partly cancel.
+const int8Tol = 2e-2
+
+func TestConvInt8MatchesReference(t *testing.T) {
+	if !HasVNNI() {
+		t.Skip("no VNNI: int8 convolutions fall back to float32 here")
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, tc := range convCases {
+		for _, signed := range []bool{false, true} {
+			g, err := tensor.NewConvGeom(tc.n, tc.h, tc.w, tc.c, tc.f, tc.kh, tc.kw, tc.s, tc.s, tc.pad, tc.groups)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, w, b := randSlice(r, g.InLen()), randSlice(r, g.WeightLen()), randSlice(r, g.F)
+			var rng Int8Range
+			for i := range x {
+				if !signed {
+					x[i] = float32(math.Abs(float64(x[i])))
+				}
+				rng.Max = max(rng.Max, float32(math.Abs(float64(x[i]))))
+			}
+			rng.Signed = signed
+			for _, act := range []Activation{Linear, ReLU} {
+				want := make([]float32, g.OutLen())
+				tensor.ConvForward(g, x, w, b, want)
+				tensor.ActivationForward(int(act), want, want)
+				got := make([]float32, g.OutLen())
+				cw := NewConvWeights(w, b)
+				if err := cw.ForwardInt8(g, x, got, act, rng); err != nil {
+					t.Fatal(err)
+				}
+				e := tensor.RelErr(got, want)
+				t.Logf("%v signed=%v %v: int8 rel err %.2g", tc, signed, act, e)
+				if e > int8Tol || e == 0 {
+					t.Errorf("%v signed=%v %v: int8 rel err %g, want (0, %g]", tc, signed, act, e, int8Tol)
+				}
+			}
+		}
+	}
+}
+
+func TestQuantizeWeightsPerChannel(t *testing.T) {
+	g, _ := tensor.NewConvGeom(1, 3, 3, 2, 3, 1, 1, 1, 1, tensor.Valid, 1)
+	// Kernel [1, 1, 2, 3]: channel f's values are w[f] and w[3+f].
+	w := []float32{1, -0.5, 0, 0.25, 0.5, 0}
+	q := quantize(g, w, []float32{1, 1, 1}, Int8Range{Max: 2})
+	wantW := []int8{127, -127, 0, 32, 127, 0}
+	for i := range wantW {
+		if q.w[i] != wantW[i] {
+			t.Fatalf("quantized weights %v, want %v", q.w, wantW)
+		}
+	}
+	// sx = 255/2; channel scales 127, 254, 1 (an all-zero channel keeps 1).
+	for f, sw := range []float64{127, 254, 1} {
+		if got, want := float64(q.oscale[f]), 1/(127.5*sw); math.Abs(got-want) > 1e-9 {
+			t.Errorf("oscale[%d] = %g, want %g", f, got, want)
+		}
+		if got, want := float64(q.bias[f]), 127.5*sw; math.Abs(got-want) > 1e-3 {
+			t.Errorf("bias[%d] = %g, want %g", f, got, want)
+		}
+	}
+}
