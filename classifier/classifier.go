@@ -59,6 +59,10 @@ type Meta struct {
 	// Calibration is the temperature and "unsure" threshold fitted on the
 	// validation split (nil: uncalibrated, never unsure).
 	Calibration *calibrate.Calibration `json:"calibration,omitempty"`
+	// Int8 holds the input ranges of the backbone's convolutions by layer
+	// name, calibrated on training images, for 8-bit inference (nil: not
+	// calibrated; see CalibrateInt8).
+	Int8 map[string]nn.Int8Range `json:"int8,omitempty"`
 }
 
 // Classifier is a backbone plus head with its metadata.
@@ -235,5 +239,32 @@ func Load(path string) (*Classifier, error) {
 	if err := loadWeights(c.Model, f, path); err != nil {
 		return nil, err
 	}
+	if meta.Int8 != nil {
+		if err := c.Model.SetInt8Ranges(meta.Int8); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	return c, nil
+}
+
+// CalibrateInt8 widens the recorded int8 input ranges with a batch of raw
+// images [N, Size, Size, 3] in [0, 255] (training images; x is
+// preprocessed in place) and stores them in Meta.Int8.
+func (c *Classifier) CalibrateInt8(x *tensor.Tensor) error {
+	c.Preprocess(x.Data)
+	if err := c.Model.CalibrateInt8(x); err != nil {
+		return err
+	}
+	c.Meta.Int8 = c.Model.Int8Ranges()
+	return nil
+}
+
+// UseInt8 turns on 8-bit inference for the calibrated convolutions; it
+// fails when the model holds no calibration.
+func (c *Classifier) UseInt8() error {
+	if len(c.Meta.Int8) == 0 {
+		return fmt.Errorf("classifier: the model has no int8 calibration (run trashsort quantize on its training images)")
+	}
+	c.Model.Int8 = true
+	return nil
 }

@@ -26,7 +26,7 @@ func init() { extraCommands = append(extraCommands, evalCmd, predictCmd) }
 
 func evalCmd() *cobra.Command {
 	var modelPath, dataDir, reportDir string
-	var asJSON, tta, bf16, explainMistakes bool
+	var asJSON, tta, bf16, int8, explainMistakes bool
 	var batch, mistakes int
 	var minConf float64
 	cmd := &cobra.Command{
@@ -38,6 +38,11 @@ func evalCmd() *cobra.Command {
 				return err
 			}
 			clf.Model.BF16 = bf16
+			if int8 {
+				if err := clf.UseInt8(); err != nil {
+					return err
+				}
+			}
 			ds, err := data.FromFolder(dataDir, clf.Meta.Classes)
 			if err != nil {
 				return err
@@ -59,6 +64,7 @@ func evalCmd() *cobra.Command {
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&mistakes, "mistakes", 24, "how many confident mistakes to show")
 	f.BoolVar(&bf16, "bf16", false, "run the convolutions in bfloat16 (to check the accuracy cost of serve --bf16)")
+	f.BoolVar(&int8, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")
 	minConfidenceFlag(f, &minConf)
 	f.BoolVar(&explainMistakes, "explain", true, "add Grad-CAM overlays to the mistakes page")
 	cmd.MarkFlagRequired("data")
@@ -110,7 +116,7 @@ var errSomeFailed = errors.New("some inputs could not be classified")
 func predictCmd() *cobra.Command {
 	var modelPath, format string
 	var topK, batch int
-	var tta bool
+	var tta, int8 bool
 	var minConf float64
 	cmd := &cobra.Command{
 		Use:   "predict [FILE|DIR|-]...",
@@ -120,6 +126,11 @@ func predictCmd() *cobra.Command {
 			clf, err := classifier.Load(modelPath)
 			if err != nil {
 				return err
+			}
+			if int8 {
+				if err := clf.UseInt8(); err != nil {
+					return err
+				}
 			}
 			inputs, err := expandInputs(args)
 			if err != nil {
@@ -169,6 +180,7 @@ func predictCmd() *cobra.Command {
 	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
 	f.StringVar(&format, "format", "table", "output: table, json (one object per line) or csv")
 	f.BoolVar(&tta, "tta", false, "average with the horizontal flip")
+	f.BoolVar(&int8, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")
 	f.IntVar(&topK, "top", 3, "how many classes to show")
 	f.IntVar(&batch, "batch", 16, "images per forward pass")
 	minConfidenceFlag(f, &minConf)
