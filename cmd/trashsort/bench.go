@@ -17,14 +17,15 @@ func init() { extraCommands = append(extraCommands, benchCmd) }
 func benchCmd() *cobra.Command {
 	var model, modes, peer, peerORT string
 	var size, batch, iters, warmup int
-	var bf16 bool
+	var bf16, int8 bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure img/s for forward, stage 1 and stage 2 steps, optionally beside the PyTorch and ONNX Runtime peers",
 		Long: `Measure the recipe's work on random data and print one JSON object per
 mode, in the schema of the PyTorch peer benchmark. Modes are the peer's
-names: forward, forward-bf16, stage1, stage2, stage2-cached, and any stage
-mode with -bf16 (frozen layers in bfloat16; the peer runs it with --bf16).
+names: forward, forward-bf16, forward-int8, stage1, stage2, stage2-cached,
+and any stage mode with -bf16 (frozen layers in bfloat16; the peer runs it
+with --bf16).
 With --peer PATH (pytorch_peer.py, run with /usr/bin/python3) the peer runs
 the same mode in the same session and each line gets peer_img_per_s and
 ratio (trashsort img/s over the peer's). With --peer-ort PATH (ort_peer.mjs,
@@ -36,6 +37,9 @@ This machine is noisy: compare only numbers taken together.`,
 			for _, mode := range strings.Split(modes, ",") {
 				if bf16 && !strings.HasSuffix(mode, "-bf16") {
 					mode += "-bf16"
+				}
+				if int8 && mode == "forward" {
+					mode = "forward-int8"
 				}
 				spec, err := bench.ParseMode(mode)
 				if err != nil {
@@ -78,6 +82,7 @@ This machine is noisy: compare only numbers taken together.`,
 	f.IntVar(&iters, "iters", 3, "timed iterations")
 	f.IntVar(&warmup, "warmup", 1, "untimed iterations first")
 	f.BoolVar(&bf16, "bf16", false, "add -bf16 to every mode (frozen layers in bfloat16)")
+	f.BoolVar(&int8, "int8", false, "run forward as forward-int8 (calibrated on the benchmark batch)")
 	f.StringVar(&peer, "peer", "", "path of pytorch_peer.py, run with /usr/bin/python3 for comparison")
 	f.StringVar(&peerORT, "peer-ort", "", "path of ort_peer.mjs, run with node for the forward mode (ORT_NODE_DIR: onnxruntime-node's folder)")
 	return cmd
