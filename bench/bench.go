@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"trashsort/classifier"
+	"trashsort/models"
 	"trashsort/nn"
 	"trashsort/tensor"
 )
@@ -70,13 +71,12 @@ func (s Spec) Name() string {
 	return s.Work
 }
 
-// gflopPerImage is the forward cost of InceptionV3 at size (5.713 GMAC at 299).
-func gflopPerImage(size int) float64 {
-	return 2 * 5.713 * float64(size*size) / (299 * 299)
-}
-
 // Run measures one mode (see Modes) of the given backbone.
 func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) {
+	bb, err := models.Get(backbone)
+	if err != nil {
+		return Result{}, err
+	}
 	spec, err := ParseMode(mode)
 	if err != nil {
 		return Result{}, err
@@ -96,11 +96,10 @@ func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) 
 	for i := range labels {
 		labels[i] = r.IntN(6)
 	}
-	from := m.Index("conv2d_81")
-	if from < 0 {
-		from = m.Index("block_13_expand")
+	from := m.Index(bb.FineTuneFrom)
+	if err := m.SetTrainable(0, len(m.Layers), false); err != nil {
+		return Result{}, err
 	}
-	m.SetTrainable(0, len(m.Layers), false)
 	var opt nn.Optimizer
 	feed := m.Inputs[0]
 	in := x
@@ -113,10 +112,14 @@ func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) 
 			m.Int8 = true
 		}
 	case "stage1":
-		m.SetTrainable(clf.BaseEnd+1, len(m.Layers), true)
+		if err := m.SetTrainable(clf.BaseEnd+1, len(m.Layers), true); err != nil {
+			return Result{}, err
+		}
 		opt = nn.NewRMSprop(1e-3)
 	case "stage2", "stage2-cached":
-		m.SetTrainable(from, len(m.Layers), true)
+		if err := m.SetTrainable(from, len(m.Layers), true); err != nil {
+			return Result{}, err
+		}
 		opt = nn.NewSGD(1e-4, 0.9, false)
 		if spec.Work == "stage2-cached" {
 			feed = from - 1
@@ -162,7 +165,7 @@ func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) 
 		}
 	}
 	ips := float64(batch*iters) / time.Since(start).Seconds()
-	return Result{Peer: "trashsort", Mode: spec.Name(), Size: size, Batch: batch, ImgPerS: round(ips), GFLOPPerS: round(ips * gflopPerImage(size)), Iterations: iters}, nil
+	return Result{Peer: "trashsort", Mode: spec.Name(), Size: size, Batch: batch, ImgPerS: round(ips), GFLOPPerS: round(ips * bb.FLOPs(size) / 1e9), Iterations: iters}, nil
 }
 
 func round(v float64) float64 { return float64(int(v*100+0.5)) / 100 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -48,10 +49,11 @@ type Meta struct {
 	Alpha    float64  `json:"alpha,omitempty"`
 	Size     int      `json:"input_size"`
 	Classes  []string `json:"classes"`
-	// Preprocess is "tf" (x/127.5 - 1, the backbones' own) or "rescale"
-	// (x * Rescale, the seed recipe's rescale=1/255).
-	Preprocess string  `json:"preprocessing"`
-	Rescale    float64 `json:"rescale,omitempty"`
+	// Preprocess is the backbone's own input scaling (see
+	// models.Preprocessing) or Rescale (x * Rescale, the seed recipe's
+	// rescale=1/255). An unknown mode is an error.
+	Preprocess models.Preprocessing `json:"preprocessing"`
+	Rescale    float64              `json:"rescale,omitempty"`
 	// Resize is the filter that scales images to Size ("bilinear" or "nearest").
 	Resize  string  `json:"resize,omitempty"`
 	Head    Head    `json:"head"`
@@ -63,6 +65,25 @@ type Meta struct {
 	// name, calibrated on training images, for 8-bit inference (nil: not
 	// calibrated; see CalibrateInt8).
 	Int8 map[string]nn.Int8Range `json:"int8,omitempty"`
+}
+
+// Rescale is the preprocessing that multiplies pixels by Meta.Rescale
+// instead of the backbone's own scaling.
+const Rescale models.Preprocessing = "rescale"
+
+// checkPreprocess accepts the backbone modes (models.Preprocessing) and
+// Rescale with a positive, finite factor.
+func checkPreprocess(meta Meta) error {
+	if meta.Preprocess == Rescale {
+		if r := meta.Rescale; !(r > 0) || math.IsInf(r, 0) {
+			return fmt.Errorf("classifier: preprocessing %q needs a positive, finite rescale factor, got %g", Rescale, r)
+		}
+		return nil
+	}
+	if err := meta.Preprocess.Validate(); err != nil {
+		return fmt.Errorf("classifier: %w", err)
+	}
+	return nil
 }
 
 // Classifier is a backbone plus head with its metadata.
@@ -119,17 +140,14 @@ func New(meta Meta, seed uint64) (*Classifier, error) {
 
 // Preprocess maps raw pixel values in [0, 255] to the model's input range, in place.
 func (c *Classifier) Preprocess(x []float32) {
-	switch c.Meta.Preprocess {
-	case "rescale":
+	if c.Meta.Preprocess == Rescale {
 		s := float32(c.Meta.Rescale)
 		for i := range x {
 			x[i] *= s
 		}
-	default: // "tf"
-		for i := range x {
-			x[i] = x[i]/127.5 - 1
-		}
+		return
 	}
+	c.Meta.Preprocess.Apply(x)
 }
 
 // Predict returns calibrated class probabilities [N, classes] for raw
@@ -192,7 +210,7 @@ func Metadata(meta Meta) (map[string]string, error) {
 		"backbone":      meta.Backbone,
 		"classes":       strings.Join(meta.Classes, ","),
 		"input_size":    strconv.Itoa(meta.Size),
-		"preprocessing": meta.Preprocess,
+		"preprocessing": string(meta.Preprocess),
 		"val_accuracy":  strconv.FormatFloat(meta.Summary.ValAccuracy, 'f', 4, 64),
 	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"trashsort/models"
 	"trashsort/tensor"
 )
 
@@ -67,6 +68,48 @@ func TestLoadRejectsDamagedFiles(t *testing.T) {
 		_, err := Load(p)
 		if err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("%s: got %v, want an error naming the file", name, err)
+		}
+	}
+}
+
+// TestPreprocessingInModelFile checks that the file records the mode, that
+// Load rejects a mode it does not know instead of guessing, and that the
+// rescale mode needs its factor.
+func TestPreprocessingInModelFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		mode    models.Preprocessing
+		rescale float64
+		wantErr string
+	}{
+		{"tf", 0, ""},
+		{"caffe", 0, ""},
+		{"torch", 0, ""},
+		{"none", 0, ""},
+		{Rescale, 1.0 / 255, ""},
+		{Rescale, 0, "rescale factor"},
+		{"bgr", 0, `unknown preprocessing "bgr"`},
+		{"TF", 0, `unknown preprocessing "TF"`},
+	} {
+		c := small(t)
+		c.Meta.Preprocess, c.Meta.Rescale = tc.mode, tc.rescale
+		path := filepath.Join(dir, string(tc.mode)+".safetensors")
+		if err := c.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Load(path)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), path) {
+				t.Errorf("%q: got %v, want an error naming the file and %q", tc.mode, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.mode, err)
+			continue
+		}
+		if back.Meta.Preprocess != tc.mode {
+			t.Errorf("%q: reloaded as %q", tc.mode, back.Meta.Preprocess)
 		}
 	}
 }

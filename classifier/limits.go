@@ -48,14 +48,8 @@ func (meta Meta) validate() error {
 	if a := meta.Alpha; math.IsNaN(a) || a < 0 || a > 2 {
 		return fmt.Errorf("classifier: width multiplier %g outside [0, 2]", a)
 	}
-	switch meta.Preprocess {
-	case "tf":
-	case "rescale":
-		if r := meta.Rescale; math.IsNaN(r) || math.IsInf(r, 0) {
-			return fmt.Errorf("classifier: rescale %g is not finite", r)
-		}
-	default:
-		return fmt.Errorf("classifier: unknown preprocessing %q (want tf or rescale)", meta.Preprocess)
+	if err := checkPreprocess(meta); err != nil {
+		return err
 	}
 	switch meta.Resize {
 	case "", "bilinear", "nearest":

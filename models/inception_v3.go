@@ -6,6 +6,21 @@ import (
 	"trashsort/nn"
 )
 
+func init() {
+	Register(Spec{
+		Name: "inception_v3", DefaultSize: 299, MinSize: 75, Preprocess: PreprocessTF,
+		FeatureLayer: "mixed10", FineTuneFrom: "conv2d_81", LastConvLayer: "mixed10",
+		NoTop: Weights{
+			File: "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+			URL:  "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+			MD5:  "bcbd6486424b2319ff4ef7d526e38f63",
+			Size: 87910968,
+		},
+		MACs:    5.713e9,
+		Builder: inceptionV3Graph,
+	})
+}
+
 // counters hands out Keras' automatic layer names (conv2d_1, conv2d_2, ...).
 type counters map[string]int
 
@@ -140,22 +155,6 @@ func inceptionV3Graph(o Options) (*nn.Graph, nn.Node, error) {
 		bp = b.conv(bp, 192, 1, 1)
 		x = b.concat(fmt.Sprintf("mixed%d", 9+i), b1, b3, bd, bp)
 	}
-	x = addTop(b.g, x, o, "avg_pool")
+	x = addTop(b.g, x, o, "avg_pool", "global_average_pooling2d", "global_max_pooling2d")
 	return b.g, x, b.g.Err()
-}
-
-// addTop appends Keras' classifier (GlobalAveragePooling2D + Dense softmax
-// "predictions") or the requested global pooling.
-func addTop(g *nn.Graph, x nn.Node, o Options, avgName string) nn.Node {
-	if o.IncludeTop {
-		x = g.Apply(nn.NewGlobalAveragePooling2D(avgName), x)
-		return g.Apply(nn.NewDense("predictions", o.Classes, "softmax"), x)
-	}
-	switch o.Pooling {
-	case "avg":
-		return g.Apply(nn.NewGlobalAveragePooling2D("global_average_pooling2d"), x)
-	case "max":
-		return g.Apply(nn.NewGlobalMaxPooling2D("global_max_pooling2d"), x)
-	}
-	return x
 }

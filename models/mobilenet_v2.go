@@ -2,9 +2,31 @@ package models
 
 import (
 	"fmt"
+	"strings"
 
 	"trashsort/nn"
 )
+
+func init() {
+	for _, a := range []struct {
+		alpha float64
+		tag   string
+		macs  float64
+	}{{0.35, "0.35", 58.01e6}, {0.5, "0.5", 95.85e6}, {0.75, "0.75", 207.8e6}, {1.0, "1.0", 299.5e6}, {1.3, "1.3", 507.7e6}, {1.4, "1.4", 580.4e6}} {
+		name := "mobilenet_v2_" + strings.ReplaceAll(a.tag, ".", "")
+		if a.alpha == 1 {
+			name = "mobilenet_v2"
+		}
+		file := fmt.Sprintf("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_%s_224_no_top.h5", a.tag)
+		Register(Spec{
+			Name: name, DefaultSize: 224, MinSize: 32, Preprocess: PreprocessTF, Alpha: a.alpha,
+			FeatureLayer: "out_relu", FineTuneFrom: "block_13_expand", LastConvLayer: "out_relu",
+			NoTop:   Weights{File: file, URL: "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/" + file},
+			MACs:    a.macs,
+			Builder: mobileNetV2Graph,
+		})
+	}
+}
 
 // makeDivisible is Keras' _make_divisible: round v to a multiple of divisor,
 // never going below 90% of v.
@@ -118,6 +140,6 @@ func mobileNetV2Graph(o Options) (*nn.Graph, nn.Node, error) {
 	x = b.g.Apply(nn.NewConv2D("Conv_1", last, 1, 1, 1, 1, "valid", false), x)
 	x = b.bn("Conv_1_bn", x)
 	x = b.g.Apply(nn.NewReLU("out_relu", 6), x)
-	x = addTop(b.g, x, o, "global_average_pooling2d")
+	x = addTop(b.g, x, o, "global_average_pooling2d", "global_average_pooling2d", "global_max_pooling2d")
 	return b.g, x, b.g.Err()
 }

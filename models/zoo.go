@@ -1,11 +1,15 @@
-// Package models is the model zoo: Keras' InceptionV3 and MobileNetV2 built
-// layer for layer from package nn, the registry of their official ImageNet
-// weight files, and loading of Keras .h5 weight files by layer name. Adding
-// a backbone is one file with a builder and one Register call.
+// Package models is the model zoo: Keras' ImageNet backbones built layer for
+// layer from package nn, a registry that holds everything about each of them,
+// and loading of Keras .h5 weight files by layer name.
+//
+// A backbone is one file in this package: a builder and an init function
+// that calls Register with its Spec (as Go's image codecs register
+// themselves). Nothing else in the program names a backbone.
 package models
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -32,25 +36,50 @@ type Weights struct {
 	URL  string
 	// MD5 is the hash Keras pins (empty where Keras pins none).
 	MD5 string
+	// Size is the file's length in bytes (0 where unknown).
+	Size int64
 }
 
-// Spec is one registered backbone.
+// Builder constructs a backbone's graph for the given options (Size and
+// Alpha already defaulted and checked against the spec); out is the base's
+// output node, or the top's when Options.IncludeTop is set.
+type Builder func(Options) (g *nn.Graph, out nn.Node, err error)
+
+// Spec is everything the program knows about one backbone.
 type Spec struct {
 	// Name as used on the command line, e.g. "inception_v3".
 	Name string
 	// DefaultSize is the input size the model was trained at; MinSize the smallest accepted.
 	DefaultSize, MinSize int
-	// Preprocess names the input scaling the backbone expects ("tf": x/127.5 - 1).
-	Preprocess string
+	// Preprocess is the input scaling the ImageNet weights expect.
+	Preprocess Preprocessing
 	// FeatureLayer is the last layer of the base (its output feeds the head).
 	FeatureLayer string
 	// FineTuneFrom is the first layer the classic recipe unfreezes in stage two.
 	FineTuneFrom string
+	// LastConvLayer is the output of the last convolutional block, the
+	// layer class-activation maps (Grad-CAM) are computed on.
+	LastConvLayer string
 	// NoTop is the ImageNet no-top weight file.
 	NoTop Weights
 	// Alpha is passed to the builder (MobileNetV2 variants).
 	Alpha float64
-	graph func(Options) (*nn.Graph, nn.Node, error)
+	// MACs is the number of multiply-adds of one forward pass of the base
+	// (no top) at DefaultSize; see FLOPs.
+	MACs float64
+	// Build constructs the graph.
+	Builder Builder
+}
+
+// FLOPs is the forward cost of the base for one size x size image, two
+// floating-point operations per multiply-add. Convolution cost grows with
+// the number of output positions, so MACs is scaled by (size/DefaultSize)^2.
+func (s Spec) FLOPs(size int) float64 {
+	if size == 0 {
+		size = s.DefaultSize
+	}
+	r := float64(size) / float64(s.DefaultSize)
+	return 2 * s.MACs * r * r
 }
 
 // Build constructs the model with the spec's defaults filled in.
@@ -77,19 +106,52 @@ func (s Spec) Graph(o Options) (*nn.Graph, nn.Node, error) {
 	if o.IncludeTop && o.Classes < 1 {
 		o.Classes = 1000
 	}
-	return s.graph(o)
+	switch o.Pooling {
+	case "", "avg", "max":
+	default:
+		return nil, nn.Node{}, fmt.Errorf("%s: unknown pooling %q (avg or max)", s.Name, o.Pooling)
+	}
+	return s.Builder(o)
 }
 
 var registry = map[string]Spec{}
 
-// Register adds a backbone to the zoo.
-func Register(s Spec) { registry[s.Name] = s }
+// Register adds a backbone to the zoo. It is called from init functions and
+// panics on a spec that is incomplete or whose name is taken, since either
+// is a programming error found by the first test run.
+func Register(s Spec) {
+	if err := s.check(); err != nil {
+		panic(err)
+	}
+	if _, dup := registry[s.Name]; dup {
+		panic(fmt.Sprintf("models: backbone %q registered twice", s.Name))
+	}
+	registry[s.Name] = s
+}
+
+func (s Spec) check() error {
+	switch {
+	case s.Name == "" || s.Name != strings.ToLower(s.Name):
+		return fmt.Errorf("models: backbone name %q must be non-empty lower case", s.Name)
+	case s.Builder == nil:
+		return fmt.Errorf("models: backbone %q has no builder", s.Name)
+	case s.DefaultSize < s.MinSize || s.MinSize < 1:
+		return fmt.Errorf("models: backbone %q: sizes %d (default) and %d (minimum) do not fit", s.Name, s.DefaultSize, s.MinSize)
+	case s.FeatureLayer == "" || s.FineTuneFrom == "" || s.LastConvLayer == "":
+		return fmt.Errorf("models: backbone %q needs its feature, fine-tune and last convolutional layers", s.Name)
+	case s.NoTop.File == "" || s.NoTop.URL == "":
+		return fmt.Errorf("models: backbone %q needs its weight file and URL", s.Name)
+	case s.MACs <= 0 || math.IsInf(s.MACs, 0):
+		return fmt.Errorf("models: backbone %q needs its multiply-add count", s.Name)
+	}
+	return s.Preprocess.Validate()
+}
 
 // Get returns the named backbone.
 func Get(name string) (Spec, error) {
 	s, ok := registry[strings.ToLower(name)]
 	if !ok {
-		return Spec{}, fmt.Errorf("unknown model %q (known: %s)", name, strings.Join(Names(), ", "))
+		return Spec{}, fmt.Errorf("unknown backbone %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
 	return s, nil
 }
@@ -104,33 +166,19 @@ func Names() []string {
 	return ns
 }
 
-const kerasApps = "https://storage.googleapis.com/tensorflow/keras-applications/"
-
-func init() {
-	Register(Spec{
-		Name: "inception_v3", DefaultSize: 299, MinSize: 75, Preprocess: "tf",
-		FeatureLayer: "mixed10", FineTuneFrom: "conv2d_81",
-		NoTop: Weights{
-			File: "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-			URL:  kerasApps + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-			MD5:  "bcbd6486424b2319ff4ef7d526e38f63",
-		},
-		graph: inceptionV3Graph,
-	})
-	for _, a := range []struct {
-		alpha float64
-		tag   string
-	}{{0.35, "0.35"}, {0.5, "0.5"}, {0.75, "0.75"}, {1.0, "1.0"}, {1.3, "1.3"}, {1.4, "1.4"}} {
-		name := "mobilenet_v2_" + strings.ReplaceAll(a.tag, ".", "")
-		if a.alpha == 1 {
-			name = "mobilenet_v2"
-		}
-		file := fmt.Sprintf("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_%s_224_no_top.h5", a.tag)
-		Register(Spec{
-			Name: name, DefaultSize: 224, MinSize: 32, Preprocess: "tf", Alpha: a.alpha,
-			FeatureLayer: "out_relu", FineTuneFrom: "block_13_expand",
-			NoTop: Weights{File: file, URL: kerasApps + "mobilenet_v2/" + file},
-			graph: mobileNetV2Graph,
-		})
+// addTop appends Keras' classifier (GlobalAveragePooling2D avgName + Dense
+// softmax "predictions") or the requested global pooling, named as
+// keras.applications names them for the backbone.
+func addTop(g *nn.Graph, x nn.Node, o Options, avgName, poolAvg, poolMax string) nn.Node {
+	if o.IncludeTop {
+		x = g.Apply(nn.NewGlobalAveragePooling2D(avgName), x)
+		return g.Apply(nn.NewDense("predictions", o.Classes, "softmax"), x)
 	}
+	switch o.Pooling {
+	case "avg":
+		return g.Apply(nn.NewGlobalAveragePooling2D(poolAvg), x)
+	case "max":
+		return g.Apply(nn.NewGlobalMaxPooling2D(poolMax), x)
+	}
+	return x
 }

@@ -52,12 +52,12 @@ func Locate(spec models.Spec, override string) (string, bool, error) {
 }
 
 // Fetch downloads the official no-top file for spec into the cache, checks
-// Keras' pinned MD5 where there is one, and checks the structure (every
+// Keras' pinned MD5 and the size where known, and checks the structure (every
 // layer name and shape) by loading it into the model; a file that fails is
 // removed. It returns the path and the file's SHA-256.
 func Fetch(ctx context.Context, client *http.Client, spec models.Spec, progress func(done, total int64)) (string, string, error) {
 	dest := CachePath(spec)
-	res, err := download.Fetch(ctx, client, download.Request{URL: spec.NoTop.URL, Dest: dest, MD5: spec.NoTop.MD5, Progress: progress})
+	res, err := download.Fetch(ctx, client, download.Request{URL: spec.NoTop.URL, Dest: dest, MD5: spec.NoTop.MD5, Size: spec.NoTop.Size, Progress: progress})
 	if err != nil {
 		return "", "", err
 	}
