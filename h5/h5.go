@@ -1,6 +1,7 @@
-// Package h5 reads Keras weight files through libhdf5. It is one of the two
-// packages that use cgo and only reads: string-array attributes (such as
-// layer_names and weight_names) and float32 datasets.
+// Package h5 reads and writes Keras weight files through libhdf5. It is one
+// of the two packages that use cgo and handles only what Keras weight files
+// hold: string-array attributes (such as layer_names and weight_names) and
+// numeric datasets.
 //
 // Everything read must lie in the file itself: paths through soft, external
 // or user-defined links, datasets stored in external raw-data files and

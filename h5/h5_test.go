@@ -1,6 +1,8 @@
 package h5
 
 import (
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -43,5 +45,49 @@ func TestOpenRejectsNonHDF5(t *testing.T) {
 	}
 	if _, err := Open("/nonexistent.h5"); err == nil {
 		t.Error("opened a missing file")
+	}
+}
+
+// TestWriteReadBack writes attributes and datasets and reads them back,
+// including an empty string list (a layer without weights) and nested groups.
+func TestWriteReadBack(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "w.h5")
+	f, err := Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"input_1", "conv1_conv", "a_much_longer_layer_name"}
+	data := []float32{1, -2.5, 3, 4, 5, 6}
+	for _, err := range []error{
+		f.WriteStrings("/", "layer_names", names),
+		f.WriteStrings("input_1", "weight_names", nil),
+		f.WriteStrings("conv1_conv", "weight_names", []string{"conv1_conv/kernel:0"}),
+		f.WriteFloat32("conv1_conv/conv1_conv/kernel:0", []int{1, 2, 3}, data),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.WriteFloat32("bad", []int{4}, data); err == nil {
+		t.Error("a shape that does not fit the data was written")
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err = Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := f.Strings("/", "layer_names")
+	if err != nil || strings.Join(got, ",") != strings.Join(names, ",") {
+		t.Errorf("layer_names %q %v", got, err)
+	}
+	if wn, err := f.Strings("input_1", "weight_names"); err != nil || len(wn) != 0 {
+		t.Errorf("empty weight_names %q %v", wn, err)
+	}
+	shape, back, err := f.Float32("conv1_conv/conv1_conv/kernel:0")
+	if err != nil || fmt.Sprint(shape) != "[1 2 3]" || fmt.Sprint(back) != fmt.Sprint(data) {
+		t.Errorf("dataset %v %v %v", shape, back, err)
 	}
 }

@@ -277,15 +277,28 @@ func (m *Model) ZeroGrad() {
 	}
 }
 
-// Summary writes one line per layer (index, name, class, output shape,
-// parameters, trainable) and Keras-style totals.
+// Summary writes one line per layer (index, name, class, output shape as
+// Keras prints it, parameters, trainable, the layers it is connected to)
+// and Keras-style totals.
 func (m *Model) Summary(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "index\tname\tclass\toutput shape\tparams\ttrainable")
+	fmt.Fprintln(tw, "index\tname\tclass\toutput shape\tparams\ttrainable\tconnected to")
 	for i, l := range m.Layers {
 		b := l.Base()
 		t, n := layerParams(l)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%v\n", i, b.name, b.class, shapeString(b.outShape), t+n, b.Trainable)
+		shape := shapeString(b.outShape)
+		if _, ok := l.(*InputLayer); ok {
+			shape = "[" + shape + "]"
+		}
+		from := []string{}
+		for _, j := range b.inputs {
+			from = append(from, m.Layers[j].Base().name)
+		}
+		conn := strings.Join(from, ", ")
+		if conn == "" {
+			conn = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%v\t%s\n", i, b.name, b.class, shape, t+n, b.Trainable, conn)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
