@@ -123,7 +123,7 @@ func tensorDiff(a, b []float32) bool {
 // TestLoadKerasLayoutFile loads a Keras-layout file of random weights by
 // layer name into a fresh model and checks every weight.
 func TestLoadKerasLayoutFile(t *testing.T) {
-	for _, name := range []string{"mobilenet_v2_035"} {
+	for _, name := range []string{"mobilenet_v2_035", "resnet50"} {
 		t.Run(name, func(t *testing.T) {
 			s, _ := Get(name)
 			src := build(t, name, Options{Size: s.MinSize})

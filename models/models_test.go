@@ -239,3 +239,27 @@ func flip(b []byte) []byte {
 	}
 	return c
 }
+
+// TestKerasSummaries compares the backbones with Keras' own summary() at
+// 224 px, line by line: index, name, class, output shape, parameters and
+// inbound layers.
+func TestKerasSummaries(t *testing.T) {
+	for _, tc := range []struct {
+		model, file string
+		adjust      func([]shared.SummaryRow) []shared.SummaryRow
+	}{
+		{"resnet50", "resnet50.txt", nil},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			want := shared.KerasSummary(t, tc.file)
+			if tc.adjust != nil {
+				want = tc.adjust(want)
+			}
+			var b strings.Builder
+			if err := build(t, tc.model, Options{Size: 224}).Summary(&b); err != nil {
+				t.Fatal(err)
+			}
+			shared.CompareSummaries(t, shared.ParseSummary(t, b.String()), want)
+		})
+	}
+}
