@@ -36,13 +36,15 @@ var convCases = []struct {
 	{2, 12, 12, 3, 8, 5, 5, 1, tensor.Same, 1},
 	{2, 9, 9, 16, 16, 3, 3, 1, tensor.Same, 16},
 	{2, 10, 10, 16, 16, 3, 3, 2, tensor.Valid, 16},
+	{2, 11, 11, 16, 16, 5, 5, 2, tensor.Valid, 16},
+	{2, 9, 9, 16, 16, 5, 5, 1, tensor.Same, 16},
 }
 
 func TestConvMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range convCases {
 		for _, bias := range []bool{false, true} {
-			for _, act := range []Activation{Linear, ReLU, ReLU6} {
+			for _, act := range []Activation{Linear, ReLU, ReLU6, Sigmoid, Swish} {
 				name := fmt.Sprintf("%v/bias=%v/act=%v", tc, bias, act)
 				t.Run(name, func(t *testing.T) {
 					g, err := tensor.NewConvGeom(tc.n, tc.h, tc.w, tc.c, tc.f, tc.kh, tc.kw, tc.s, tc.s, tc.pad, tc.groups)

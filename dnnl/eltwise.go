@@ -42,7 +42,7 @@ func validActivation(act Activation) error {
 	return nil
 }
 
-// ActivationForward applies ReLU or ReLU6 to x into y (y may alias x).
+// ActivationForward applies the activation to x into y (y may alias x).
 func ActivationForward(act Activation, x, y []float32) error {
 	if err := validActivation(act); err != nil {
 		return err
@@ -68,10 +68,14 @@ func ActivationForward(act Activation, x, y []float32) error {
 	})
 }
 
-// ActivationBackward computes dx from dy and the forward output y.
+// ActivationBackward computes dx from dy and the forward output y; an
+// activation whose derivative needs the input (Swish) is refused.
 func ActivationBackward(act Activation, y, dy, dx []float32) error {
 	if err := validActivation(act); err != nil {
 		return err
+	}
+	if act.backwardFromInput() {
+		return fmt.Errorf("dnnl: %v backward needs the forward input, not the output", act)
 	}
 	if err := checkLens("activation backward", len(y), len(dy), len(dx), len(dy)); err != nil {
 		return err

@@ -18,9 +18,12 @@ type Activation int
 
 // The activations oneDNN computes here.
 const (
-	Linear Activation = tensor.Linear
-	ReLU   Activation = tensor.ReLU
-	ReLU6  Activation = tensor.ReLU6
+	Linear  Activation = tensor.Linear
+	ReLU    Activation = tensor.ReLU
+	ReLU6   Activation = tensor.ReLU6
+	Sigmoid Activation = tensor.Sigmoid
+	// Swish's backward pass reads the input: see ActivationBackwardFromInput.
+	Swish Activation = tensor.Swish
 )
 
 func (a Activation) String() string {
@@ -31,6 +34,10 @@ func (a Activation) String() string {
 		return "relu"
 	case ReLU6:
 		return "relu6"
+	case Sigmoid:
+		return "sigmoid"
+	case Swish:
+		return "swish"
 	}
 	return fmt.Sprintf("activation(%d)", int(a))
 }
@@ -43,21 +50,34 @@ func (a Activation) eltwise() (alg C.dnnl_alg_kind_t, alpha, beta C.float, ok bo
 		return C.dnnl_eltwise_relu, 0, 0, true
 	case ReLU6:
 		return C.dnnl_eltwise_clip, 0, 6, true
+	case Sigmoid:
+		return C.dnnl_eltwise_logistic, 0, 0, true
+	case Swish:
+		return C.dnnl_eltwise_swish, 1, 0, true
 	}
 	return 0, 0, 0, false
 }
 
-// eltwiseTraining is the algorithm of a training-mode activation whose
-// backward pass reads the forward output rather than the input.
+// eltwiseTraining is the algorithm of a training-mode activation: one whose
+// backward pass reads the forward output rather than the input where there
+// is one (all but Swish).
 func (a Activation) eltwiseTraining() (alg C.dnnl_alg_kind_t, alpha, beta C.float, ok bool) {
 	switch a {
 	case ReLU:
 		return C.dnnl_eltwise_relu_use_dst_for_bwd, 0, 0, true
 	case ReLU6:
 		return C.dnnl_eltwise_clip_v2_use_dst_for_bwd, 0, 6, true
+	case Sigmoid:
+		return C.dnnl_eltwise_logistic_use_dst_for_bwd, 0, 0, true
+	case Swish:
+		return a.eltwise()
 	}
 	return 0, 0, 0, false
 }
+
+// backwardFromInput reports whether the activation's derivative needs the
+// forward input (it cannot be had from the output).
+func (a Activation) backwardFromInput() bool { return a == Swish }
 
 // PoolAlg is a pooling algorithm. Its values are those of package tensor.
 type PoolAlg int

@@ -155,7 +155,7 @@ static int ts_dataset_shape(hid_t f, const char *path, long long *dims, int *isf
 	hid_t s = H5Dget_space(d);
 	hid_t t = H5Dget_type(d);
 	int nd = H5Sget_simple_extent_ndims(s);
-	*isfloat = H5Tget_class(t) == H5T_FLOAT;
+	*isfloat = H5Tget_class(t) == H5T_FLOAT || H5Tget_class(t) == H5T_INTEGER;
 	if (nd >= 0 && nd <= 8) {
 		hsize_t hd[8];
 		H5Sget_simple_extent_dims(s, hd, NULL);
@@ -344,7 +344,7 @@ func (f *File) strings(obj, name string) ([]string, error) {
 	return out, nil
 }
 
-// Shape returns the dimensions of the float dataset at path.
+// Shape returns the dimensions of the numeric dataset at path.
 func (f *File) Shape(path string) ([]int, error) {
 	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))
@@ -372,7 +372,7 @@ func (f *File) shape(cp *C.char, path string) ([]int, error) {
 		return nil, fmt.Errorf("h5: %s: dataset %q has an unsupported rank", f.path, path)
 	}
 	if isFloat == 0 {
-		return nil, fmt.Errorf("h5: %s: dataset %q is not floating point", f.path, path)
+		return nil, fmt.Errorf("h5: %s: dataset %q is not numeric", f.path, path)
 	}
 	shape := make([]int, nd)
 	n := 1
@@ -415,7 +415,8 @@ func (f *File) ReadFloat32(path string, dst []float32) error {
 }
 
 // Float32 reads the dataset at path as float32 (converting from other float
-// widths) and returns its shape and values.
+// widths and from integers, such as Keras' int64 Normalization count) and
+// returns its shape and values.
 func (f *File) Float32(path string) ([]int, []float32, error) {
 	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))

@@ -63,6 +63,7 @@ func TestWriteReadBack(t *testing.T) {
 		f.WriteStrings("input_1", "weight_names", nil),
 		f.WriteStrings("conv1_conv", "weight_names", []string{"conv1_conv/kernel:0"}),
 		f.WriteFloat32("conv1_conv/conv1_conv/kernel:0", []int{1, 2, 3}, data),
+		f.WriteInt64("norm/norm/count:0", nil, []float32{1281167}),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -85,6 +86,9 @@ func TestWriteReadBack(t *testing.T) {
 	}
 	if wn, err := f.Strings("input_1", "weight_names"); err != nil || len(wn) != 0 {
 		t.Errorf("empty weight_names %q %v", wn, err)
+	}
+	if shape, c, err := f.Float32("norm/norm/count:0"); err != nil || len(shape) != 0 || len(c) != 1 || c[0] != 1281167 {
+		t.Errorf("int64 scalar %v %v %v", shape, c, err)
 	}
 	shape, back, err := f.Float32("conv1_conv/conv1_conv/kernel:0")
 	if err != nil || fmt.Sprint(shape) != "[1 2 3]" || fmt.Sprint(back) != fmt.Sprint(data) {

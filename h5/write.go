@@ -49,14 +49,15 @@ static int ts_write_strings(hid_t f, const char *obj, const char *name, const ch
 	return r;
 }
 
-// ts_write_floats writes a float32 dataset at path, creating parent groups.
-static int ts_write_floats(hid_t f, const char *path, int nd, const long long *dims, const float *data) {
+// ts_write_floats writes float32 data at path as a dataset of float32 or,
+// with as_int64, int64 values, creating parent groups.
+static int ts_write_floats(hid_t f, const char *path, int nd, const long long *dims, const float *data, int as_int64) {
 	hsize_t hd[8];
 	for (int i = 0; i < nd; i++) hd[i] = (hsize_t)dims[i];
 	hid_t s = H5Screate_simple(nd, hd, NULL);
 	if (s < 0) return -1;
 	hid_t p = ts_lcpl();
-	hid_t d = H5Dcreate2(f, path, H5T_IEEE_F32LE, s, p, H5P_DEFAULT, H5P_DEFAULT);
+	hid_t d = H5Dcreate2(f, path, as_int64 ? H5T_STD_I64LE : H5T_IEEE_F32LE, s, p, H5P_DEFAULT, H5P_DEFAULT);
 	H5Pclose(p);
 	int r = -2;
 	if (d >= 0) {
@@ -118,6 +119,16 @@ func (f *File) WriteStrings(obj, name string, vals []string) error {
 // WriteFloat32 stores data as a float32 dataset of the given shape at path,
 // creating the groups on the way.
 func (f *File) WriteFloat32(path string, shape []int, data []float32) error {
+	return f.write(path, shape, data, false)
+}
+
+// WriteInt64 stores data, whole numbers, as an int64 dataset (as Keras
+// stores a Normalization layer's count); a shape of [] is a scalar.
+func (f *File) WriteInt64(path string, shape []int, data []float32) error {
+	return f.write(path, shape, data, true)
+}
+
+func (f *File) write(path string, shape []int, data []float32, asInt bool) error {
 	n := 1
 	dims := make([]C.longlong, max(len(shape), 1))
 	for i, d := range shape {
@@ -127,7 +138,7 @@ func (f *File) WriteFloat32(path string, shape []int, data []float32) error {
 		dims[i] = C.longlong(d)
 		n *= d
 	}
-	if len(shape) < 1 || len(shape) > 8 || n != len(data) {
+	if len(shape) > 8 || n != len(data) {
 		return fmt.Errorf("h5: %s: dataset %q: shape %v does not fit %d values", f.path, path, shape, len(data))
 	}
 	var p *C.float
@@ -138,7 +149,11 @@ func (f *File) WriteFloat32(path string, shape []int, data []float32) error {
 	defer C.free(unsafe.Pointer(cp))
 	mu.Lock()
 	defer mu.Unlock()
-	if r := C.ts_write_floats(f.id, cp, C.int(len(shape)), &dims[0], p); r != 0 {
+	asInt64 := C.int(0)
+	if asInt {
+		asInt64 = 1
+	}
+	if r := C.ts_write_floats(f.id, cp, C.int(len(shape)), &dims[0], p, asInt64); r != 0 {
 		return fmt.Errorf("h5: %s: cannot write dataset %q (code %d)", f.path, path, int(r))
 	}
 	return nil

@@ -38,12 +38,6 @@ func makeDivisible(v float64, divisor int) int {
 	return n
 }
 
-// correctPad is Keras' correct_pad for a 3x3 stride-2 convolution: (top, bottom, left, right).
-func correctPad(h, w int) (int, int, int, int) {
-	ah, aw := 1-h%2, 1-w%2
-	return 1 - ah, 1, 1 - aw, 1
-}
-
 type mobileNetBuilder struct {
 	g *nn.Graph
 }
@@ -55,7 +49,7 @@ func (b *mobileNetBuilder) bn(name string, x nn.Node) nn.Node {
 }
 
 func (b *mobileNetBuilder) pad(name string, x nn.Node, h, w int) nn.Node {
-	t, bo, l, r := correctPad(h, w)
+	t, bo, l, r := correctPad(h, w, 3)
 	return b.g.Apply(nn.NewZeroPadding2D(name, t, bo, l, r), x)
 }
 

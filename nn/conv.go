@@ -18,12 +18,12 @@ type Conv2D struct {
 	SH, SW     int
 	Padding    string
 	UseBias    bool
-	Activation int // tensor.Linear or tensor.ReLU
+	Activation int // a tensor activation kind: Linear, ReLU, ReLU6, Sigmoid or Swish
 	Depthwise  bool
 
 	kernel, bias *Param
 	g            tensor.ConvGeom
-	x, y         *tensor.Tensor
+	x, y, z      *tensor.Tensor // input, output and (Swish) pre-activation kept for Backward
 }
 
 // NewConv2D returns a Conv2D with the given filters, kernel size, strides and padding ("valid" or "same").
@@ -119,10 +119,19 @@ func (c *Conv2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 		return nil, err
 	}
 	y := m.alloc(g.N, g.OH, g.OW, g.F)
-	if err := dnnl.ConvForward(g, x.Data, c.kernel.Value.Data, c.biasData(), y.Data, dnnl.Activation(c.Activation)); err != nil {
+	c.g, c.x, c.y, c.z = g, nil, nil, nil
+	if m.Keep && c.Activation == tensor.Swish {
+		// Swish's derivative needs the pre-activation: keep it.
+		c.z = tensor.New(g.N, g.OH, g.OW, g.F)
+		if err := dnnl.ConvForward(g, x.Data, c.kernel.Value.Data, c.biasData(), c.z.Data, dnnl.Linear); err != nil {
+			return nil, shapeErr(&c.LayerBase, "%v", err)
+		}
+		if err := dnnl.ActivationForward(dnnl.Swish, c.z.Data, y.Data); err != nil {
+			return nil, shapeErr(&c.LayerBase, "%v", err)
+		}
+	} else if err := dnnl.ConvForward(g, x.Data, c.kernel.Value.Data, c.biasData(), y.Data, dnnl.Activation(c.Activation)); err != nil {
 		return nil, shapeErr(&c.LayerBase, "%v", err)
 	}
-	c.g, c.x, c.y = g, nil, nil
 	if m.Keep {
 		c.x = x
 		if c.Activation != tensor.Linear {
@@ -139,11 +148,15 @@ func (c *Conv2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, err
 	}
 	g := c.g
 	if c.Activation != tensor.Linear {
-		d := tensor.New(dy.Shape...)
-		if err := dnnl.ActivationBackward(dnnl.Activation(c.Activation), c.y.Data, dy.Data, d.Data); err != nil {
-			return nil, err
+		var z []float32
+		if c.z != nil {
+			z = c.z.Data
 		}
-		dy = d
+		d, err := activationBackward(c.Activation, z, c.y.Data, dy.Data)
+		if err != nil {
+			return nil, shapeErr(&c.LayerBase, "%v", err)
+		}
+		dy = &tensor.Tensor{Shape: dy.Shape, Data: d}
 	}
 	if c.kernel.Grad != nil && c.Trainable {
 		dw := make([]float32, g.WeightLen())

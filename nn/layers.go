@@ -38,12 +38,13 @@ func (l *InputLayer) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor,
 	return []*tensor.Tensor{nil}, nil
 }
 
-// Activation is Keras' Activation layer ("linear", "relu", "relu6", "softmax"),
+// Activation is Keras' Activation layer ("linear", "relu", "relu6",
+// "sigmoid", "swish", "softmax"),
 // and with class "ReLU" Keras' ReLU layer (max_value 6 gives ReLU6).
 type Activation struct {
 	LayerBase
 	Kind    string
-	y       *tensor.Tensor
+	x, y    *tensor.Tensor
 	lastLen int
 }
 
@@ -72,8 +73,23 @@ func actKind(kind string) (int, error) {
 		return tensor.ReLU, nil
 	case "relu6":
 		return tensor.ReLU6, nil
+	case "sigmoid":
+		return tensor.Sigmoid, nil
+	case "swish", "silu":
+		return tensor.Swish, nil
 	}
 	return 0, fmt.Errorf("unknown activation %q", kind)
+}
+
+// activationBackward computes dx from dy with oneDNN, from the forward
+// output y, or from the input x where the derivative needs it (Swish).
+func activationBackward(kind int, x, y, dy []float32) ([]float32, error) {
+	dx := make([]float32, len(dy))
+	act := dnnl.Activation(kind)
+	if kind == tensor.Swish {
+		return dx, dnnl.ActivationBackwardFromInput(act, x, dy, dx)
+	}
+	return dx, dnnl.ActivationBackward(act, y, dy, dx)
 }
 
 // OutputShape checks the kind; the shape passes through.
@@ -105,9 +121,9 @@ func (a *Activation) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error
 			return nil, shapeErr(&a.LayerBase, "%v", err)
 		}
 	}
-	a.y = nil
+	a.x, a.y = nil, nil
 	if m.Keep {
-		a.y = y
+		a.x, a.y = x, y
 	}
 	return y, nil
 }
@@ -125,9 +141,11 @@ func (a *Activation) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor,
 		copy(dx.Data, dy.Data)
 	default:
 		k, _ := actKind(a.Kind)
-		if err := dnnl.ActivationBackward(dnnl.Activation(k), a.y.Data, dy.Data, dx.Data); err != nil {
-			return nil, err
+		d, err := activationBackward(k, a.x.Data, a.y.Data, dy.Data)
+		if err != nil {
+			return nil, shapeErr(&a.LayerBase, "%v", err)
 		}
+		dx.Data = d
 	}
 	return []*tensor.Tensor{dx}, nil
 }
@@ -402,10 +420,12 @@ func (a *Add) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, error)
 	return out, nil
 }
 
-// GlobalAveragePooling2D averages over height and width.
+// GlobalAveragePooling2D averages over height and width; with Keepdims the
+// output is [1, 1, C] instead of [C] (Keras' keepdims=True).
 type GlobalAveragePooling2D struct {
 	LayerBase
-	in []int
+	Keepdims bool
+	g        tensor.ConvGeom
 }
 
 // NewGlobalAveragePooling2D returns a GlobalAveragePooling2D layer.
@@ -416,33 +436,88 @@ func NewGlobalAveragePooling2D(name string) *GlobalAveragePooling2D {
 // Params returns nil.
 func (g *GlobalAveragePooling2D) Params() []*Param { return nil }
 
-// OutputShape is [C].
+// OutputShape is [C], or [1, 1, C] with Keepdims.
 func (g *GlobalAveragePooling2D) OutputShape(in [][]int) ([]int, error) {
 	s, err := oneInput(&g.LayerBase, in, 3)
 	if err != nil {
 		return nil, err
 	}
+	if g.Keepdims {
+		return []int{1, 1, s[2]}, nil
+	}
 	return []int{s[2]}, nil
 }
 
-// Forward averages each channel.
+// Forward averages each channel: oneDNN average pooling with a window of
+// the whole image.
 func (g *GlobalAveragePooling2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 	x := in[0]
 	if err := checkBatch(&g.LayerBase, x, g.inShapes[0]); err != nil {
 		return nil, err
 	}
-	n, c := x.Shape[0], x.Shape[3]
-	y := m.alloc(n, c)
-	tensor.GlobalAvgPool(n, x.Shape[1]*x.Shape[2], c, x.Data, y.Data)
-	g.in = x.Shape
+	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	geom, err := tensor.NewConvGeom(n, h, w, c, c, h, w, 1, 1, tensor.Valid, c)
+	if err != nil {
+		return nil, shapeErr(&g.LayerBase, "%v", err)
+	}
+	y := m.alloc(batchShape(n, g.outShape)...)
+	if err := dnnl.PoolForward(dnnl.AvgPool, geom, x.Data, y.Data, nil); err != nil {
+		return nil, shapeErr(&g.LayerBase, "%v", err)
+	}
+	g.g = geom
 	return y, nil
 }
 
 // Backward spreads the gradient evenly.
 func (g *GlobalAveragePooling2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, error) {
-	dx := tensor.New(g.in...)
-	tensor.GlobalAvgPoolBackward(g.in[0], g.in[1]*g.in[2], g.in[3], dy.Data, dx.Data)
+	dx := tensor.New(g.g.N, g.g.H, g.g.W, g.g.C)
+	if err := dnnl.PoolBackward(dnnl.AvgPool, g.g, dy.Data, dx.Data, nil); err != nil {
+		return nil, shapeErr(&g.LayerBase, "%v", err)
+	}
 	return []*tensor.Tensor{dx}, nil
+}
+
+// Reshape is Keras' Reshape: each example takes Target's shape (the same
+// number of values); no data moves.
+type Reshape struct {
+	LayerBase
+	Target []int
+	in     []int
+}
+
+// NewReshape returns a Reshape layer to the given per-example shape.
+func NewReshape(name string, target ...int) *Reshape {
+	return &Reshape{LayerBase: newBase(name, "Reshape"), Target: target}
+}
+
+// Params returns nil.
+func (r *Reshape) Params() []*Param { return nil }
+
+// OutputShape is Target, which must hold as many values as the input.
+func (r *Reshape) OutputShape(in [][]int) ([]int, error) {
+	s, err := oneInput(&r.LayerBase, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Target) == 0 || tensor.Numel(r.Target) != tensor.Numel(s) {
+		return nil, shapeErr(&r.LayerBase, "cannot reshape %v to %v", s, r.Target)
+	}
+	return append([]int(nil), r.Target...), nil
+}
+
+// Forward reshapes without copying.
+func (r *Reshape) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
+	x := in[0]
+	if err := checkBatch(&r.LayerBase, x, r.inShapes[0]); err != nil {
+		return nil, err
+	}
+	r.in = x.Shape
+	return &tensor.Tensor{Shape: batchShape(x.Shape[0], r.Target), Data: x.Data}, nil
+}
+
+// Backward reshapes back.
+func (r *Reshape) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, error) {
+	return []*tensor.Tensor{{Shape: r.in, Data: dy.Data}}, nil
 }
 
 // Flatten reshapes each example to one dimension.
@@ -479,12 +554,15 @@ func (f *Flatten) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, er
 }
 
 // Dropout zeroes a fraction Rate of its inputs in training and scales the
-// rest by 1/(1-Rate), as Keras does; it is the identity otherwise.
+// rest by 1/(1-Rate), as Keras does; it is the identity otherwise. With
+// PerExample set it drops whole examples (Keras' noise_shape=(None, 1, 1, 1),
+// EfficientNet's drop-connect of a residual branch).
 type Dropout struct {
 	LayerBase
-	Rate float32
-	rng  *rand.Rand
-	mask []float32
+	Rate       float32
+	PerExample bool
+	rng        *rand.Rand
+	mask       []float32
 }
 
 // NewDropout returns a Dropout layer.
@@ -516,10 +594,17 @@ func (d *Dropout) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 	y := tensor.New(x.Shape...)
 	d.mask = make([]float32, x.Len())
 	scale := 1 / (1 - d.Rate)
-	for i, v := range x.Data {
-		if d.rng.Float32() >= d.Rate {
-			d.mask[i] = scale
-			y.Data[i] = v * scale
+	group := 1 // values sharing one draw
+	if d.PerExample {
+		group = x.Len() / x.Shape[0]
+	}
+	for i := 0; i < x.Len(); i += group {
+		if d.rng.Float32() < d.Rate {
+			continue
+		}
+		for j := i; j < i+group; j++ {
+			d.mask[j] = scale
+			y.Data[j] = x.Data[j] * scale
 		}
 	}
 	return y, nil

@@ -7,7 +7,11 @@ const (
 	Linear = iota
 	ReLU
 	ReLU6
+	Sigmoid // 1 / (1 + e^-x)
+	Swish   // x * sigmoid(x), Keras' "swish" (SiLU)
 )
+
+func sigmoid(v float32) float32 { return float32(1 / (1 + math.Exp(-float64(v)))) }
 
 // ActivationForward applies a pointwise activation: y may alias x.
 func ActivationForward(kind int, x, y []float32) {
@@ -17,13 +21,18 @@ func ActivationForward(kind int, x, y []float32) {
 			v = max(v, 0)
 		case ReLU6:
 			v = min(max(v, 0), 6)
+		case Sigmoid:
+			v = sigmoid(v)
+		case Swish:
+			v *= sigmoid(v)
 		}
 		y[i] = v
 	}
 }
 
 // ActivationBackward computes dx from dy and the activation's output y
-// (for ReLU and ReLU6 the output determines the derivative).
+// (for ReLU, ReLU6 and Sigmoid the output determines the derivative; Swish's
+// depends on the input: see SwishBackward).
 func ActivationBackward(kind int, y, dy, dx []float32) {
 	for i, d := range dy {
 		switch kind {
@@ -35,8 +44,19 @@ func ActivationBackward(kind int, y, dy, dx []float32) {
 			if y[i] <= 0 || y[i] >= 6 {
 				d = 0
 			}
+		case Sigmoid:
+			d *= y[i] * (1 - y[i])
 		}
 		dx[i] = d
+	}
+}
+
+// SwishBackward computes dx from dy and Swish's input x:
+// d/dx x*s(x) = s(x) * (1 + x*(1 - s(x))).
+func SwishBackward(x, dy, dx []float32) {
+	for i, d := range dy {
+		s := sigmoid(x[i])
+		dx[i] = d * s * (1 + x[i]*(1-s))
 	}
 }
 
