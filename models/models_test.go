@@ -249,6 +249,10 @@ func TestKerasSummaries(t *testing.T) {
 		adjust      func([]shared.SummaryRow) []shared.SummaryRow
 	}{
 		{"resnet50", "resnet50.txt", nil},
+		// The reference predates current Keras' rescaling_1 (see its README).
+		{"efficientnet_b0", "efficientnetb0.txt", func(rows []shared.SummaryRow) []shared.SummaryRow {
+			return shared.InsertAfter(rows, "normalization", shared.SummaryRow{Name: "rescaling_1", Class: "Rescaling", Shape: "(None, 224, 224, 3)"})
+		}},
 	} {
 		t.Run(tc.model, func(t *testing.T) {
 			want := shared.KerasSummary(t, tc.file)
