@@ -8,7 +8,7 @@ import (
 
 func init() {
 	Register(Spec{
-		Name: "inception_v3", DefaultSize: 299, MinSize: 75, Preprocess: PreprocessTF,
+		Name: "inception_v3", DefaultSize: 299, MinSize: 75, Preprocess: PreprocessTF, Default: true,
 		FeatureLayer: "mixed10", FineTuneFrom: "conv2d_81", LastConvLayer: "mixed10",
 		NoTop: Weights{
 			File: "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",

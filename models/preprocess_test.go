@@ -64,6 +64,9 @@ func TestRegistryEntries(t *testing.T) {
 			t.Errorf("%s: URL %s does not end in the file name %s", name, s.NoTop.URL, s.NoTop.File)
 		}
 	}
+	if d, err := Get(Default()); err != nil || !d.Default {
+		t.Errorf("default backbone %q: %v", Default(), err)
+	}
 	if _, err := Get("resnet51"); err == nil || !strings.Contains(err.Error(), "inception_v3") {
 		t.Errorf("unknown backbone: got %v, want an error listing the known ones", err)
 	}

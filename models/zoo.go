@@ -64,6 +64,8 @@ type Spec struct {
 	NoTop Weights
 	// Alpha is passed to the builder (MobileNetV2 variants).
 	Alpha float64
+	// Default marks the backbone used when none is named (one spec only).
+	Default bool
 	// MACs is the number of multiply-adds of one forward pass of the base
 	// (no top) at DefaultSize; see FLOPs.
 	MACs float64
@@ -114,7 +116,10 @@ func (s Spec) Graph(o Options) (*nn.Graph, nn.Node, error) {
 	return s.Builder(o)
 }
 
-var registry = map[string]Spec{}
+var (
+	registry    = map[string]Spec{}
+	defaultName string
+)
 
 // Register adds a backbone to the zoo. It is called from init functions and
 // panics on a spec that is incomplete or whose name is taken, since either
@@ -126,8 +131,17 @@ func Register(s Spec) {
 	if _, dup := registry[s.Name]; dup {
 		panic(fmt.Sprintf("models: backbone %q registered twice", s.Name))
 	}
+	if s.Default {
+		if defaultName != "" {
+			panic(fmt.Sprintf("models: backbones %q and %q both claim to be the default", defaultName, s.Name))
+		}
+		defaultName = s.Name
+	}
 	registry[s.Name] = s
 }
+
+// Default is the name of the backbone used when none is named.
+func Default() string { return defaultName }
 
 func (s Spec) check() error {
 	switch {

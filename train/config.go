@@ -14,13 +14,15 @@ import (
 
 	"trashsort/classifier"
 	"trashsort/data"
+	"trashsort/models"
 	"trashsort/nn"
 )
 
 // Config is a training run. The zero value of each field means the seed
 // recipe's choice where there is one.
 type Config struct {
-	// Backbone, e.g. "inception_v3"; Size is the input size (224).
+	// Backbone names a registered architecture (default models.Default());
+	// Size is the input size (224).
 	Backbone string
 	Size     int
 	Batch    int
@@ -117,7 +119,7 @@ type Config struct {
 // Defaults fills in the seed recipe's values.
 func (c *Config) Defaults() {
 	if c.Backbone == "" {
-		c.Backbone = "inception_v3"
+		c.Backbone = models.Default()
 	}
 	if c.Size == 0 {
 		c.Size = 224

@@ -15,7 +15,7 @@ import (
 func init() { extraCommands = append(extraCommands, benchCmd) }
 
 func benchCmd() *cobra.Command {
-	var model, modes, peer, peerORT string
+	var backbone, modes, peer, peerORT string
 	var size, batch, iters, warmup int
 	var bf16, int8 bool
 	cmd := &cobra.Command{
@@ -45,7 +45,7 @@ This machine is noisy: compare only numbers taken together.`,
 				if err != nil {
 					return err
 				}
-				r, err := bench.Run(model, mode, size, batch, iters, warmup)
+				r, err := bench.Run(backbone, mode, size, batch, iters, warmup)
 				if err != nil {
 					return err
 				}
@@ -75,7 +75,7 @@ This machine is noisy: compare only numbers taken together.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&model, "model", "inception_v3", "backbone")
+	backboneFlag(f, &backbone)
 	f.StringVar(&modes, "modes", strings.Join(bench.Modes, ","), "comma-separated modes (the peer's names)")
 	f.IntVar(&size, "size", 224, "input size")
 	f.IntVar(&batch, "batch", 32, "batch size")

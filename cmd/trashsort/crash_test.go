@@ -67,7 +67,7 @@ func tinyData(t *testing.T) string {
 }
 
 func trainArgs(dataDir, weightsPath, out string, extra ...string) []string {
-	return append([]string{"train", "--recipe", "seed", "--data", dataDir, "--weights", weightsPath, "--model", "mobilenet_v2_035",
+	return append([]string{"train", "--recipe", "seed", "--data", dataDir, "--weights", weightsPath, "--backbone", "mobilenet_v2_035",
 		"--size", "64", "--batch", "8", "--units", "32", "--epochs1", "3", "--epochs2", "2", "--cache-features", "1",
 		"--workers", "2", "--seed", "7", "--out", out}, extra...)
 }

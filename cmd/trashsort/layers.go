@@ -12,7 +12,7 @@ import (
 )
 
 func layersCmd() *cobra.Command {
-	var model, weightsPath string
+	var backbone, weightsPath string
 	var size int
 	var top, load bool
 	cmd := &cobra.Command{
@@ -22,7 +22,7 @@ func layersCmd() *cobra.Command {
 such as 249 (InceptionV3's conv2d_81, the first layer of mixed9) means here
 what it means in Keras. Totals follow, like Keras' model.summary().`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := models.Get(model)
+			spec, err := models.Get(backbone)
 			if err != nil {
 				return err
 			}
@@ -36,7 +36,7 @@ what it means in Keras. Totals follow, like Keras' model.summary().`,
 					return err
 				}
 				if !ok {
-					return fmt.Errorf("no weights for %s: run 'trashsort weights fetch --model %s' or pass --weights", spec.Name, spec.Name)
+					return fmt.Errorf("no weights for %s: run 'trashsort weights fetch --backbone %s' or pass --weights", spec.Name, spec.Name)
 				}
 				start := time.Now()
 				if err := models.LoadKerasWeights(m, p); err != nil {
@@ -48,7 +48,7 @@ what it means in Keras. Totals follow, like Keras' model.summary().`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&model, "model", "inception_v3", "backbone: "+fmt.Sprint(models.Names()))
+	backboneFlag(f, &backbone)
 	f.IntVar(&size, "size", 0, "input size (0: the model's default)")
 	f.BoolVar(&top, "include-top", false, "include the ImageNet classifier")
 	f.BoolVar(&load, "load", false, "also load the ImageNet weights (checks names and shapes)")
@@ -58,12 +58,12 @@ what it means in Keras. Totals follow, like Keras' model.summary().`,
 
 func weightsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "weights", Short: "Manage ImageNet weight files"}
-	var model string
+	var backbone string
 	fetch := &cobra.Command{
 		Use:   "fetch",
 		Short: "Download a backbone's official Keras no-top weights into the cache",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := models.Get(model)
+			spec, err := models.Get(backbone)
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ func weightsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	fetch.Flags().StringVar(&model, "model", "inception_v3", "backbone: "+fmt.Sprint(models.Names()))
+	backboneFlag(fetch.Flags(), &backbone)
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the registry: model, file, URL and where the file is found",

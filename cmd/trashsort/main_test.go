@@ -29,7 +29,7 @@ func run(t *testing.T, args ...string) (string, error) {
 
 func TestLayersPrintsKerasIndices(t *testing.T) {
 	w := shared.Path(t, "weights")
-	out, err := run(t, "layers", "--model", "inception_v3", "--load", "--weights", w)
+	out, err := run(t, "layers", "--backbone", "inception_v3", "--load", "--weights", w)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,8 +100,8 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.trainList, "train-list", "", "split list of \"<file> <label>\" lines for training (TrashNet's format)")
 	fs.StringVar(&f.valList, "val-list", "", "split list for validation")
 	fs.StringVar(&f.listLabels, "list-labels", "glass,paper,cardboard,plastic,metal,trash", "class names of list labels 1, 2, ... (default: TrashNet's)")
-	fs.StringVar(&c.Backbone, "model", "inception_v3", "backbone: "+strings.Join(models.Names(), ", "))
-	fs.StringVar(&f.weightsPath, "weights", "", "backbone weight file or folder (default $"+weights.EnvVar+", the cache, or a download)")
+	backboneFlag(fs, &c.Backbone)
+	fs.StringVar(&f.weightsPath, "weights", "", "backbone weight file or folder (default $"+weights.EnvVar+", the cache, or a download); "+randomWeights+" starts from random weights")
 	fs.IntVar(&c.Size, "size", 224, "input size (flow_from_directory's target_size)")
 	fs.IntVar(&c.Batch, "batch", 32, "batch size")
 	fs.IntVar(&f.units, "units", 1024, "width of the head's Dense(relu) layer")
@@ -281,10 +281,14 @@ func resolveData(cmd *cobra.Command, dir string) (string, error) {
 	return dir, nil
 }
 
+// resolveWeights returns the backbone's weight file, "" for random weights.
 func resolveWeights(cmd *cobra.Command, backbone, override string) (string, error) {
 	spec, err := models.Get(backbone)
 	if err != nil {
 		return "", err
+	}
+	if override == randomWeights {
+		return "", nil
 	}
 	p, ok, err := weights.Locate(spec, override)
 	if err != nil || ok {
@@ -311,8 +315,10 @@ func trainCmd() *cobra.Command {
 		Long: `Train a classifier from class folders with the classic Keras recipe:
 stage one trains GlobalAveragePooling2D + Dense(1024, relu) + Dense(N, softmax)
 on the frozen backbone with RMSprop; stage two unfreezes the top of the
-backbone (InceptionV3: layers[249:], mixed9 and mixed10) and trains with
-SGD(1e-4, momentum 0.9). The best epoch (validation accuracy) is saved.`,
+backbone (InceptionV3: layers[249:], mixed9 and mixed10; each backbone
+names its own, see 'trashsort layers') and trains with SGD(1e-4, momentum
+0.9). The best epoch (validation accuracy) is saved. train uses the seed
+recipe's settings (--recipe seed) unless told otherwise.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := runTraining(cmd, f)
 			return err
