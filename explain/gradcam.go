@@ -5,23 +5,21 @@ package explain
 
 import (
 	"fmt"
-	"strings"
 
 	"trashsort/classifier"
+	"trashsort/models"
 	"trashsort/nn"
 	"trashsort/tensor"
 )
 
-// lastConvBlock names each backbone's last convolutional block, the layer
-// whose output feeds the head's global average pooling.
+// lastConvBlock is the backbone's last convolutional block, the layer
+// whose output feeds the head's global average pooling (from the registry).
 func lastConvBlock(backbone string) (string, error) {
-	switch {
-	case backbone == "inception_v3":
-		return "mixed10", nil
-	case strings.HasPrefix(backbone, "mobilenet_v2"):
-		return "out_relu", nil
+	spec, err := models.Get(backbone)
+	if err != nil {
+		return "", fmt.Errorf("explain: %w", err)
 	}
-	return "", fmt.Errorf("explain: no last convolutional block known for backbone %q", backbone)
+	return spec.LastConvLayer, nil
 }
 
 // HeatMap is one image's class-activation map on the block's grid, scaled

@@ -89,25 +89,14 @@ func (g ConvGeom) forEach(fn func(xi, wi, yi int)) {
 		for oy := 0; oy < g.OH; oy++ {
 			for ox := 0; ox < g.OW; ox++ {
 				ybase := ((n*g.OH+oy)*g.OW + ox) * g.F
-				for ky := 0; ky < g.KH; ky++ {
-					iy := oy*g.SH + ky - g.PadT
-					if iy < 0 || iy >= g.H {
-						continue
-					}
-					for kx := 0; kx < g.KW; kx++ {
-						ix := ox*g.SW + kx - g.PadL
-						if ix < 0 || ix >= g.W {
-							continue
-						}
-						xbase := ((n*g.H+iy)*g.W + ix) * g.C
-						for fo := 0; fo < g.F; fo++ {
-							grp := fo / fpg
-							for c := grp * cpg; c < (grp+1)*cpg; c++ {
-								fn(xbase+c, g.widx(ky, kx, c, fo), ybase+fo)
-							}
+				g.window(n, oy, ox, func(ky, kx, xbase int) {
+					for fo := 0; fo < g.F; fo++ {
+						grp := fo / fpg
+						for c := grp * cpg; c < (grp+1)*cpg; c++ {
+							fn(xbase+c, g.widx(ky, kx, c, fo), ybase+fo)
 						}
 					}
-				}
+				})
 			}
 		}
 	}

@@ -21,7 +21,7 @@ func PoolForward(kind int, g ConvGeom, x, y []float32) {
 					if kind == MaxPool {
 						acc = float32(math.Inf(-1))
 					}
-					g.window(n, oy, ox, func(xb int) {
+					g.window(n, oy, ox, func(_, _, xb int) {
 						v := x[xb+c]
 						if kind == MaxPool {
 							acc = max(acc, v)
@@ -40,9 +40,10 @@ func PoolForward(kind int, g ConvGeom, x, y []float32) {
 	}
 }
 
-// window calls fn with the base index (channel 0) of every real input
-// position under output position (oy, ox).
-func (g ConvGeom) window(n, oy, ox int, fn func(xb int)) {
+// window calls fn with the kernel tap (ky, kx) and the base index (channel
+// 0) of every real input position under output position (oy, ox): the
+// window walk that convolution and pooling share.
+func (g ConvGeom) window(n, oy, ox int, fn func(ky, kx, xb int)) {
 	for ky := 0; ky < g.KH; ky++ {
 		iy := oy*g.SH + ky - g.PadT
 		if iy < 0 || iy >= g.H {
@@ -53,7 +54,7 @@ func (g ConvGeom) window(n, oy, ox int, fn func(xb int)) {
 			if ix < 0 || ix >= g.W {
 				continue
 			}
-			fn(((n*g.H+iy)*g.W + ix) * g.C)
+			fn(ky, kx, ((n*g.H+iy)*g.W+ix)*g.C)
 		}
 	}
 }
@@ -69,7 +70,7 @@ func PoolBackward(kind int, g ConvGeom, x, dy, dx []float32) {
 					d := dy[((n*g.OH+oy)*g.OW+ox)*g.C+c]
 					if kind == MaxPool {
 						best, bi := float32(math.Inf(-1)), -1
-						g.window(n, oy, ox, func(xb int) {
+						g.window(n, oy, ox, func(_, _, xb int) {
 							if x[xb+c] > best {
 								best, bi = x[xb+c], xb+c
 							}
@@ -80,8 +81,8 @@ func PoolBackward(kind int, g ConvGeom, x, dy, dx []float32) {
 						continue
 					}
 					cnt := 0
-					g.window(n, oy, ox, func(int) { cnt++ })
-					g.window(n, oy, ox, func(xb int) { dx[xb+c] += d / float32(cnt) })
+					g.window(n, oy, ox, func(_, _, _ int) { cnt++ })
+					g.window(n, oy, ox, func(_, _, xb int) { dx[xb+c] += d / float32(cnt) })
 				}
 			}
 		}
