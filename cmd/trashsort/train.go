@@ -159,23 +159,20 @@ func (f *trainFlags) config() (train.Config, error) {
 	c.Head = classifier.Head{Units: f.units, Dropout: f.dropout}
 	if !f.noAugment {
 		a := f.aug
-		if f.brightness != "" {
-			lo, hi, ok := strings.Cut(f.brightness, ",")
+		for _, r := range []struct {
+			flag, value string
+			dst         *[2]float64
+		}{{"brightness", f.brightness, &a.BrightnessRange}, {"crop-scale", f.cropScale, &a.CropScale}} {
+			if r.value == "" {
+				continue
+			}
+			lo, hi, ok := strings.Cut(r.value, ",")
 			l, err1 := strconv.ParseFloat(lo, 64)
 			h, err2 := strconv.ParseFloat(hi, 64)
 			if !ok || err1 != nil || err2 != nil {
-				return c, fmt.Errorf("--brightness %q: want lo,hi", f.brightness)
+				return c, fmt.Errorf("--%s %q: want lo,hi", r.flag, r.value)
 			}
-			a.BrightnessRange = [2]float64{l, h}
-		}
-		if f.cropScale != "" {
-			lo, hi, ok := strings.Cut(f.cropScale, ",")
-			l, err1 := strconv.ParseFloat(lo, 64)
-			h, err2 := strconv.ParseFloat(hi, 64)
-			if !ok || err1 != nil || err2 != nil {
-				return c, fmt.Errorf("--crop-scale %q: want lo,hi", f.cropScale)
-			}
-			a.CropScale = [2]float64{l, h}
+			*r.dst = [2]float64{l, h}
 		}
 		if err := a.Validate(); err != nil {
 			return c, err
