@@ -85,14 +85,7 @@ func TestRecipePresets(t *testing.T) {
 
 func TestPredictReportsBadFilesAndGoesOn(t *testing.T) {
 	dir := t.TempDir()
-	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "m.safetensors")
-	if err := clf.Save(model); err != nil {
-		t.Fatal(err)
-	}
+	model := tinyModel(t, dir)
 	imgs := filepath.Join(dir, "imgs")
 	os.MkdirAll(imgs, 0o755)
 	var b bytes.Buffer
@@ -125,4 +118,19 @@ func TestSplitListFlags(t *testing.T) {
 	if len(tr.Items) != 2 || len(va.Items) != 2 || strings.Join(tr.Classes, ",") != "glass,paper" {
 		t.Errorf("train %+v val %+v", tr, va)
 	}
+}
+
+// tinyModel saves an untrained two-class MobileNetV2 0.35 model at 64 px in
+// dir and returns its path.
+func tinyModel(t *testing.T, dir string) string {
+	t.Helper()
+	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "m.safetensors")
+	if err := clf.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	return model
 }

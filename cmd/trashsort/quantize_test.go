@@ -14,14 +14,7 @@ import (
 // quantize stores calibration in the model file; predict --int8 needs it.
 func TestQuantizeThenPredictInt8(t *testing.T) {
 	dir := t.TempDir()
-	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "m.safetensors")
-	if err := clf.Save(model); err != nil {
-		t.Fatal(err)
-	}
+	model := tinyModel(t, dir)
 	imgs := filepath.Join(dir, "train")
 	for i, class := range []string{"a", "b"} {
 		os.MkdirAll(filepath.Join(imgs, class), 0o755)

@@ -59,14 +59,7 @@ func TestPredictSaysUnsure(t *testing.T) {
 
 func TestExportWritesONNX(t *testing.T) {
 	dir := t.TempDir()
-	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "m.safetensors")
-	if err := clf.Save(model); err != nil {
-		t.Fatal(err)
-	}
+	model := tinyModel(t, dir)
 	out := filepath.Join(dir, "m.onnx")
 	if _, err := run(t, "export", "--model", model, "--format", "onnx", "-o", out); err != nil {
 		t.Fatal(err)
@@ -81,14 +74,7 @@ func TestExportWritesONNX(t *testing.T) {
 
 func TestExplainWritesOverlays(t *testing.T) {
 	dir := t.TempDir()
-	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "m.safetensors")
-	if err := clf.Save(model); err != nil {
-		t.Fatal(err)
-	}
+	model := tinyModel(t, dir)
 	var b bytes.Buffer
 	(&data.RGB{W: 50, H: 40, Pix: bytes.Repeat([]byte{30, 200, 90}, 2000)}).Encode(&b, 90)
 	img := filepath.Join(dir, "photo.jpg")
@@ -115,14 +101,7 @@ func TestExplainWritesOverlays(t *testing.T) {
 
 func TestCalibrateStoresCalibration(t *testing.T) {
 	dir := t.TempDir()
-	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"a", "b"}, Head: classifier.Head{Units: 8}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "m.safetensors")
-	if err := clf.Save(model); err != nil {
-		t.Fatal(err)
-	}
+	model := tinyModel(t, dir)
 	for i, c := range []string{"a", "b"} {
 		os.MkdirAll(filepath.Join(dir, "val", c), 0o755)
 		for k := 0; k < 3; k++ {
