@@ -34,6 +34,9 @@ type Header struct {
 	// decoder's own image (and coefficients), the RGB copy and, for JPEG,
 	// the orientation copy.
 	DecodeBytes int64
+	// ResizedBytes estimates the peak memory of DecodeResized: the
+	// decoder's own image and coefficients, without the copies.
+	ResizedBytes int64
 }
 
 // Inspect reads the header of an image held in memory and checks its size
@@ -70,14 +73,15 @@ func Inspect(b []byte, maxPixels int) (Header, error) {
 	if _, ok := cfg.ColorModel.(color.Palette); ok {
 		per = 1
 	}
-	per += 3 // the RGB copy
+	copies := int64(3) // the RGB copy
 	if format == "jpeg" {
-		per += 3 // orientation copy
+		copies += 3 // orientation copy
 		if h.Progressive = progressiveJPEG(b); h.Progressive {
 			per += 12 // 64 int32 coefficients per 8x8 block and component
 		}
 	}
-	h.DecodeBytes = px * per
+	h.DecodeBytes = px * (per + copies)
+	h.ResizedBytes = px * per
 	return h, nil
 }
 
@@ -146,4 +150,136 @@ func DecodeContext(ctx context.Context, b []byte, maxPixels int) (*RGB, error) {
 		out = orient(out, exifOrientation(b))
 	}
 	return out, nil
+}
+
+// DecodeResized decodes like DecodeContext and scales the upright image to
+// w x h with Resize's method. It samples the decoded pixels in place, so the
+// result equals Resize(DecodeContext(...)) without the full-size RGB copy
+// (48 MB and a pass over every pixel for a 16-megapixel photo).
+func DecodeResized(ctx context.Context, b []byte, maxPixels, w, h int, method string) (*RGB, error) {
+	hd, err := Inspect(b, maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	img, _, err := image.Decode(ctxReader{ctx, bytes.NewReader(b)})
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("%w %s: %v", ErrCorrupt, hd.Format, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	o := 1
+	if hd.Format == "jpeg" {
+		o = exifOrientation(b)
+	}
+	return resizeImage(img, o, w, h, method), nil
+}
+
+// resizeImage is Resize(orient(toRGB(img), o), w, h, method), reading only
+// the source pixels that the resize uses.
+func resizeImage(img image.Image, o, w, h int, method string) *RGB {
+	at, sw, sh := uprightSampler(img, o)
+	if sw == w && sh == h {
+		return orient(toRGB(img), o)
+	}
+	out := &RGB{W: w, H: h, Pix: make([]uint8, 3*w*h)}
+	sx, sy := float64(sw)/float64(w), float64(sh)/float64(h)
+	if method == Nearest {
+		for y := 0; y < h; y++ {
+			iy := min(int((float64(y)+0.5)*sy), sh-1)
+			for x := 0; x < w; x++ {
+				ix := min(int((float64(x)+0.5)*sx), sw-1)
+				p := at(ix, iy)
+				copy(out.Pix[3*(y*w+x):3*(y*w+x)+3], p[:])
+			}
+		}
+		return out
+	}
+	for y := 0; y < h; y++ {
+		fy := max((float64(y)+0.5)*sy-0.5, 0)
+		y0 := min(int(fy), sh-1)
+		y1 := min(y0+1, sh-1)
+		wy := float32(fy - float64(y0))
+		for x := 0; x < w; x++ {
+			fx := max((float64(x)+0.5)*sx-0.5, 0)
+			x0 := min(int(fx), sw-1)
+			x1 := min(x0+1, sw-1)
+			wx := float32(fx - float64(x0))
+			q00, q01, q10, q11 := at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1)
+			for c := 0; c < 3; c++ {
+				p00, p01, p10, p11 := float32(q00[c]), float32(q01[c]), float32(q10[c]), float32(q11[c])
+				v := (p00*(1-wx)+p01*wx)*(1-wy) + (p10*(1-wx)+p11*wx)*wy
+				out.Pix[3*(y*w+x)+c] = uint8(min(max(v+0.5, 0), 255))
+			}
+		}
+	}
+	return out
+}
+
+// uprightSampler returns a function reading pixel (x, y) of img as toRGB
+// converts it, after the EXIF orientation o (as orient applies it), and the
+// upright width and height.
+func uprightSampler(img image.Image, o int) (func(x, y int) [3]uint8, int, int) {
+	at := rgbSampler(img)
+	r := img.Bounds()
+	w, h := r.Dx(), r.Dy()
+	switch o {
+	case 2:
+		return func(x, y int) [3]uint8 { return at(w-1-x, y) }, w, h
+	case 3:
+		return func(x, y int) [3]uint8 { return at(w-1-x, h-1-y) }, w, h
+	case 4:
+		return func(x, y int) [3]uint8 { return at(x, h-1-y) }, w, h
+	case 5:
+		return func(x, y int) [3]uint8 { return at(y, x) }, h, w
+	case 6:
+		return func(x, y int) [3]uint8 { return at(y, h-1-x) }, h, w
+	case 7:
+		return func(x, y int) [3]uint8 { return at(w-1-y, h-1-x) }, h, w
+	case 8:
+		return func(x, y int) [3]uint8 { return at(w-1-y, x) }, h, w
+	}
+	return at, w, h
+}
+
+// rgbSampler returns a function reading pixel (x, y), relative to the
+// image's bounds, converted exactly as toRGB converts it.
+func rgbSampler(img image.Image) func(x, y int) [3]uint8 {
+	r := img.Bounds()
+	switch src := img.(type) {
+	case *image.YCbCr:
+		return func(x, y int) [3]uint8 {
+			yi := src.YOffset(r.Min.X+x, r.Min.Y+y)
+			ci := src.COffset(r.Min.X+x, r.Min.Y+y)
+			R, G, B := color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
+			return [3]uint8{R, G, B}
+		}
+	case *image.RGBA:
+		return func(x, y int) [3]uint8 {
+			i := src.PixOffset(r.Min.X+x, r.Min.Y+y)
+			return [3]uint8{src.Pix[i], src.Pix[i+1], src.Pix[i+2]}
+		}
+	case *image.NRGBA:
+		return func(x, y int) [3]uint8 {
+			i := src.PixOffset(r.Min.X+x, r.Min.Y+y)
+			return [3]uint8{src.Pix[i], src.Pix[i+1], src.Pix[i+2]}
+		}
+	case *image.Gray:
+		return func(x, y int) [3]uint8 {
+			v := src.Pix[src.PixOffset(r.Min.X+x, r.Min.Y+y)]
+			return [3]uint8{v, v, v}
+		}
+	case *image.NRGBA64:
+		return func(x, y int) [3]uint8 {
+			c := nrgba64ToNRGBA(src.NRGBA64At(r.Min.X+x, r.Min.Y+y))
+			return [3]uint8{c.R, c.G, c.B}
+		}
+	}
+	return func(x, y int) [3]uint8 {
+		c := color.NRGBAModel.Convert(img.At(r.Min.X+x, r.Min.Y+y)).(color.NRGBA)
+		return [3]uint8{c.R, c.G, c.B}
+	}
 }

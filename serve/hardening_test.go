@@ -169,9 +169,11 @@ func TestDefaultPixelLimit(t *testing.T) {
 		w, h   int
 		status int
 	}{
-		{5000, 5000, 413}, // 25 MP: over the 16 MP default
+		{5000, 5000, 413}, // 25 MP: over the 12.6 MP default
+		{4000, 4000, 413}, // 16 MP
 		{7000, 7000, 413}, // the 16-bit RGBA bomb's size
-		{4000, 4000, 400}, // within the limit: header only, so corrupt
+		{4096, 3072, 400}, // at the limit: header only, so corrupt
+		{4032, 3024, 400}, // a 12 MP phone photo
 		{70000, 10, 413},  // a side over 65536
 	} {
 		code, body := post(t, hs, testimages.PNGHeader(tc.w, tc.h, 16, 6))
@@ -182,8 +184,9 @@ func TestDefaultPixelLimit(t *testing.T) {
 }
 
 func TestDecodeMemoryBudget(t *testing.T) {
-	// 1000 x 1000 16-bit RGBA takes about 11 MB to decode.
-	_, hs := testServer(t, Options{DecodeMemory: 10 << 20})
+	// 1000 x 1000 16-bit RGBA takes about 8 MB to decode (the decoder's
+	// image; the resize samples it in place).
+	_, hs := testServer(t, Options{DecodeMemory: 7 << 20})
 	var b bytes.Buffer
 	png.Encode(&b, image.NewNRGBA64(image.Rect(0, 0, 1000, 1000)))
 	if code, body := post(t, hs, b.Bytes()); code != 413 || !strings.Contains(body, "decode budget") {

@@ -59,78 +59,83 @@ func startServer(t *testing.T, clf *classifier.Classifier, o Options) *httptest.
 }
 
 // TestLoadDecodeBombs: 20 concurrent decode bombs against InceptionV3 at
-// 299 px with the default limits, four of each: PNGs of 16-bit RGBA zeros
-// at the pixel limit (4000 x 4000, decoded) and claiming 7000 x 7000
-// (refused from the header), 4000 x 4000 baseline JPEGs, and progressive
-// JPEGs (about 190 KB each) of 4000 x 4000 and 7000 x 7000. Each must be answered 200 or 413, or
+// 224 px (what `trashsort run` trains) and at 299 px, with the default
+// limits, four of each: PNGs of 16-bit RGBA zeros at the pixel limit (4096 x
+// 3072, decoded) and claiming 7000 x 7000 (refused from the header), 4096 x
+// 3072 baseline JPEGs, and progressive JPEGs of 4096 x 3072 and 7000 x 7000. Each must be answered 200 or 413, or
 // 503 when the machine cannot decode it within the timeout (shed, never a
 // crash); the latencies and the process's peak RSS are logged.
 func TestLoadDecodeBombs(t *testing.T) {
 	skipUnlessLoadTest(t)
-	clf, err := classifier.New(classifier.Meta{Backbone: "inception_v3", Size: 299, Classes: []string{"cardboard", "glass", "metal", "paper", "plastic", "trash"}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := models.LoadKerasBase(clf.Model, shared.Path(t, "weights/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"), clf.BaseEnd); err != nil {
-		t.Fatal(err)
-	}
-	hs := startServer(t, clf, Options{Log: discardLog()})
-	var b bytes.Buffer
-	png.Encode(&b, image.NewNRGBA64(image.Rect(0, 0, 4000, 4000)))
-	pngAtLimit := b.Bytes()
-	bigJPEG := jpegImage(4000, 4000)
-	overLimit := testimages.PNGHeader(7000, 7000, 16, 6)
-	if code, body := post(t, hs, jpegImage(300, 300)); code != 200 { // warm up
-		t.Fatalf("warm-up: %d %s", code, body)
-	}
-	runtime.GC()
-	resetPeakRSS()
-	rss0 := procKB("VmRSS")
-	type answer struct {
-		kind string
-		code int
-		lat  time.Duration
-	}
-	bodies := map[string][]byte{
-		"png16 4000x4000": pngAtLimit, "png16 7000x7000 header": overLimit, "jpeg 4000x4000": bigJPEG,
-		"progressive jpeg 4000x4000": testimages.ProgressiveJPEG(4000, 4000), "progressive jpeg 7000x7000": testimages.ProgressiveJPEG(7000, 7000),
-	}
-	kinds := []string{"png16 4000x4000", "png16 7000x7000 header", "jpeg 4000x4000", "progressive jpeg 4000x4000", "progressive jpeg 7000x7000"}
-	answers := make([]answer, 20)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	client := &http.Client{Timeout: time.Minute}
-	for i := range answers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k := kinds[i%len(kinds)]
-			<-start
-			t0 := time.Now()
-			resp, err := client.Post(hs.URL+"/v1/classify", "application/octet-stream", bytes.NewReader(bodies[k]))
-			a := answer{kind: k, lat: time.Since(t0)}
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				a.code = resp.StatusCode
+	for _, size := range []int{224, 299} {
+		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
+			clf, err := classifier.New(classifier.Meta{Backbone: "inception_v3", Size: size, Classes: []string{"cardboard", "glass", "metal", "paper", "plastic", "trash"}}, 1)
+			if err != nil {
+				t.Fatal(err)
 			}
-			answers[i] = a
-		}()
+			if err := models.LoadKerasBase(clf.Model, shared.Path(t, "weights/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"), clf.BaseEnd); err != nil {
+				t.Fatal(err)
+			}
+			hs := startServer(t, clf, Options{Log: discardLog()})
+			var b bytes.Buffer
+			const limW, limH = 4096, 3072 // DefaultMaxPixels
+			png.Encode(&b, image.NewNRGBA64(image.Rect(0, 0, limW, limH)))
+			pngAtLimit := b.Bytes()
+			bigJPEG := jpegImage(limW, limH)
+			overLimit := testimages.PNGHeader(7000, 7000, 16, 6)
+			if code, body := post(t, hs, jpegImage(300, 300)); code != 200 { // warm up
+				t.Fatalf("warm-up: %d %s", code, body)
+			}
+			runtime.GC()
+			resetPeakRSS()
+			rss0 := procKB("VmRSS")
+			type answer struct {
+				kind string
+				code int
+				lat  time.Duration
+			}
+			bodies := map[string][]byte{
+				"png16 4096x3072": pngAtLimit, "png16 7000x7000 header": overLimit, "jpeg 4096x3072": bigJPEG,
+				"progressive jpeg 4096x3072": testimages.ProgressiveJPEG(limW, limH), "progressive jpeg 7000x7000": testimages.ProgressiveJPEG(7000, 7000),
+			}
+			kinds := []string{"png16 4096x3072", "png16 7000x7000 header", "jpeg 4096x3072", "progressive jpeg 4096x3072", "progressive jpeg 7000x7000"}
+			answers := make([]answer, 20)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			client := &http.Client{Timeout: time.Minute}
+			for i := range answers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					k := kinds[i%len(kinds)]
+					<-start
+					t0 := time.Now()
+					resp, err := client.Post(hs.URL+"/v1/classify", "application/octet-stream", bytes.NewReader(bodies[k]))
+					a := answer{kind: k, lat: time.Since(t0)}
+					if err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						a.code = resp.StatusCode
+					}
+					answers[i] = a
+				}()
+			}
+			t0 := time.Now()
+			close(start)
+			wg.Wait()
+			wall := time.Since(t0)
+			peak := procKB("VmHWM")
+			sort.Slice(answers, func(i, j int) bool { return answers[i].lat < answers[j].lat })
+			var lines []string
+			for _, a := range answers {
+				lines = append(lines, fmt.Sprintf("%s %d %v", a.kind, a.code, a.lat.Round(time.Millisecond)))
+				if a.code != 200 && a.code != 413 && a.code != 503 {
+					t.Errorf("%s answered %d", a.kind, a.code)
+				}
+			}
+			t.Logf("%d px: 20 concurrent bombs in %v on %d CPUs; RSS before %d MB, peak %d MB\n%s", size, wall.Round(time.Millisecond), runtime.GOMAXPROCS(0), rss0>>10, peak>>10, strings.Join(lines, "\n"))
+		})
 	}
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	wall := time.Since(t0)
-	peak := procKB("VmHWM")
-	sort.Slice(answers, func(i, j int) bool { return answers[i].lat < answers[j].lat })
-	var lines []string
-	for _, a := range answers {
-		lines = append(lines, fmt.Sprintf("%s %d %v", a.kind, a.code, a.lat.Round(time.Millisecond)))
-		if a.code != 200 && a.code != 413 && a.code != 503 {
-			t.Errorf("%s answered %d", a.kind, a.code)
-		}
-	}
-	t.Logf("20 concurrent bombs in %v on %d CPUs; RSS before %d MB, peak %d MB\n%s", wall.Round(time.Millisecond), runtime.GOMAXPROCS(0), rss0>>10, peak>>10, strings.Join(lines, "\n"))
 }
 
 // TestLoadSoak: many requests at high concurrency mixing good images,

@@ -42,7 +42,7 @@ var webFS embed.FS
 // Defaults for Options; the README's service section lists them.
 const (
 	DefaultMaxBodyBytes      = 10 << 20
-	DefaultMaxPixels         = 16_000_000
+	DefaultMaxPixels         = 4096 * 3072 // 12.6 MP: a 12 MP phone photo (4032 x 3024) fits
 	DefaultDecodeMemory      = 512 << 20
 	DefaultTimeout           = 10 * time.Second
 	DefaultMaxBatch          = 16
@@ -453,28 +453,27 @@ func (s *Server) decode(ctx context.Context, b []byte) ([]float32, *apiErr) {
 	if err != nil {
 		return nil, decodeError(err)
 	}
-	if h.DecodeBytes > s.opts.DecodeMemory {
+	if h.ResizedBytes > s.opts.DecodeMemory {
 		return nil, &apiErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("decoding this %dx%d %s image takes about %d MiB, over the %d MiB decode budget",
-			h.W, h.H, h.Format, h.DecodeBytes>>20, s.opts.DecodeMemory>>20)}
+			h.W, h.H, h.Format, h.ResizedBytes>>20, s.opts.DecodeMemory>>20)}
 	}
 	busy := &apiErr{http.StatusServiceUnavailable, "timeout", "the server is busy decoding other images: retry shortly"}
 	if err := s.decodeSlots.Acquire(ctx, 1); err != nil {
 		return nil, busy
 	}
 	defer s.decodeSlots.Release(1)
-	if err := s.decodeMem.Acquire(ctx, h.DecodeBytes); err != nil {
+	if err := s.decodeMem.Acquire(ctx, h.ResizedBytes); err != nil {
 		return nil, busy
 	}
-	defer s.decodeMem.Release(h.DecodeBytes)
-	img, err := data.DecodeContext(ctx, b, s.opts.MaxPixels)
+	defer s.decodeMem.Release(h.ResizedBytes)
+	size := s.clf.Meta.Size
+	img, err := data.DecodeResized(ctx, b, s.opts.MaxPixels, size, size, s.clf.Meta.Resize)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, &apiErr{http.StatusServiceUnavailable, "timeout", "decoding did not finish in time"}
 		}
 		return nil, decodeError(err)
 	}
-	size := s.clf.Meta.Size
-	img = data.Resize(img, size, size, s.clf.Meta.Resize)
 	x := make([]float32, len(img.Pix))
 	for i, v := range img.Pix {
 		x[i] = float32(v)
