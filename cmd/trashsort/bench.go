@@ -12,7 +12,7 @@ import (
 	"trashsort/bench"
 )
 
-func init() { extraCommands = append(extraCommands, benchCmd) }
+func init() { register(benchCmd) }
 
 func benchCmd() *cobra.Command {
 	var backbone, modes, peer, peerORT string

@@ -10,7 +10,7 @@ import (
 	"trashsort/data"
 )
 
-func init() { extraCommands = append(extraCommands, calibrateCmd) }
+func init() { register(calibrateCmd) }
 
 func calibrateCmd() *cobra.Command {
 	var modelPath, dataDir, out string
@@ -66,7 +66,7 @@ the lowest confidence threshold at which the answered images reach --target accu
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	modelFileFlag(f, &modelPath)
 	f.StringVar(&dataDir, "data", "", "held-out class folders (e.g. datasets/trashnet/val)")
 	f.StringVarP(&out, "output", "o", "", "model file to write (may be --model itself)")
 	f.Float64Var(&target, "target", calibrate.DefaultTargetAccuracy, "accuracy on the answered images that the threshold aims for")

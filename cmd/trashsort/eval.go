@@ -22,7 +22,7 @@ import (
 	"trashsort/tensor"
 )
 
-func init() { extraCommands = append(extraCommands, evalCmd, predictCmd) }
+func init() { register(evalCmd, predictCmd) }
 
 func evalCmd() *cobra.Command {
 	var modelPath, dataDir, reportDir string
@@ -33,15 +33,9 @@ func evalCmd() *cobra.Command {
 		Use:   "eval",
 		Short: "Score a model on class folders: accuracy, per-class metrics, confusion matrix, mistakes",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			clf, err := classifier.Load(modelPath)
+			clf, err := loadModel(modelPath, bf16, int8)
 			if err != nil {
 				return err
-			}
-			clf.Model.BF16 = bf16
-			if int8 {
-				if err := clf.UseInt8(); err != nil {
-					return err
-				}
 			}
 			ds, err := data.FromFolder(dataDir, clf.Meta.Classes)
 			if err != nil {
@@ -56,7 +50,7 @@ func evalCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	modelFileFlag(f, &modelPath)
 	f.StringVar(&dataDir, "data", "", "class folders to score (e.g. datasets/trashnet/test)")
 	f.StringVar(&reportDir, "report", "", "folder for report.json, confusion.png and mistakes.html")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -123,14 +117,9 @@ func predictCmd() *cobra.Command {
 		Short: "Classify images: top-k classes with probabilities",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			clf, err := classifier.Load(modelPath)
+			clf, err := loadModel(modelPath, false, int8)
 			if err != nil {
 				return err
-			}
-			if int8 {
-				if err := clf.UseInt8(); err != nil {
-					return err
-				}
 			}
 			inputs, err := expandInputs(args)
 			if err != nil {
@@ -177,7 +166,7 @@ func predictCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	modelFileFlag(f, &modelPath)
 	f.StringVar(&format, "format", "table", "output: table, json (one object per line) or csv")
 	f.BoolVar(&tta, "tta", false, "average with the horizontal flip")
 	f.BoolVar(&int8, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")

@@ -15,7 +15,7 @@ import (
 	"trashsort/tensor"
 )
 
-func init() { extraCommands = append(extraCommands, explainCmd) }
+func init() { register(explainCmd) }
 
 func explainCmd() *cobra.Command {
 	var modelPath, outDir, className string
@@ -72,7 +72,7 @@ block; red is strong evidence). The class is the predicted one, or --class.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	modelFileFlag(f, &modelPath)
 	f.StringVar(&outDir, "out", ".", "folder for the overlay PNGs")
 	f.StringVar(&className, "class", "", "class to explain (default: the predicted one)")
 	return cmd

@@ -10,7 +10,7 @@ import (
 	"trashsort/onnx"
 )
 
-func init() { extraCommands = append(extraCommands, exportCmd) }
+func init() { register(exportCmd) }
 
 func exportCmd() *cobra.Command {
 	var modelPath, format, out string
@@ -46,7 +46,7 @@ the model's metadata_props.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	modelFileFlag(f, &modelPath)
 	f.StringVar(&format, "format", "onnx", "output format (onnx)")
 	f.StringVarP(&out, "output", "o", "", "output file")
 	return cmd

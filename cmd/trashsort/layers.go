@@ -11,6 +11,8 @@ import (
 	"trashsort/weights"
 )
 
+func init() { register(layersCmd, weightsCmd) }
+
 func layersCmd() *cobra.Command {
 	var backbone, weightsPath string
 	var size int

@@ -30,9 +30,8 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(layersCmd(), weightsCmd())
-	for _, add := range extraCommands {
-		root.AddCommand(add())
+	for _, newCmd := range commands {
+		root.AddCommand(newCmd())
 	}
 	return root
 }
@@ -58,5 +57,9 @@ func passiveOpenMP() {
 	fmt.Fprintln(os.Stderr, "trashsort: could not set OMP_WAIT_POLICY=PASSIVE:", err) // only reached when Exec fails
 }
 
-// extraCommands are registered by the other files of this package.
-var extraCommands []func() *cobra.Command
+// commands are the constructors of the subcommands, each file adding its
+// own in init through register; cobra lists them sorted by name in help.
+var commands []func() *cobra.Command
+
+// register adds subcommand constructors to commands.
+func register(c ...func() *cobra.Command) { commands = append(commands, c...) }

@@ -27,6 +27,42 @@ func run(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// TestCommandsRegisteredOneWay: every subcommand comes from commands, each
+// once, and help lists them sorted by name.
+func TestCommandsRegisteredOneWay(t *testing.T) {
+	want := []string{"bench", "calibrate", "data", "eval", "explain", "export", "layers", "predict", "quantize", "run", "serve", "train", "weights"}
+	seen := map[string]bool{}
+	for _, newCmd := range commands {
+		name := newCmd().Name()
+		if seen[name] {
+			t.Errorf("%s registered twice", name)
+		}
+		seen[name] = true
+	}
+	if len(seen) != len(want) {
+		t.Errorf("registered %v, want %v", seen, want)
+	}
+	root := newRoot()
+	if len(root.Commands()) != len(want) {
+		t.Errorf("root has %d commands, want %d", len(root.Commands()), len(want))
+	}
+	help, err := run(t, "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := -1
+	for _, name := range want {
+		if !seen[name] {
+			t.Errorf("%s not registered", name)
+		}
+		i := strings.Index(help, "\n  "+name+" ")
+		if i < 0 || i < last {
+			t.Errorf("help lists %s at %d, after %d: want every command, sorted\n%s", name, i, last, help)
+		}
+		last = i
+	}
+}
+
 func TestLayersPrintsKerasIndices(t *testing.T) {
 	w := shared.Path(t, "weights")
 	out, err := run(t, "layers", "--backbone", "inception_v3", "--load", "--weights", w)

@@ -9,7 +9,7 @@ import (
 	"trashsort/data"
 )
 
-func init() { extraCommands = append(extraCommands, quantizeCmd) }
+func init() { register(quantizeCmd) }
 
 func quantizeCmd() *cobra.Command {
 	var modelPath, dataDir, out string
@@ -64,7 +64,7 @@ static quantization, prepare_fx + calibration + convert_fx, does).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	modelFileFlag(f, &modelPath)
 	f.StringVar(&dataDir, "data", "", "training class folders (e.g. datasets/trashnet/train)")
 	f.StringVar(&out, "out", "", "write the calibrated model here (default: over --model)")
 	f.IntVar(&images, "images", 256, "how many training images to calibrate on")

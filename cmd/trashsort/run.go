@@ -11,7 +11,7 @@ import (
 	"trashsort/evaluate"
 )
 
-func init() { extraCommands = append(extraCommands, runCmd) }
+func init() { register(runCmd) }
 
 func runCmd() *cobra.Command {
 	f := &trainFlags{cacheDefault: 3, recipe: "tuned"}

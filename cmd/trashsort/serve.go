@@ -7,11 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"trashsort/classifier"
 	"trashsort/serve"
 )
 
-func init() { extraCommands = append(extraCommands, serveCmd) }
+func init() { register(serveCmd) }
 
 func serveCmd() *cobra.Command {
 	var modelPath, addr, hintsPath string
@@ -30,15 +29,9 @@ func serveCmd() *cobra.Command {
 Concurrent requests are micro-batched into one forward pass; a full queue
 answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			clf, err := classifier.Load(modelPath)
+			clf, err := loadModel(modelPath, bf16, int8)
 			if err != nil {
 				return err
-			}
-			clf.Model.BF16 = bf16
-			if int8 {
-				if err := clf.UseInt8(); err != nil {
-					return err
-				}
 			}
 			if hintsPath != "" {
 				b, err := os.ReadFile(hintsPath)
@@ -59,7 +52,7 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelPath, "model", "model.safetensors", "model file")
+	modelFileFlag(f, &modelPath)
 	f.StringVar(&addr, "addr", ":8080", "listen address")
 	f.StringVar(&hintsPath, "hints", "", "JSON file of per-class disposal hints (default: TrashNet's)")
 	f.Int64Var(&o.MaxBodyBytes, "max-body", serve.DefaultMaxBodyBytes, "largest request body in bytes (413 beyond)")

@@ -19,7 +19,7 @@ import (
 	"trashsort/weights"
 )
 
-func init() { extraCommands = append(extraCommands, trainCmd, dataCmd) }
+func init() { register(trainCmd, dataCmd) }
 
 // trainFlags are the flags shared by train and run.
 type trainFlags struct {
