@@ -6,9 +6,11 @@ package evaluate
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -214,6 +216,26 @@ func (r *Report) score(classes []string) {
 	macro.Support, weighted.Support = r.Images, r.Images
 	r.Macro, r.Weighted = macro, weighted
 	r.Accuracy = float64(correct) / float64(r.Images)
+}
+
+// WriteCSV writes the per-class scores as CSV (RFC 4180): the header
+// class,precision,recall,f1,support, a row per class, the macro avg and
+// weighted avg rows, and an accuracy row placed as scikit-learn's
+// classification_report places it (the accuracy in the f1 column, the
+// image count as support, precision and recall empty).
+func (r *Report) WriteCSV(w io.Writer) error {
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"class", "precision", "recall", "f1", "support"})
+	for _, m := range append(append([]ClassMetrics{}, r.Classes...), r.Macro, r.Weighted) {
+		cw.Write([]string{m.Class, num(m.Precision), num(m.Recall), num(m.F1), strconv.Itoa(m.Support)})
+	}
+	cw.Write([]string{"accuracy", "", "", num(r.Accuracy), strconv.Itoa(r.Images)})
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("evaluate: writing CSV: %w", err)
+	}
+	return nil
 }
 
 // WriteText writes the report as scikit-learn's classification_report

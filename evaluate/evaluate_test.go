@@ -3,6 +3,7 @@ package evaluate
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"image/png"
 	"math"
@@ -42,6 +43,38 @@ func TestScoresMatchHandComputation(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "weighted avg") || !strings.Contains(b.String(), "confusion matrix") {
 		t.Error(b.String())
+	}
+}
+
+// TestWriteCSV: a header, one row per class (a name that needs quoting
+// included), macro avg, weighted avg and accuracy, as encoding/csv reads it.
+func TestWriteCSV(t *testing.T) {
+	r := &Report{Confusion: [][]int{{5, 1, 0}, {2, 3, 1}, {0, 0, 4}}, Images: 16}
+	r.score([]string{"a", `b, "the second"`, "c"})
+	var b bytes.Buffer
+	if err := r.WriteCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatalf("%v: %s", err, b.String())
+	}
+	want := [][]string{
+		{"class", "precision", "recall", "f1", "support"},
+		{"a", "0.7143", "0.8333", "0.7692", "6"},
+		{`b, "the second"`, "0.7500", "0.5000", "0.6000", "6"},
+		{"c", "0.8000", "1.0000", "0.8889", "4"},
+		{"macro avg", "0.7548", "0.7778", "0.7527", "16"},
+		{"weighted avg", "0.7491", "0.7500", "0.7357", "16"},
+		{"accuracy", "", "", "0.7500", "16"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d:\n%s", len(rows), len(want), b.String())
+	}
+	for i := range want {
+		if strings.Join(rows[i], "|") != strings.Join(want[i], "|") {
+			t.Errorf("row %d: %q, want %q", i, rows[i], want[i])
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ func init() { register(evalCmd, predictCmd) }
 
 func evalCmd() *cobra.Command {
 	var modelPath, dataDir, reportDir string
+	format := formatTable
 	var asJSON, tta, bf16, int8, explainMistakes bool
 	var batch, mistakes int
 	var minConf float64
@@ -33,6 +34,12 @@ func evalCmd() *cobra.Command {
 		Use:   "eval",
 		Short: "Score a model on class folders: accuracy, per-class metrics, confusion matrix, mistakes",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				if cmd.Flags().Changed("format") && format != formatJSON {
+					return fmt.Errorf("--json and --format %s disagree", format)
+				}
+				format = formatJSON
+			}
 			clf, err := loadModel(modelPath, bf16, int8)
 			if err != nil {
 				return err
@@ -46,14 +53,16 @@ func evalCmd() *cobra.Command {
 				return err
 			}
 			r.Model = modelPath
-			return writeReport(cmd, r, reportDir, asJSON)
+			return writeReport(cmd, r, reportDir, format)
 		},
 	}
 	f := cmd.Flags()
 	modelFileFlag(f, &modelPath)
 	f.StringVar(&dataDir, "data", "", "class folders to score (e.g. datasets/trashnet/test)")
 	f.StringVar(&reportDir, "report", "", "folder for report.json, confusion.png and mistakes.html")
+	formatFlag(f, &format, "output: table (precision, recall, f1 and support per class, calibration, confusion matrix), json (the whole report) or csv (one row per class, then macro avg, weighted avg and accuracy)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.MarkDeprecated("json", "use --format json")
 	f.BoolVar(&tta, "tta", false, "test-time augmentation: average with the horizontal flip")
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&mistakes, "mistakes", 24, "how many confident mistakes to show")
@@ -65,18 +74,23 @@ func evalCmd() *cobra.Command {
 	return cmd
 }
 
-func writeReport(cmd *cobra.Command, r *evaluate.Report, dir string, asJSON bool) error {
+// writeReport prints r in format and, when dir is not empty, writes the
+// report files into dir.
+func writeReport(cmd *cobra.Command, r *evaluate.Report, dir string, format outputFormat) error {
 	out := cmd.OutOrStdout()
-	if asJSON {
+	var err error
+	switch format {
+	case formatJSON:
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	} else {
-		if err := r.WriteText(out); err != nil {
-			return err
-		}
+		err = enc.Encode(r)
+	case formatCSV:
+		err = r.WriteCSV(out)
+	default:
+		err = r.WriteText(out)
+	}
+	if err != nil {
+		return err
 	}
 	if dir == "" {
 		return nil
@@ -108,7 +122,8 @@ func writeReport(cmd *cobra.Command, r *evaluate.Report, dir string, asJSON bool
 var errSomeFailed = errors.New("some inputs could not be classified")
 
 func predictCmd() *cobra.Command {
-	var modelPath, format string
+	var modelPath string
+	format := formatTable
 	var topK, batch int
 	var tta, int8 bool
 	var minConf float64
@@ -167,7 +182,7 @@ func predictCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	modelFileFlag(f, &modelPath)
-	f.StringVar(&format, "format", "table", "output: table, json (one object per line) or csv")
+	formatFlag(f, &format, "output: table, json (one object per line) or csv (one row per image)")
 	f.BoolVar(&tta, "tta", false, "average with the horizontal flip")
 	f.BoolVar(&int8, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")
 	f.IntVar(&topK, "top", 3, "how many classes to show")
@@ -228,7 +243,7 @@ func minConfidenceFlag(f *pflag.FlagSet, v *float64) {
 
 type predictionWriter struct {
 	w         io.Writer
-	format    string
+	format    outputFormat
 	clf       *classifier.Classifier
 	classes   []string
 	threshold float64
@@ -237,14 +252,14 @@ type predictionWriter struct {
 	cw        *csv.Writer
 }
 
-func newPredictionWriter(w io.Writer, format string, clf *classifier.Classifier, threshold float64, top int) *predictionWriter {
+func newPredictionWriter(w io.Writer, format outputFormat, clf *classifier.Classifier, threshold float64, top int) *predictionWriter {
 	classes := clf.Meta.Classes
 	p := &predictionWriter{w: w, format: format, clf: clf, classes: classes, threshold: threshold, top: min(max(top, 1), len(classes))}
 	switch format {
-	case "csv":
+	case formatCSV:
 		p.cw = csv.NewWriter(w)
 		p.cw.Write(append([]string{"file", "label", "confidence"}, classes...))
-	case "json":
+	case formatJSON:
 	default:
 		p.tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(p.tw, "file\tprediction\tconfidence\ttop")
@@ -260,13 +275,13 @@ func (p *predictionWriter) write(name string, probs []float32) {
 	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
 	label, _ := p.clf.Label(probs, p.threshold)
 	switch p.format {
-	case "csv":
+	case formatCSV:
 		row := []string{name, label, fmt.Sprintf("%.4f", probs[idx[0]])}
 		for _, v := range probs {
 			row = append(row, fmt.Sprintf("%.4f", v))
 		}
 		p.cw.Write(row)
-	case "json":
+	case formatJSON:
 		all := map[string]float64{}
 		for i, c := range p.classes {
 			all[c] = float64(probs[i])

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -44,4 +46,36 @@ func loadModel(path string, bf16, int8 bool) (*classifier.Classifier, error) {
 		}
 	}
 	return clf, nil
+}
+
+// outputFormat is the --format of eval and predict.
+type outputFormat string
+
+// The output formats.
+const (
+	formatTable outputFormat = "table" // aligned text for people
+	formatJSON  outputFormat = "json"
+	formatCSV   outputFormat = "csv" // RFC 4180
+)
+
+var outputFormats = []outputFormat{formatTable, formatJSON, formatCSV}
+
+func (f *outputFormat) String() string { return string(*f) }
+
+// Type is the value's name in help.
+func (f *outputFormat) Type() string { return "table|json|csv" }
+
+// Set refuses an unknown format while the flags are parsed, before the
+// command does any work.
+func (f *outputFormat) Set(s string) error {
+	if !slices.Contains(outputFormats, outputFormat(s)) {
+		return fmt.Errorf("want table, json or csv")
+	}
+	*f = outputFormat(s)
+	return nil
+}
+
+// formatFlag registers --format; p holds the default.
+func formatFlag(fs *pflag.FlagSet, p *outputFormat, usage string) {
+	fs.Var(p, "format", usage)
 }

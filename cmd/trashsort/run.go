@@ -63,7 +63,7 @@ validation when there is none), and print where the model and report are.`,
 			}
 			r.Model = f.cfg.Out
 			reportDir := filepath.Join(filepath.Dir(f.cfg.Out), "report")
-			if err := writeReport(cmd, r, reportDir, false); err != nil {
+			if err := writeReport(cmd, r, reportDir, formatTable); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nmodel:  %s (%s, val accuracy %.2f%%)\nreport: %s\nserve:  trashsort serve --model %s\n",

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -102,14 +101,7 @@ func TestExplainWritesOverlays(t *testing.T) {
 func TestCalibrateStoresCalibration(t *testing.T) {
 	dir := t.TempDir()
 	model := tinyModel(t, dir)
-	for i, c := range []string{"a", "b"} {
-		os.MkdirAll(filepath.Join(dir, "val", c), 0o755)
-		for k := 0; k < 3; k++ {
-			var b bytes.Buffer
-			(&data.RGB{W: 20, H: 20, Pix: bytes.Repeat([]byte{byte(50 + 150*i), byte(60 * k), 90}, 400)}).Encode(&b, 90)
-			os.WriteFile(filepath.Join(dir, "val", c, fmt.Sprintf("%d.jpg", k)), b.Bytes(), 0o644)
-		}
-	}
+	classFolders(t, filepath.Join(dir, "val"), []string{"a", "b"}, 3)
 	out := filepath.Join(dir, "calibrated.safetensors")
 	if _, err := run(t, "calibrate", "--model", model, "--data", filepath.Join(dir, "val"), "-o", out); err != nil {
 		t.Fatal(err)
