@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"trashsort/classifier"
 	"trashsort/data"
@@ -190,4 +192,66 @@ func tinyModel(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return model
+}
+
+// TestTrainAndRunHelpGroupsFlags: every flag of train and run belongs to
+// exactly one group, every group's heading is in their help, and help
+// lists each visible flag once.
+func TestTrainAndRunHelpGroupsFlags(t *testing.T) {
+	titles := map[string]bool{}
+	listed := map[string]int{}
+	for _, g := range trainFlagGroups {
+		titles[g.title] = true
+		for _, name := range g.flags {
+			listed[name]++
+		}
+	}
+	for name, n := range listed {
+		if n != 1 {
+			t.Errorf("--%s is in %d groups", name, n)
+		}
+	}
+	used := map[string]bool{}
+	root := newRoot()
+	for _, name := range []string{"train", "run"} {
+		cmd, _, err := root.Find([]string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			used[f.Name] = true
+			if g := flagGroupOf(f); !titles[g] {
+				t.Errorf("%s --%s has no group (annotation %q)", name, f.Name, g)
+			}
+		})
+		help, err := run(t, name, "--help")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range trainFlagGroups {
+			if !strings.Contains(help, "\n"+g.title+":\n") {
+				t.Errorf("%s --help lacks the heading %q", name, g.title)
+			}
+		}
+		if strings.Contains(help, "\nOther:\n") {
+			t.Errorf("%s --help lists ungrouped flags", name)
+		}
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			line := regexp.MustCompile(`(?m)^ +(-., )?--` + regexp.QuoteMeta(f.Name) + ` `)
+			if n := len(line.FindAllString(help, -1)); !f.Hidden && n != 1 {
+				t.Errorf("%s --help lists --%s %d times", name, f.Name, n)
+			}
+		})
+	}
+	for name := range listed {
+		if !used[name] {
+			t.Errorf("group lists --%s, which neither train nor run has", name)
+		}
+	}
+	if help, _ := run(t, "run", "--help"); !strings.Contains(help, "--recipe tuned") || !strings.Contains(help, `(default "tuned")`) {
+		t.Error("run's help does not say that it uses the tuned preset")
+	}
+	if help, _ := run(t, "train", "--help"); !strings.Contains(help, "--recipe seed") || !strings.Contains(help, `(default "seed")`) {
+		t.Error("train's help does not say that it uses the seed preset")
+	}
 }

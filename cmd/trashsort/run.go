@@ -18,7 +18,7 @@ func runCmd() *cobra.Command {
 	var outDir string
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "The whole job: get data and weights, train, evaluate, report",
+		Short: "The whole job with the tuned preset: get data and weights, train, evaluate, report",
 		Long: `Run the whole job on TrashNet with InceptionV3 and the tuned preset
 (--recipe tuned: 5 head epochs, then 14 epochs fine-tuning mixed8-mixed10 with
 SGD 1e-3, 8 cached augmented views, dropout, label smoothing, mixup and a
@@ -73,5 +73,8 @@ validation when there is none), and print where the model and report are.`,
 	}
 	f.register(cmd.Flags())
 	cmd.Flags().StringVar(&outDir, "out-dir", "out", "folder for the model, logs and report")
+	out := cmd.Flags().Lookup("out")
+	out.Usage, out.DefValue = "model file (default: model.safetensors in --out-dir)", ""
+	groupFlags(cmd, trainFlagGroups)
 	return cmd
 }

@@ -99,7 +99,7 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.images, "images", "", "image folder for --train-list and --val-list (files directly in it or in <class>/)")
 	fs.StringVar(&f.trainList, "train-list", "", "split list of \"<file> <label>\" lines for training (TrashNet's format)")
 	fs.StringVar(&f.valList, "val-list", "", "split list for validation")
-	fs.StringVar(&f.listLabels, "list-labels", "glass,paper,cardboard,plastic,metal,trash", "class names of list labels 1, 2, ... (default: TrashNet's)")
+	fs.StringVar(&f.listLabels, "list-labels", "glass,paper,cardboard,plastic,metal,trash", "class names of list labels 1, 2, ... (TrashNet's by default)")
 	backboneFlag(fs, &c.Backbone)
 	fs.StringVar(&f.weightsPath, "weights", "", "backbone weight file or folder (default $"+weights.EnvVar+", the cache, or a download); "+randomWeights+" starts from random weights")
 	fs.IntVar(&c.Size, "size", 224, "input size (flow_from_directory's target_size)")
@@ -322,6 +322,7 @@ recipe's settings (--recipe seed) unless told otherwise.`,
 		},
 	}
 	f.register(cmd.Flags())
+	groupFlags(cmd, trainFlagGroups)
 	return cmd
 }
 
