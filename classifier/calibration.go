@@ -6,33 +6,63 @@ import (
 )
 
 // PredictRaw returns the model's own (uncalibrated) class probabilities
-// [N, classes] for raw images [N, Size, Size, 3] in [0, 255]; x is not modified.
+// [N, classes] for raw images [N, Size, Size, 3] in [0, 255]; x is not
+// modified. For an ensemble (LoadEnsemble) they are the mean of the
+// members' calibrated probabilities.
 func (c *Classifier) PredictRaw(x *tensor.Tensor) (*tensor.Tensor, error) {
+	if len(c.members) > 0 {
+		return c.predictEnsemble(x)
+	}
+	return c.predictOne(x)
+}
+
+// predictOne is PredictRaw for this model alone.
+func (c *Classifier) predictOne(x *tensor.Tensor) (*tensor.Tensor, error) {
 	in := x.Clone()
 	c.Preprocess(in.Data)
 	return c.Model.Forward(in, false)
 }
 
-// Temperature is the calibration temperature (1 when uncalibrated).
+// Temperature is the calibration temperature (1 when uncalibrated, and for
+// an ensemble, whose members are calibrated one by one).
 func (c *Classifier) Temperature() float64 {
+	if len(c.members) > 0 {
+		return 1
+	}
+	return c.ownTemperature()
+}
+
+func (c *Classifier) ownTemperature() float64 {
 	if c.Meta.Calibration == nil || c.Meta.Calibration.Temperature <= 0 {
 		return 1
 	}
 	return c.Meta.Calibration.Temperature
 }
 
-// MinConfidence is the stored "unsure" threshold (0 when uncalibrated).
+// MinConfidence is the stored "unsure" threshold (0 when uncalibrated); for
+// an ensemble, the mean of the members' thresholds.
 func (c *Classifier) MinConfidence() float64 {
-	if c.Meta.Calibration == nil {
-		return 0
-	}
-	return c.Meta.Calibration.MinConfidence
+	sum := 0.0
+	c.each(func(m *Classifier) error {
+		if m.Meta.Calibration != nil {
+			sum += m.Meta.Calibration.MinConfidence
+		}
+		return nil
+	})
+	return sum / float64(c.Members())
 }
 
 // Calibrate applies the model's temperature to raw probabilities (rows of
 // len(Classes) values), in place.
 func (c *Classifier) Calibrate(probs []float32) {
-	T := c.Temperature()
+	if len(c.members) > 0 {
+		return
+	}
+	c.calibrateOwn(probs)
+}
+
+func (c *Classifier) calibrateOwn(probs []float32) {
+	T := c.ownTemperature()
 	if T == 1 {
 		return
 	}

@@ -92,6 +92,8 @@ type Classifier struct {
 	Model *nn.Model
 	// BaseEnd is the index of the backbone's last layer; the head follows it.
 	BaseEnd int
+	// members are the other models of an ensemble (see LoadEnsemble).
+	members []*Classifier
 }
 
 // New builds the model described by meta with freshly initialized head
@@ -283,6 +285,10 @@ func (c *Classifier) UseInt8() error {
 	if len(c.Meta.Int8) == 0 {
 		return fmt.Errorf("classifier: the model has no int8 calibration (run trashsort quantize on its training images)")
 	}
-	c.Model.Int8 = true
-	return nil
+	for _, m := range c.members {
+		if len(m.Meta.Int8) == 0 {
+			return fmt.Errorf("classifier: an ensemble member (%s, trained %s) has no int8 calibration (run trashsort quantize on its training images)", m.Meta.Backbone, m.Meta.Summary.Date)
+		}
+	}
+	return c.each(func(m *Classifier) error { m.Model.Int8 = true; return nil })
 }

@@ -23,6 +23,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,7 +205,8 @@ type result struct {
 	batch int
 }
 
-// New returns a server for clf; modelPath (may be "") names its file for the model id.
+// New returns a server for clf; modelPath (may be "") names its file, or
+// the comma-separated files of an ensemble, for the model id.
 func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -238,13 +240,20 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 
 func modelID(clf *classifier.Classifier, path string) string {
 	h := sha256.New()
-	if f, err := os.Open(path); err == nil {
+	for _, p := range strings.Split(path, ",") {
+		f, err := os.Open(p)
+		if err != nil {
+			fmt.Fprint(h, clf.Meta.Backbone, clf.Meta.Classes, clf.Meta.Summary.Date)
+			break
+		}
 		io.Copy(h, f)
 		f.Close()
-	} else {
-		fmt.Fprint(h, clf.Meta.Backbone, clf.Meta.Classes, clf.Meta.Summary.Date)
 	}
-	return clf.Meta.Backbone + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+	id := clf.Meta.Backbone
+	if n := clf.Members(); n > 1 {
+		id += fmt.Sprintf("-ensemble%d", n)
+	}
+	return id + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // Handler is the HTTP handler.
@@ -521,7 +530,7 @@ func (s *Server) fail(w http.ResponseWriter, e *apiErr) {
 func (s *Server) model(w http.ResponseWriter, r *http.Request) {
 	m := s.clf.Meta
 	writeJSON(w, http.StatusOK, map[string]any{
-		"id": s.modelID, "backbone": m.Backbone, "classes": m.Classes, "input_size": m.Size,
+		"id": s.modelID, "members": s.clf.Members(), "backbone": m.Backbone, "classes": m.Classes, "input_size": m.Size,
 		"preprocessing": m.Preprocess, "val_accuracy": m.Summary.ValAccuracy, "trained": m.Summary.Date,
 		"hints": s.opts.Hints, "min_confidence": s.threshold(), "temperature": s.clf.Temperature(),
 		"feedback": s.opts.CorrectionsDir != "",

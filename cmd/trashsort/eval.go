@@ -57,7 +57,7 @@ func evalCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	modelFileFlag(f, &modelPath)
+	modelFilesFlag(f, &modelPath)
 	f.StringVar(&dataDir, "data", "", "class folders to score (e.g. datasets/trashnet/test)")
 	f.StringVar(&reportDir, "report", "", "folder for report.json, confusion.png and mistakes.html")
 	formatFlag(f, &format, "output: table (precision, recall, f1 and support per class, calibration, confusion matrix), json (the whole report) or csv (one row per class, then macro avg, weighted avg and accuracy)")
@@ -181,7 +181,7 @@ func predictCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	modelFileFlag(f, &modelPath)
+	modelFilesFlag(f, &modelPath)
 	formatFlag(f, &format, "output: table, json (one object per line) or csv (one row per image)")
 	f.BoolVar(&tta, "tta", false, "average with the horizontal flip")
 	f.BoolVar(&int8, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")

@@ -32,14 +32,22 @@ func modelFileFlag(fs *pflag.FlagSet, p *string) {
 	fs.StringVar(p, "model", "model.safetensors", "model file")
 }
 
-// loadModel reads a model file and sets it up for bfloat16 or int8
-// inference as the command's flags ask.
+// modelFilesFlag registers --model for the commands that predict (eval,
+// predict, serve): one model file, or several separated by commas for an
+// ensemble.
+func modelFilesFlag(fs *pflag.FlagSet, p *string) {
+	fs.StringVar(p, "model", "model.safetensors", "model file; several, comma-separated, make an ensemble that averages their calibrated probabilities")
+}
+
+// loadModel reads a model file, or the comma-separated files of an
+// ensemble, and sets it up for bfloat16 or int8 inference as the command's
+// flags ask.
 func loadModel(path string, bf16, int8 bool) (*classifier.Classifier, error) {
-	clf, err := classifier.Load(path)
+	clf, err := classifier.LoadEnsemble(strings.Split(path, ",")...)
 	if err != nil {
 		return nil, err
 	}
-	clf.Model.BF16 = bf16
+	clf.SetBF16(bf16)
 	if int8 {
 		if err := clf.UseInt8(); err != nil {
 			return nil, err

@@ -106,3 +106,26 @@ func TestFormatRefusedBeforeWork(t *testing.T) {
 		}
 	}
 }
+
+// TestEnsembleModelFlag: eval and predict take several comma-separated
+// model files and average them; a missing member is an error naming it.
+func TestEnsembleModelFlag(t *testing.T) {
+	dir := t.TempDir()
+	m1 := tinyModel(t, filepath.Join(dir, "one"))
+	m2 := tinyModel(t, filepath.Join(dir, "two"))
+	val := filepath.Join(dir, "val")
+	classFolders(t, val, []string{"a", "b"}, 3)
+	out, err := run(t, "eval", "--model", m1+","+m2, "--data", val, "--format", "json", "--explain=false")
+	if err != nil {
+		t.Fatalf("eval of an ensemble: %v\n%s", err, out)
+	}
+	checkEvalJSON(t, out)
+	out, err = run(t, "predict", "--model", m1+","+m2, "--format", "csv", filepath.Join(val, "a"))
+	if err != nil || len(strings.Split(strings.TrimSpace(out), "\n")) != 4 {
+		t.Fatalf("predict with an ensemble: %v\n%s", err, out)
+	}
+	missing := filepath.Join(dir, "missing.safetensors")
+	if _, err := run(t, "eval", "--model", m1+","+missing, "--data", val); err == nil || !strings.Contains(err.Error(), "missing.safetensors") {
+		t.Errorf("an ensemble with a missing member: %v", err)
+	}
+}

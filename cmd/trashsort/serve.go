@@ -52,7 +52,7 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 		},
 	}
 	f := cmd.Flags()
-	modelFileFlag(f, &modelPath)
+	modelFilesFlag(f, &modelPath)
 	f.StringVar(&addr, "addr", ":8080", "listen address")
 	f.StringVar(&hintsPath, "hints", "", "JSON file of per-class disposal hints (default: TrashNet's)")
 	f.Int64Var(&o.MaxBodyBytes, "max-body", serve.DefaultMaxBodyBytes, "largest request body in bytes (413 beyond)")
