@@ -277,3 +277,34 @@ func lastLine(s string) string {
 	}
 	return ""
 }
+
+// TestTrainMembers: --members 2 trains two models with consecutive seeds
+// into model.safetensors and model-2.safetensors and prints the ensemble.
+func TestTrainMembers(t *testing.T) {
+	dataDir := tinyData(t)
+	out := filepath.Join(t.TempDir(), "model.safetensors")
+	w := shared.Path(t, "weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
+	args := trainArgs(dataDir, w, out, "--members", "2", "--epochs1", "1", "--epochs2", "1")
+	o, err := trainProc(args).CombinedOutput()
+	if err != nil {
+		t.Fatalf("train --members 2: %v\n%s", err, o)
+	}
+	second := filepath.Join(filepath.Dir(out), "model-2.safetensors")
+	if !strings.Contains(string(o), "ensemble: --model "+out+","+second) {
+		t.Errorf("no ensemble line:\n%s", o)
+	}
+	seeds := map[uint64]bool{}
+	for _, p := range []string{out, second} {
+		clf, err := classifier.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds[clf.Meta.Summary.Seed] = true
+	}
+	if !seeds[7] || !seeds[8] {
+		t.Errorf("member seeds %v, want 7 and 8", seeds)
+	}
+	if _, err := run(t, "train", "--members", "0", "--data", dataDir); err == nil || !strings.Contains(err.Error(), "--members") {
+		t.Errorf("--members 0: %v", err)
+	}
+}

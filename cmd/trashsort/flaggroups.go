@@ -20,7 +20,7 @@ type flagGroup struct {
 
 // trainFlagGroups are the headings of train's and run's help.
 var trainFlagGroups = []flagGroup{
-	{"General", []string{"recipe", "seed", "batch", "workers", "help"}},
+	{"General", []string{"recipe", "seed", "members", "batch", "workers", "help"}},
 	{"Data", []string{"data", "train", "val", "val-split", "images", "train-list", "val-list", "list-labels", "extra", "resize",
 		"cache-features", "cache-at", "feature-cache", "cache-memory", "bf16"}},
 	{"Model", []string{"backbone", "model", "weights", "size", "units", "dropout", "rescale"}},
@@ -30,7 +30,7 @@ var trainFlagGroups = []flagGroup{
 	{"Stage 2", []string{"epochs2", "unfreeze-from", "optimizer2", "lr2", "momentum", "warmup"}},
 	{"Both stages", []string{"class-weight", "label-smoothing", "weight-decay", "ema", "final-fit"}},
 	{"Callbacks", []string{"early-stopping", "reduce-lr", "reduce-factor", "cosine"}},
-	{"Output", []string{"out", "out-dir", "log-dir", "resume"}},
+	{"Output", []string{"out", "out-dir", "log-dir", "resume", "tta"}},
 }
 
 // groupFlags annotates each of cmd's flags named in groups with its

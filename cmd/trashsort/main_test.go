@@ -113,6 +113,22 @@ func TestRecipePresets(t *testing.T) {
 	if g.cfg.UnfreezeFrom != "" || g.cfg.EMA != 0.995 {
 		t.Errorf("tuned preset for MobileNetV2: unfreeze-from %q (want the backbone's default), ema %g", g.cfg.UnfreezeFrom, g.cfg.EMA)
 	}
+	// max is tuned three times with the flip at evaluation; train, which
+	// has no --tta, takes the rest.
+	for _, name := range []string{"run", "train"} {
+		m := &trainFlags{recipe: "max"}
+		c := &cobra.Command{Use: name}
+		m.register(c.Flags())
+		if name == "run" {
+			c.Flags().BoolVar(&m.tta, "tta", false, "")
+		}
+		if err := m.applyRecipe(c.Flags()); err != nil {
+			t.Fatal(err)
+		}
+		if m.members != 3 || m.tta != (name == "run") || m.cfg.EMA != 0.995 || m.cfg.Epochs2 != 14 || m.cfg.UnfreezeFrom != "conv2d_73" {
+			t.Errorf("max preset on %s: members %d tta %v ema %g epochs2 %d unfreeze %q", name, m.members, m.tta, m.cfg.EMA, m.cfg.Epochs2, m.cfg.UnfreezeFrom)
+		}
+	}
 	f.recipe = "bogus"
 	if err := f.applyRecipe(cmd.Flags()); err == nil {
 		t.Error("unknown recipe accepted")

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/evaluate"
 )
@@ -22,7 +24,9 @@ func runCmd() *cobra.Command {
 		Long: `Run the whole job on TrashNet with InceptionV3 and the tuned preset
 (--recipe tuned: 5 head epochs, then 14 epochs fine-tuning mixed8-mixed10 with
 SGD 1e-3, 8 cached augmented views, dropout, label smoothing, mixup and a
-moving average of the weights; --recipe seed for the classic Keras recipe):
+moving average of the weights; --recipe max trains that three times with
+consecutive seeds as an ensemble, evaluated with the horizontal flip;
+--recipe seed for the classic Keras recipe):
 fetch the dataset (or use $TRASHSORT_DATA) and the ImageNet weights (or use
 $TRASHSORT_WEIGHTS), train both stages, evaluate on the test split (or on
 validation when there is none), and print where the model and report are.`,
@@ -30,11 +34,16 @@ validation when there is none), and print where the model and report are.`,
 			if !cmd.Flags().Changed("out") {
 				f.cfg.Out = filepath.Join(outDir, "model.safetensors")
 			}
-			res, err := runTraining(cmd, f)
+			results, paths, err := runTraining(cmd, f)
 			if err != nil {
 				return err
 			}
-			clf := res.Classifier
+			clf := results[0].Classifier
+			if len(paths) > 1 {
+				if clf, err = classifier.LoadEnsemble(paths...); err != nil {
+					return err
+				}
+			}
 			root := f.dataDir
 			if root == "" {
 				root = os.Getenv("TRASHSORT_DATA")
@@ -57,14 +66,24 @@ validation when there is none), and print where the model and report are.`,
 			if f.cfg.FinalFit && split != filepath.Join(root, "test") {
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: --final-fit trained on %s too, so this is not a held-out figure\n", split)
 			}
-			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: f.cfg.Batch})
+			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: f.cfg.Batch, TTA: f.tta})
 			if err != nil {
 				return err
 			}
-			r.Model = f.cfg.Out
+			model := strings.Join(paths, ",")
+			r.Model = model
 			reportDir := filepath.Join(filepath.Dir(f.cfg.Out), "report")
 			if err := writeReport(cmd, r, reportDir, formatTable); err != nil {
 				return err
+			}
+			if len(paths) > 1 {
+				flip := ""
+				if f.tta {
+					flip = " with the flip"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "\nensemble of %d %s models (%s accuracy %.2f%%%s)\nreport: %s\nserve:  trashsort serve --model %s\n",
+					len(paths), clf.Meta.Backbone, filepath.Base(split), 100*r.Accuracy, flip, reportDir, model)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nmodel:  %s (%s, val accuracy %.2f%%)\nreport: %s\nserve:  trashsort serve --model %s\n",
 				f.cfg.Out, clf.Meta.Backbone, 100*clf.Meta.Summary.ValAccuracy, reportDir, f.cfg.Out)
@@ -73,6 +92,7 @@ validation when there is none), and print where the model and report are.`,
 	}
 	f.register(cmd.Flags())
 	cmd.Flags().StringVar(&outDir, "out-dir", "out", "folder for the model, logs and report")
+	cmd.Flags().BoolVar(&f.tta, "tta", false, "evaluate with test-time augmentation (the mean with the horizontal flip)")
 	out := cmd.Flags().Lookup("out")
 	out.Usage, out.DefValue = "model file (default: model.safetensors in --out-dir)", ""
 	groupFlags(cmd, trainFlagGroups)

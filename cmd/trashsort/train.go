@@ -43,6 +43,8 @@ type trainFlags struct {
 	dropout      float64
 	cacheDefault int
 	recipe       string
+	members      int
+	tta          bool
 }
 
 // recipe is a preset: flag values applied where the user set none, some
@@ -70,15 +72,26 @@ var recipes = map[string]recipe{
 	},
 }
 
+// The max preset is tuned trained three times (seeds S, S+1, S+2) as an
+// ensemble, evaluated with the horizontal flip (docs/EXPERIMENTS.md: the
+// three-member ensemble with the flip was the best measured setting).
+func init() {
+	max := recipe{flags: map[string]string{"members": "3", "tta": "true"}, forBackbone: recipes["tuned"].forBackbone}
+	for k, v := range recipes["tuned"].flags {
+		max.flags[k] = v
+	}
+	recipes["max"] = max
+}
+
 // applyRecipe sets the preset's values on flags the user did not set.
 func (f *trainFlags) applyRecipe(fs *pflag.FlagSet) error {
 	r, ok := recipes[f.recipe]
 	if !ok {
-		return fmt.Errorf("--recipe %q: want seed or tuned", f.recipe)
+		return fmt.Errorf("--recipe %q: want seed, tuned or max", f.recipe)
 	}
 	for _, vals := range []map[string]string{r.flags, r.forBackbone[f.cfg.Backbone]} {
 		for name, v := range vals {
-			if !fs.Changed(name) {
+			if fs.Lookup(name) != nil && !fs.Changed(name) { // run's evaluation flags are not train's
 				if err := fs.Set(name, v); err != nil {
 					return err
 				}
@@ -90,7 +103,8 @@ func (f *trainFlags) applyRecipe(fs *pflag.FlagSet) error {
 
 func (f *trainFlags) register(fs *pflag.FlagSet) {
 	c := &f.cfg
-	fs.StringVar(&f.recipe, "recipe", f.recipe, "seed: the classic Keras recipe's settings; tuned: the settings measured best on TrashNet (see README)")
+	fs.StringVar(&f.recipe, "recipe", f.recipe, "seed: the classic Keras recipe's settings; tuned: the settings measured best on TrashNet in the default job's time; max: tuned three times as an ensemble (see README)")
+	fs.IntVar(&f.members, "members", 1, "train N models with seeds --seed, --seed+1, ... (files --out, then -2, -3, ... before the extension) for an ensemble")
 	fs.StringVar(&f.dataDir, "data", "", "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else "+defaultDataDir+", fetched if absent)")
 	fs.StringArrayVar(&f.extra, "extra", nil, "more training images in class folders, e.g. the service's --corrections folder (repeatable)")
 	fs.StringVar(&f.trainDir, "train", "", "training class folders (overrides --data)")
@@ -317,7 +331,10 @@ names its own, see 'trashsort layers') and trains with SGD(1e-4, momentum
 0.9). The best epoch (validation accuracy) is saved. train uses the seed
 recipe's settings (--recipe seed) unless told otherwise.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := runTraining(cmd, f)
+			_, paths, err := runTraining(cmd, f)
+			if err == nil && len(paths) > 1 {
+				fmt.Fprintf(cmd.OutOrStdout(), "ensemble: --model %s\n", strings.Join(paths, ","))
+			}
 			return err
 		},
 	}
@@ -326,43 +343,73 @@ recipe's settings (--recipe seed) unless told otherwise.`,
 	return cmd
 }
 
-func runTraining(cmd *cobra.Command, f *trainFlags) (*train.Result, error) {
+// memberPath is the file of ensemble member i (0-based) for out:
+// out itself, then out with -2, -3, ... before the extension.
+func memberPath(out string, i int) string {
+	if i == 0 || out == "" {
+		return out
+	}
+	ext := filepath.Ext(out)
+	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(out, ext), i+1, ext)
+}
+
+// runTraining trains the model, or each member of an ensemble (--members),
+// and returns the results in order with the model files.
+func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, error) {
 	if err := f.applyRecipe(cmd.Flags()); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if f.members < 1 {
+		return nil, nil, fmt.Errorf("--members %d: want at least 1", f.members)
 	}
 	cfg, err := f.config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tr, va, _, err := f.datasets(cmd)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, dir := range f.extra {
 		n, err := tr.AddFolder(dir)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "extra: %d training images from %s\n", n, dir)
 	}
 	w, err := resolveWeights(cmd, cfg.Backbone, f.weightsPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := cmd.ErrOrStderr()
 	fmt.Fprintf(out, "train: %s\nval:   %s\n", tr.Describe(), va.Describe())
-	cfg.Progress = out
-	res, err := train.Fit(cmd.Context(), cfg, tr, va, w)
-	if errors.Is(err, train.ErrStopped) {
-		fmt.Fprintf(out, "stopped; the checkpoint is in %s.ckpt: rerun with --resume\n", cfg.Out)
-		return res, err
+	var results []*train.Result
+	var paths []string
+	for i := 0; i < f.members; i++ {
+		mc := cfg
+		mc.Seed = cfg.Seed + uint64(i)
+		mc.Out = memberPath(cfg.Out, i)
+		if cfg.LogDir != "" {
+			mc.LogDir = memberPath(cfg.LogDir, i)
+		}
+		if f.members > 1 {
+			fmt.Fprintf(out, "member %d of %d: seed %d, %s\n", i+1, f.members, mc.Seed, mc.Out)
+		}
+		mc.Progress = out
+		res, err := train.Fit(cmd.Context(), mc, tr, va, w)
+		if errors.Is(err, train.ErrStopped) {
+			fmt.Fprintf(out, "stopped; the checkpoint is in %s.ckpt: rerun with --resume\n", mc.Out)
+			return nil, nil, err
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "best val accuracy %.4f at epoch %d; %d epochs in %v (features %.0fs)\nmodel: %s\nlogs:  %s\n",
+			res.Best.ValAcc, res.Best.Epoch, len(res.History), res.Wall.Round(1e9), res.FeatureSeconds, mc.Out, mc.LogDir)
+		results = append(results, res)
+		paths = append(paths, mc.Out)
 	}
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "best val accuracy %.4f at epoch %d; %d epochs in %v (features %.0fs)\nmodel: %s\nlogs:  %s\n",
-		res.Best.ValAcc, res.Best.Epoch, len(res.History), res.Wall.Round(1e9), res.FeatureSeconds, cfg.Out, cfg.LogDir)
-	return res, nil
+	return results, paths, nil
 }
 
 func dataCmd() *cobra.Command {
