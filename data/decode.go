@@ -131,25 +131,11 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // DecodeContext is DecodeLimited that gives up when ctx is done (returning
 // ctx's error). Errors wrap ErrUnknownFormat, ErrCorrupt or ErrTooLarge.
 func DecodeContext(ctx context.Context, b []byte, maxPixels int) (*RGB, error) {
-	h, err := Inspect(b, maxPixels)
+	img, o, err := decodeOriented(ctx, b, maxPixels)
 	if err != nil {
 		return nil, err
 	}
-	img, _, err := image.Decode(ctxReader{ctx, bytes.NewReader(b)})
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, cerr
-		}
-		return nil, fmt.Errorf("%w %s: %v", ErrCorrupt, h.Format, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	out := toRGB(img)
-	if h.Format == "jpeg" {
-		out = orient(out, exifOrientation(b))
-	}
-	return out, nil
+	return orient(toRGB(img), o), nil
 }
 
 // DecodeResized decodes like DecodeContext and scales the upright image to
@@ -157,25 +143,36 @@ func DecodeContext(ctx context.Context, b []byte, maxPixels int) (*RGB, error) {
 // result equals Resize(DecodeContext(...)) without the full-size RGB copy
 // (48 MB and a pass over every pixel for a 16-megapixel photo).
 func DecodeResized(ctx context.Context, b []byte, maxPixels, w, h int, method string) (*RGB, error) {
-	hd, err := Inspect(b, maxPixels)
+	img, o, err := decodeOriented(ctx, b, maxPixels)
 	if err != nil {
 		return nil, err
+	}
+	return resizeImage(img, o, w, h, method), nil
+}
+
+// decodeOriented checks b's header against maxPixels, decodes it (giving up
+// when ctx is done) and returns the image as stored with its EXIF
+// orientation (1, upright, for formats other than JPEG).
+func decodeOriented(ctx context.Context, b []byte, maxPixels int) (image.Image, int, error) {
+	h, err := Inspect(b, maxPixels)
+	if err != nil {
+		return nil, 0, err
 	}
 	img, _, err := image.Decode(ctxReader{ctx, bytes.NewReader(b)})
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, cerr
+			return nil, 0, cerr
 		}
-		return nil, fmt.Errorf("%w %s: %v", ErrCorrupt, hd.Format, err)
+		return nil, 0, fmt.Errorf("%w %s: %v", ErrCorrupt, h.Format, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	o := 1
-	if hd.Format == "jpeg" {
+	if h.Format == "jpeg" {
 		o = exifOrientation(b)
 	}
-	return resizeImage(img, o, w, h, method), nil
+	return img, o, nil
 }
 
 // resizeImage is Resize(orient(toRGB(img), o), w, h, method), reading only

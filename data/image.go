@@ -66,6 +66,19 @@ func DecodeLimited(b []byte, maxPixels int) (*RGB, error) {
 	return DecodeContext(context.Background(), b, maxPixels)
 }
 
+// dropAlpha fills out from 4-byte pixels (R, G, B, alpha) whose rows lie
+// stride bytes apart, leaving alpha out.
+func dropAlpha(out *RGB, pix []uint8, stride int) *RGB {
+	for y := 0; y < out.H; y++ {
+		row := pix[y*stride:]
+		for x := 0; x < out.W; x++ {
+			o := 3 * (y*out.W + x)
+			out.Pix[o], out.Pix[o+1], out.Pix[o+2] = row[4*x], row[4*x+1], row[4*x+2]
+		}
+	}
+	return out
+}
+
 func toRGB(img image.Image) *RGB {
 	r := img.Bounds()
 	out := &RGB{W: r.Dx(), H: r.Dy(), Pix: make([]uint8, 3*r.Dx()*r.Dy())}
@@ -82,24 +95,10 @@ func toRGB(img image.Image) *RGB {
 		}
 		return out
 	case *image.RGBA:
-		for y := 0; y < out.H; y++ {
-			row := src.Pix[(y)*src.Stride:]
-			for x := 0; x < out.W; x++ {
-				o := 3 * (y*out.W + x)
-				// Alpha is premultiplied: composite over black, as PIL's convert('RGB') drops alpha.
-				out.Pix[o], out.Pix[o+1], out.Pix[o+2] = row[4*x], row[4*x+1], row[4*x+2]
-			}
-		}
-		return out
+		// Alpha is premultiplied: dropping it composites over black, as PIL's convert('RGB') does.
+		return dropAlpha(out, src.Pix, src.Stride)
 	case *image.NRGBA:
-		for y := 0; y < out.H; y++ {
-			row := src.Pix[y*src.Stride:]
-			for x := 0; x < out.W; x++ {
-				o := 3 * (y*out.W + x)
-				out.Pix[o], out.Pix[o+1], out.Pix[o+2] = row[4*x], row[4*x+1], row[4*x+2]
-			}
-		}
-		return out
+		return dropAlpha(out, src.Pix, src.Stride)
 	case *image.Gray:
 		for y := 0; y < out.H; y++ {
 			row := src.Pix[y*src.Stride:]

@@ -11,29 +11,13 @@ import (
 	"testing"
 
 	"trashsort/calibrate"
-	"trashsort/classifier"
-	"trashsort/data"
+	"trashsort/internal/testimages"
 )
 
 func TestRunMeasuresCalibration(t *testing.T) {
 	root := t.TempDir()
-	for i, c := range []string{"glass", "paper"} {
-		os.MkdirAll(filepath.Join(root, c), 0o755)
-		for k := 0; k < 4; k++ {
-			img := &data.RGB{W: 40, H: 30, Pix: bytes.Repeat([]byte{uint8(60 + 120*i), uint8(40 * k), 90}, 40*30)}
-			var b bytes.Buffer
-			img.Encode(&b, 90)
-			os.WriteFile(filepath.Join(root, c, c+string(rune('0'+k))+".jpg"), b.Bytes(), 0o644)
-		}
-	}
-	ds, err := data.FromFolder(root, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: ds.Classes, Head: classifier.Head{Units: 8}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	testimages.ClassFolders(t, root, []string{"glass", "paper"}, 4)
+	ds, clf := untrained(t, root)
 	clf.Model.InitWeights(5)
 	clf.Meta.Calibration = &calibrate.Calibration{Temperature: 3, MinConfidence: 0.55}
 	cases := []struct {

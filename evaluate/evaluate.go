@@ -252,23 +252,23 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "\ncalibration: temperature %.3f; expected calibration error %.4f before, %.4f after (%d bins)\n", c.Temperature, c.ECEBefore, c.ECEAfter, calibrate.Bins)
 	fmt.Fprintf(w, "unsure below %.3f confidence: answers %.1f%% of the images (%d of %d), %.2f%% accuracy on them\n",
 		c.MinConfidence, 100*c.Coverage, c.Answered, r.Images, 100*c.AnsweredAccuracy)
-	fmt.Fprintf(w, "\nconfusion matrix (rows: true, columns: predicted)\n")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\t")
-	for _, c := range r.Classes {
-		fmt.Fprintf(tw, "%s\t", c.Class)
+	if err := r.writeConfusion(w, "confusion matrix (rows: true, columns: predicted)", func(v, _ int) string { return fmt.Sprint(v) }); err != nil {
+		return err
 	}
-	fmt.Fprintln(tw)
-	for i, row := range r.Confusion {
-		fmt.Fprintf(tw, "%s\t", r.Classes[i].Class)
-		for _, v := range row {
-			fmt.Fprintf(tw, "%d\t", v)
+	return r.writeConfusion(w, "row-normalized (% of each true class)", func(v, total int) string {
+		pct := 0.0
+		if total > 0 {
+			pct = 100 * float64(v) / float64(total)
 		}
-		fmt.Fprintln(tw)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "\nrow-normalized (%% of each true class)\n")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		return fmt.Sprintf("%.1f", pct)
+	})
+}
+
+// writeConfusion writes the confusion matrix under title, a class per row
+// and column, each entry as cell(count, the row's total) gives it.
+func (r *Report) writeConfusion(w io.Writer, title string, cell func(v, total int) string) error {
+	fmt.Fprintf(w, "\n%s\n", title)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "\t")
 	for _, c := range r.Classes {
 		fmt.Fprintf(tw, "%s\t", c.Class)
@@ -281,11 +281,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			total += v
 		}
 		for _, v := range row {
-			pct := 0.0
-			if total > 0 {
-				pct = 100 * float64(v) / float64(total)
-			}
-			fmt.Fprintf(tw, "%.1f\t", pct)
+			fmt.Fprintf(tw, "%s\t", cell(v, total))
 		}
 		fmt.Fprintln(tw)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"trashsort/classifier"
 	"trashsort/data"
+	"trashsort/internal/testimages"
 )
 
 func TestScoresMatchHandComputation(t *testing.T) {
@@ -78,18 +79,10 @@ func TestWriteCSV(t *testing.T) {
 	}
 }
 
-func TestRunWritesReports(t *testing.T) {
-	root := t.TempDir()
-	for i, c := range []string{"glass", "paper"} {
-		for k := 0; k < 3; k++ {
-			img := &data.RGB{W: 40, H: 30, Pix: bytes.Repeat([]byte{uint8(60 + 120*i), uint8(30 * k), 90}, 40*30)}
-			var b bytes.Buffer
-			img.Encode(&b, 90)
-			os.MkdirAll(filepath.Join(root, c), 0o755)
-			os.WriteFile(filepath.Join(root, c, c+string(rune('0'+k))+".jpg"), b.Bytes(), 0o644)
-		}
-	}
-	os.WriteFile(filepath.Join(root, "paper", "broken.jpg"), []byte("nope"), 0o644)
+// untrained reads the class folders at root and makes an untrained
+// MobileNetV2 0.35 classifier at 64 px for their classes.
+func untrained(t *testing.T, root string) (*data.Dataset, *classifier.Classifier) {
+	t.Helper()
 	ds, err := data.FromFolder(root, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +91,14 @@ func TestRunWritesReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ds, clf
+}
+
+func TestRunWritesReports(t *testing.T) {
+	root := t.TempDir()
+	testimages.ClassFolders(t, root, []string{"glass", "paper"}, 3)
+	os.WriteFile(filepath.Join(root, "paper", "broken.jpg"), []byte("nope"), 0o644)
+	ds, clf := untrained(t, root)
 	for _, tta := range []bool{false, true} {
 		r, err := Run(context.Background(), clf, ds, Options{Batch: 4, TTA: tta})
 		if err != nil {

@@ -1,15 +1,13 @@
 package evaluate
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"trashsort/classifier"
-	"trashsort/data"
+	"trashsort/internal/testimages"
 )
 
 // TestMistakesPageCaptionsAndOverlays: every mistake's card carries its
@@ -17,23 +15,8 @@ import (
 // the data folder (the full path on hover).
 func TestMistakesPageCaptionsAndOverlays(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "a-rather-long-folder-name-that-would-run-into-the-next-card")
-	for i, c := range []string{"glass", "paper"} {
-		os.MkdirAll(filepath.Join(root, c), 0o755)
-		for k := 0; k < 3; k++ {
-			img := &data.RGB{W: 40, H: 30, Pix: bytes.Repeat([]byte{uint8(60 + 120*i), uint8(40 * k), 90}, 40*30)}
-			var b bytes.Buffer
-			img.Encode(&b, 90)
-			os.WriteFile(filepath.Join(root, c, c+string(rune('0'+k))+".jpg"), b.Bytes(), 0o644)
-		}
-	}
-	ds, err := data.FromFolder(root, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: ds.Classes, Head: classifier.Head{Units: 8}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	testimages.ClassFolders(t, root, []string{"glass", "paper"}, 3)
+	ds, clf := untrained(t, root)
 	r, err := Run(context.Background(), clf, ds, Options{Batch: 4, Explain: true})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"trashsort/evaluate"
+	"trashsort/internal/testimages"
 )
 
 // TestEvalFormats: eval prints the same report as a table, as JSON and as
@@ -17,7 +18,7 @@ func TestEvalFormats(t *testing.T) {
 	dir := t.TempDir()
 	model := tinyModel(t, dir)
 	val := filepath.Join(dir, "val")
-	classFolders(t, val, []string{"a", "b"}, 3)
+	testimages.ClassFolders(t, val, []string{"a", "b"}, 3)
 	for _, tc := range []struct {
 		name  string
 		flags []string
@@ -114,7 +115,7 @@ func TestEnsembleModelFlag(t *testing.T) {
 	m1 := tinyModel(t, filepath.Join(dir, "one"))
 	m2 := tinyModel(t, filepath.Join(dir, "two"))
 	val := filepath.Join(dir, "val")
-	classFolders(t, val, []string{"a", "b"}, 3)
+	testimages.ClassFolders(t, val, []string{"a", "b"}, 3)
 	out, err := run(t, "eval", "--model", m1+","+m2, "--data", val, "--format", "json", "--explain=false")
 	if err != nil {
 		t.Fatalf("eval of an ensemble: %v\n%s", err, out)

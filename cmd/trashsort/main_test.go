@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -172,26 +171,6 @@ func TestSplitListFlags(t *testing.T) {
 	}
 	if len(tr.Items) != 2 || len(va.Items) != 2 || strings.Join(tr.Classes, ",") != "glass,paper" {
 		t.Errorf("train %+v val %+v", tr, va)
-	}
-}
-
-// classFolders writes perClass small JPEGs into root/<class>/ for each
-// class, coloured by class and varied by image.
-func classFolders(t *testing.T, root string, classes []string, perClass int) {
-	t.Helper()
-	for i, c := range classes {
-		if err := os.MkdirAll(filepath.Join(root, c), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for k := 0; k < perClass; k++ {
-			var b bytes.Buffer
-			if err := (&data.RGB{W: 20, H: 20, Pix: bytes.Repeat([]byte{byte(50 + 150*i), byte(60 * k), 90}, 400)}).Encode(&b, 90); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(root, c, fmt.Sprintf("%d.jpg", k)), b.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 }
 

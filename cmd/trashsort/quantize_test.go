@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"trashsort/classifier"
-	"trashsort/data"
+	"trashsort/internal/testimages"
 )
 
 // quantize stores calibration in the model file; predict --int8 needs it.
@@ -16,14 +14,7 @@ func TestQuantizeThenPredictInt8(t *testing.T) {
 	dir := t.TempDir()
 	model := tinyModel(t, dir)
 	imgs := filepath.Join(dir, "train")
-	for i, class := range []string{"a", "b"} {
-		os.MkdirAll(filepath.Join(imgs, class), 0o755)
-		for k := 0; k < 3; k++ {
-			var b bytes.Buffer
-			(&data.RGB{W: 20, H: 20, Pix: bytes.Repeat([]byte{byte(40 * k), byte(200 * i), 90}, 400)}).Encode(&b, 90)
-			os.WriteFile(filepath.Join(imgs, class, string(rune('0'+k))+".jpg"), b.Bytes(), 0o644)
-		}
-	}
+	testimages.ClassFolders(t, imgs, []string{"a", "b"}, 3)
 	if _, err := run(t, "predict", "--model", model, "--int8", imgs); err == nil || !strings.Contains(err.Error(), "quantize") {
 		t.Errorf("predict --int8 on an uncalibrated model: err %v, want one naming quantize", err)
 	}

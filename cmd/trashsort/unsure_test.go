@@ -12,6 +12,7 @@ import (
 	"trashsort/calibrate"
 	"trashsort/classifier"
 	"trashsort/data"
+	"trashsort/internal/testimages"
 )
 
 // TestPredictSaysUnsure: below the model's stored threshold predict
@@ -101,7 +102,7 @@ func TestExplainWritesOverlays(t *testing.T) {
 func TestCalibrateStoresCalibration(t *testing.T) {
 	dir := t.TempDir()
 	model := tinyModel(t, dir)
-	classFolders(t, filepath.Join(dir, "val"), []string{"a", "b"}, 3)
+	testimages.ClassFolders(t, filepath.Join(dir, "val"), []string{"a", "b"}, 3)
 	out := filepath.Join(dir, "calibrated.safetensors")
 	if _, err := run(t, "calibrate", "--model", model, "--data", filepath.Join(dir, "val"), "-o", out); err != nil {
 		t.Fatal(err)

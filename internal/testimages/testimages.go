@@ -5,8 +5,42 @@ package testimages
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"testing"
 )
+
+// ClassFolders writes perClass flat-coloured 40 x 30 JPEGs (quality 90)
+// into root/<class>/<class><k>.jpg for each class: the red channel is set
+// by the class and the green by k, so classes differ and so do the images
+// of one class.
+func ClassFolders(tb testing.TB, root string, classes []string, perClass int) {
+	tb.Helper()
+	for i, c := range classes {
+		dir := filepath.Join(root, c)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		for k := 0; k < perClass; k++ {
+			img := image.NewRGBA(image.Rect(0, 0, 40, 30))
+			fill := color.RGBA{uint8((60 + 120*i) % 256), uint8((40 * k) % 256), 90, 255}
+			draw.Draw(img, img.Bounds(), &image.Uniform{fill}, image.Point{}, draw.Src)
+			var b bytes.Buffer
+			if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
+				tb.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s%d.jpg", c, k)), b.Bytes(), 0o644); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+}
 
 // PNGBomb is a valid PNG header that claims 50000 x 50000 RGB pixels: a
 // decompression bomb that must be rejected before any pixel is allocated.
