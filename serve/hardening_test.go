@@ -319,30 +319,3 @@ func TestSlowClientsClosed(t *testing.T) {
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
-
-// TestWarmUpRunsEveryBatchSize: warm-up runs one forward pass of each batch
-// size the batcher can form, and a failing one fails New's warm-up.
-func TestWarmUpRunsEveryBatchSize(t *testing.T) {
-	s, hs := testServer(t, Options{MaxBatch: 5})
-	var sizes []int
-	s.forward = func(x *tensor.Tensor) (*tensor.Tensor, error) {
-		sizes = append(sizes, x.Shape[0])
-		return tensor.New(x.Shape[0], len(s.clf.Meta.Classes)), nil
-	}
-	if err := s.warmUp(); err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(sizes) != "[1 2 3 4 5]" {
-		t.Errorf("warm-up batch sizes %v, want 1..5", sizes)
-	}
-	s.forward = func(x *tensor.Tensor) (*tensor.Tensor, error) { panic("broken kernel") }
-	if err := s.warmUp(); err == nil || !strings.Contains(err.Error(), "batch of 1") {
-		t.Errorf("a failing warm-up: %v", err)
-	}
-	_ = hs
-	// New with WarmUp on a real (small) model, then a request.
-	_, hs2 := testServer(t, Options{MaxBatch: 3, WarmUp: true})
-	if code, body := post(t, hs2, jpegImage(40, 40)); code != 200 {
-		t.Errorf("after warm-up: %d %s", code, body)
-	}
-}

@@ -76,7 +76,7 @@ func TestLoadDecodeBombs(t *testing.T) {
 			if err := models.LoadKerasBase(clf.Model, shared.Path(t, "weights/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"), clf.BaseEnd); err != nil {
 				t.Fatal(err)
 			}
-			hs := startServer(t, clf, Options{Log: discardLog(), WarmUp: true}) // as trashsort serve
+			hs := startServer(t, clf, Options{Log: discardLog()})
 			var b bytes.Buffer
 			const limW, limH = 4096, 3072 // DefaultMaxPixels
 			png.Encode(&b, image.NewNRGBA64(image.Rect(0, 0, limW, limH)))

@@ -61,7 +61,7 @@ type Options struct {
 	// MaxBodyBytes bounds a request body (default 10 MiB).
 	MaxBodyBytes int64
 	// MaxPixels bounds an image, checked from its header before decoding
-	// (default DefaultMaxPixels, 4096 x 3072; a 12 MP phone photo fits).
+	// (default 16 M pixels, e.g. 4000 x 4000; a 12 MP phone photo fits).
 	MaxPixels int
 	// DecodeConcurrency bounds how many images are decoded at once
 	// (default runtime.GOMAXPROCS, one per core).
@@ -98,10 +98,6 @@ type Options struct {
 	// MinConfidence is the "unsure" threshold on calibrated confidence:
 	// 0 is the model's own (chosen on validation), a negative value none.
 	MinConfidence float64
-	// WarmUp runs one forward pass of every batch size up to MaxBatch in
-	// New, so that oneDNN's kernels for each shape are built before the
-	// first requests rather than while they wait (TF Serving's warm-up).
-	WarmUp bool
 }
 
 // withDefaults fills zero fields and refuses negative or absurd ones.
@@ -220,11 +216,6 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 		decodeSlots: semaphore.NewWeighted(int64(o.DecodeConcurrency)), decodeMem: semaphore.NewWeighted(o.DecodeMemory),
 		forward: clf.Predict}
 	s.modelID = modelID(clf, modelPath)
-	if o.WarmUp {
-		if err := s.warmUp(); err != nil {
-			return nil, err
-		}
-	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/classify", s.instrument("classify", s.classify))
 	s.mux.HandleFunc("POST /v1/classify/batch", s.instrument("classify_batch", s.classifyBatch))
@@ -245,18 +236,6 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 	s.wg.Add(1)
 	go s.batcher()
 	return s, nil
-}
-
-// warmUp runs a forward pass of zeros for each batch size the batcher can
-// form.
-func (s *Server) warmUp() error {
-	size := s.clf.Meta.Size
-	for n := 1; n <= s.opts.MaxBatch; n++ {
-		if _, err := s.predict(tensor.New(n, size, size, 3)); err != nil {
-			return fmt.Errorf("serve: warm-up with a batch of %d: %w", n, err)
-		}
-	}
-	return nil
 }
 
 func modelID(clf *classifier.Classifier, path string) string {

@@ -54,7 +54,6 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f := cmd.Flags()
 	modelFilesFlag(f, &modelPath)
 	f.StringVar(&addr, "addr", ":8080", "listen address")
-	f.BoolVar(&o.WarmUp, "warm-up", true, "before listening, run one forward pass of every batch size up to --max-batch so no request waits for kernels to be built")
 	f.StringVar(&hintsPath, "hints", "", "JSON file of per-class disposal hints (default: TrashNet's)")
 	f.Int64Var(&o.MaxBodyBytes, "max-body", serve.DefaultMaxBodyBytes, "largest request body in bytes (413 beyond)")
 	f.IntVar(&o.MaxPixels, "max-pixels", serve.DefaultMaxPixels, "largest image in pixels, checked from its header before decoding (413 beyond)")
