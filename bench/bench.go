@@ -109,6 +109,9 @@ func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) 
 			if err := m.CalibrateInt8(x); err != nil {
 				return Result{}, err
 			}
+			if err := m.TuneInt8(x); err != nil {
+				return Result{}, err
+			}
 			m.Int8 = true
 		}
 	case "stage1":

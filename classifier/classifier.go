@@ -279,6 +279,19 @@ func (c *Classifier) CalibrateInt8(x *tensor.Tensor) error {
 	return nil
 }
 
+// TuneInt8 chooses, after CalibrateInt8, how much of each convolution's
+// range the 8-bit steps cover, by the error against float32 on x (raw
+// images [N, Size, Size, 3] in [0, 255], e.g. one batch of the calibration
+// images; x is preprocessed in place), and stores the result in Meta.Int8.
+func (c *Classifier) TuneInt8(x *tensor.Tensor) error {
+	c.Preprocess(x.Data)
+	if err := c.Model.TuneInt8(x); err != nil {
+		return err
+	}
+	c.Meta.Int8 = c.Model.Int8Ranges()
+	return nil
+}
+
 // UseInt8 turns on 8-bit inference for the calibrated convolutions; it
 // fails when the model holds no calibration.
 func (c *Classifier) UseInt8() error {

@@ -58,6 +58,12 @@ func (c *Classifier) SetBF16(on bool) {
 	c.each(func(m *Classifier) error { m.Model.BF16 = on; return nil })
 }
 
+// SetInt8MaxErr sets, for every member, the largest calibrated error of a
+// convolution run in int8 (see nn.Model.Int8MaxErr).
+func (c *Classifier) SetInt8MaxErr(e float32) {
+	c.each(func(m *Classifier) error { m.Model.Int8MaxErr = e; return nil })
+}
+
 // predictEnsemble averages the members' calibrated probabilities for raw
 // images at the lead's input size.
 func (c *Classifier) predictEnsemble(x *tensor.Tensor) (*tensor.Tensor, error) {

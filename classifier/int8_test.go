@@ -103,9 +103,13 @@ func TestInt8AgreesWithFloat32OnVal(t *testing.T) {
 	l, _ := data.NewLoader(train, data.Config{Size: 128, BatchSize: 32, Workers: 2, Shuffle: true, Seed: 3})
 	batches, wait := l.Epoch(context.Background(), 0)
 	n := 0
+	var tuneX *tensor.Tensor
 	for b := range batches {
 		if n < 256 {
 			c.Preprocess(b.X.Data)
+			if tuneX == nil {
+				tuneX = b.X.Clone()
+			}
 			if err := c.Model.CalibrateInt8(b.X); err != nil {
 				t.Fatal(err)
 			}
@@ -115,13 +119,16 @@ func TestInt8AgreesWithFloat32OnVal(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Model.TuneInt8(tuneX); err != nil {
+		t.Fatal(err)
+	}
 	ranges := c.Model.Int8Ranges()
 	if len(ranges) != 35 { // MobileNetV2's convolutions, each followed by BatchNorm, less the depthwise ones
 		t.Errorf("calibrated %d convolutions, want 35", len(ranges))
 	}
 	inInt8 := 0
 	for name, r := range ranges {
-		t.Logf("%-24s max %7.3f signed %-5v int8 rel err %.4f", name, r.Max, r.Signed, r.Err)
+		t.Logf("%-24s max %7.3f clip %.2f signed %-5v int8 rel err %.4f", name, r.Max, r.Clip, r.Signed, r.Err)
 		if r.Err <= nn.DefaultInt8MaxErr {
 			inInt8++
 		}

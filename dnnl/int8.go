@@ -36,6 +36,10 @@ type Int8Range struct {
 	// seen in calibration (RelErr over a batch); it does not change the
 	// quantization.
 	Err float32 `json:"err,omitempty"`
+	// Clip is the fraction of Max that the 8-bit range covers (0 means 1):
+	// clipping rare large inputs gives the common ones finer steps. Inputs
+	// beyond it saturate.
+	Clip float32 `json:"clip,omitempty"`
 }
 
 // scale is the quantization scale: q = round(x * scale).
@@ -44,10 +48,14 @@ func (r Int8Range) scale() float32 {
 	if r.Signed {
 		top = 127
 	}
-	if r.Max <= 0 || math.IsInf(float64(r.Max), 0) || math.IsNaN(float64(r.Max)) {
+	m := r.Max
+	if r.Clip > 0 && r.Clip < 1 {
+		m *= r.Clip
+	}
+	if m <= 0 || math.IsInf(float64(m), 0) || math.IsNaN(float64(m)) {
 		return 1
 	}
-	return top / r.Max
+	return top / m
 }
 
 // quantized is a convolution's int8 form for one input range: weights

@@ -74,3 +74,44 @@ func TestQuantizeWeightsPerChannel(t *testing.T) {
 		}
 	}
 }
+
+// TestInt8Clip: Clip narrows the quantized range to a fraction of Max, so
+// the scale grows by 1/Clip and inputs beyond Clip*Max saturate; Clip 0
+// means the whole range.
+func TestInt8Clip(t *testing.T) {
+	if !HasVNNI() {
+		t.Skip("no VNNI: int8 convolutions fall back to float32 here")
+	}
+	rng := Int8Range{Max: 8}
+	if s1, s2 := rng.scale(), (Int8Range{Max: 8, Clip: 0.5}).scale(); s2 != 2*s1 {
+		t.Errorf("clip 0.5 scale %g, want twice the full range's %g", s2, s1)
+	}
+	// A 1x1 convolution of one channel with weight 1: y = x after quantization.
+	g, err := tensor.NewConvGeom(1, 1, 4, 1, 1, 1, 1, 1, 1, "valid", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := []float32{1, 2, 4, 8}
+	run := func(clip float32) []float32 {
+		y := make([]float32, 4)
+		q := rng
+		q.Clip = clip
+		if err := NewConvWeights([]float32{1}, nil).ForwardInt8(g, x, y, Linear, q); err != nil {
+			t.Fatal(err)
+		}
+		return y
+	}
+	full, zero, half := run(1), run(0), run(0.5)
+	for i := range x {
+		if full[i] != zero[i] {
+			t.Errorf("clip 0 gives %v, clip 1 %v", zero, full)
+			break
+		}
+	}
+	if math.Abs(float64(half[3]-4)) > 0.05 || math.Abs(float64(half[2]-4)) > 0.05 || math.Abs(float64(full[3]-8)) > 0.05 {
+		t.Errorf("clip 0.5 of range 8: %v, want 8 saturated to 4 (full range: %v)", half, full)
+	}
+	if math.Abs(float64(half[0]-1)) > math.Abs(float64(full[0]-1))+1e-6 {
+		t.Errorf("the narrower range quantized 1 worse: %g vs %g", half[0], full[0])
+	}
+}

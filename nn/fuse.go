@@ -136,7 +136,7 @@ func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, re
 		dt = dnnl.BF16
 	}
 	rng, quant := m.int8[c.name]
-	if m.calibrating {
+	if m.calibrating != notCalibrating {
 		dt, quant = dnnl.F32, false
 	}
 	if quant && m.Int8 && rng.Err <= m.int8MaxErr() {
@@ -144,7 +144,7 @@ func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, re
 	} else {
 		err = f.packed.Forward(g, x.Data, y.Data, dnnl.Activation(kind), dt)
 	}
-	if err == nil && m.calibrating && !c.Depthwise {
+	if err == nil && m.calibrating != notCalibrating && !c.Depthwise {
 		err = m.record(c.name, g, f.packed, x.Data, y.Data, dnnl.Activation(kind))
 	}
 	if err != nil {

@@ -176,7 +176,7 @@ type Model struct {
 	buffers *arena
 
 	int8        map[string]Int8Range // calibrated input ranges by conv layer name
-	calibrating bool
+	calibrating calibration
 }
 
 // Index returns the index of the named layer, or -1.

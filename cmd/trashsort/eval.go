@@ -27,7 +27,8 @@ func init() { register(evalCmd, predictCmd) }
 func evalCmd() *cobra.Command {
 	var modelPath, dataDir, reportDir string
 	format := formatTable
-	var asJSON, tta, bf16, int8, explainMistakes bool
+	var asJSON, tta, bf16, explainMistakes bool
+	var int8 int8Flags
 	var batch, mistakes int
 	var minConf float64
 	cmd := &cobra.Command{
@@ -67,7 +68,7 @@ func evalCmd() *cobra.Command {
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&mistakes, "mistakes", 24, "how many confident mistakes to show")
 	f.BoolVar(&bf16, "bf16", false, "run the convolutions in bfloat16 (to check the accuracy cost of serve --bf16)")
-	f.BoolVar(&int8, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")
+	int8.register(f)
 	minConfidenceFlag(f, &minConf)
 	f.BoolVar(&explainMistakes, "explain", true, "add Grad-CAM overlays to the mistakes page")
 	cmd.MarkFlagRequired("data")
@@ -125,7 +126,8 @@ func predictCmd() *cobra.Command {
 	var modelPath string
 	format := formatTable
 	var topK, batch int
-	var tta, int8 bool
+	var tta bool
+	var int8 int8Flags
 	var minConf float64
 	cmd := &cobra.Command{
 		Use:   "predict [FILE|DIR|-]...",
@@ -184,7 +186,7 @@ func predictCmd() *cobra.Command {
 	modelFilesFlag(f, &modelPath)
 	formatFlag(f, &format, "output: table, json (one object per line) or csv (one row per image)")
 	f.BoolVar(&tta, "tta", false, "average with the horizontal flip")
-	f.BoolVar(&int8, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")
+	int8.register(f)
 	f.IntVar(&topK, "top", 3, "how many classes to show")
 	f.IntVar(&batch, "batch", 16, "images per forward pass")
 	minConfidenceFlag(f, &minConf)

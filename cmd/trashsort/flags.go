@@ -9,6 +9,7 @@ import (
 
 	"trashsort/classifier"
 	"trashsort/models"
+	"trashsort/nn"
 )
 
 // The flags below are the vocabulary every command shares: --model is
@@ -39,16 +40,31 @@ func modelFilesFlag(fs *pflag.FlagSet, p *string) {
 	fs.StringVar(p, "model", "model.safetensors", "model file; several, comma-separated, make an ensemble that averages their calibrated probabilities")
 }
 
+// int8Flags are --int8 and --int8-max-err of the commands that predict.
+type int8Flags struct {
+	on     bool
+	maxErr float64
+}
+
+func (f *int8Flags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.on, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")
+	fs.Float64Var(&f.maxErr, "int8-max-err", nn.DefaultInt8MaxErr, "with --int8, a convolution runs in int8 only if its calibrated relative error against float32 is at most this (higher: faster, less exact)")
+}
+
 // loadModel reads a model file, or the comma-separated files of an
 // ensemble, and sets it up for bfloat16 or int8 inference as the command's
 // flags ask.
-func loadModel(path string, bf16, int8 bool) (*classifier.Classifier, error) {
+func loadModel(path string, bf16 bool, q int8Flags) (*classifier.Classifier, error) {
 	clf, err := classifier.LoadEnsemble(strings.Split(path, ",")...)
 	if err != nil {
 		return nil, err
 	}
 	clf.SetBF16(bf16)
-	if int8 {
+	if q.on {
+		if !(q.maxErr > 0) {
+			return nil, fmt.Errorf("--int8-max-err %g: want a positive relative error", q.maxErr)
+		}
+		clf.SetInt8MaxErr(float32(q.maxErr))
 		if err := clf.UseInt8(); err != nil {
 			return nil, err
 		}

@@ -130,3 +130,24 @@ func TestEnsembleModelFlag(t *testing.T) {
 		t.Errorf("an ensemble with a missing member: %v", err)
 	}
 }
+
+// TestInt8Flags: --int8 needs a calibrated model and a positive
+// --int8-max-err, and says so.
+func TestInt8Flags(t *testing.T) {
+	dir := t.TempDir()
+	model := tinyModel(t, dir)
+	val := filepath.Join(dir, "val")
+	testimages.ClassFolders(t, val, []string{"a", "b"}, 1)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--int8"}, "no int8 calibration"},
+		{[]string{"--int8", "--int8-max-err", "0"}, "--int8-max-err"},
+	} {
+		_, err := run(t, append([]string{"eval", "--model", model, "--data", val}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("eval %v: %v, want an error about %q", tc.args, err, tc.want)
+		}
+	}
+}

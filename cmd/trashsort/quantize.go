@@ -7,6 +7,7 @@ import (
 
 	"trashsort/classifier"
 	"trashsort/data"
+	"trashsort/tensor"
 )
 
 func init() { register(quantizeCmd) }
@@ -19,8 +20,10 @@ func quantizeCmd() *cobra.Command {
 		Use:   "quantize",
 		Short: "Calibrate 8-bit inference on training images and store it in the model file (for --int8)",
 		Long: `Run a few hundred training images through the model, record the input range
-of every convolution of the backbone and how far its int8 result is from
-float32, and write them into the model file. eval, predict, serve and bench
+of every convolution of the backbone, choose on one batch how much of that
+range the 8-bit steps cover (clipping rare outliers, by the error it causes)
+and how far the int8 result is from float32, and write them into the model
+file. Layers whose error stays over 1% run in float32. eval, predict, serve and bench
 then run with --int8 without calibration data (as PyTorch's post-training
 static quantization, prepare_fx + calibration + convert_fx, does).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,9 +41,13 @@ static quantization, prepare_fx + calibration + convert_fx, does).`,
 			}
 			batches, wait := l.Epoch(cmd.Context(), 0)
 			n := 0
+			var tuneX *tensor.Tensor
 			for b := range batches {
 				if n >= images {
 					continue // drain
+				}
+				if tuneX == nil {
+					tuneX = b.X.Clone()
 				}
 				if err := clf.CalibrateInt8(b.X); err != nil {
 					return err
@@ -52,6 +59,9 @@ static quantization, prepare_fx + calibration + convert_fx, does).`,
 			}
 			if n == 0 {
 				return fmt.Errorf("quantize: no images in %s", dataDir)
+			}
+			if err := clf.TuneInt8(tuneX); err != nil {
+				return err
 			}
 			if out == "" {
 				out = modelPath

@@ -15,7 +15,8 @@ func init() { register(serveCmd) }
 func serveCmd() *cobra.Command {
 	var modelPath, addr, hintsPath string
 	var o serve.Options
-	var bf16, int8 bool
+	var bf16 bool
+	var int8 int8Flags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the model: JSON API, Prometheus metrics and a web page",
@@ -71,7 +72,7 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.IntVar(&o.FeedbackPerMinute, "feedback-per-minute", serve.DefaultFeedbackPerMinute, "most corrections stored per minute, all clients together (429 beyond)")
 	f.IntVar(&o.MaxFiles, "max-files", serve.DefaultMaxFiles, "most images in one /v1/classify/batch request")
 	minConfidenceFlag(f, &o.MinConfidence)
-	f.BoolVar(&int8, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")
+	int8.register(f)
 	f.BoolVar(&bf16, "bf16", false, "run the frozen convolutions in bfloat16 (about 1.6x the throughput on AVX512_BF16 CPUs; scores differ slightly from float32)")
 	return cmd
 }
