@@ -95,8 +95,8 @@ func TestRecipePresets(t *testing.T) {
 	if err := f.applyRecipe(cmd.Flags()); err != nil {
 		t.Fatal(err)
 	}
-	if f.cfg.Epochs2 != 14 || f.cfg.LR2 != 5e-4 || f.cfg.CacheFeatures != 8 || f.dropout != 0.5 {
-		t.Errorf("tuned preset with --lr2 5e-4: %+v dropout %g", f.cfg, f.dropout)
+	if f.cfg.Epochs1 != 8 || f.cfg.Epochs2 != 6 || f.cfg.LR2 != 5e-4 || f.cfg.CacheFeatures != 4 || f.cfg.Size != 299 || f.dropout != 0.5 {
+		t.Errorf("tuned preset for InceptionV3 with --lr2 5e-4: %+v dropout %g", f.cfg, f.dropout)
 	}
 	if f.cfg.EMA != 0.995 || f.cfg.Mixup != 0.2 || f.cfg.UnfreezeFrom != "conv2d_73" {
 		t.Errorf("tuned preset for InceptionV3: ema %g mixup %g unfreeze-from %q", f.cfg.EMA, f.cfg.Mixup, f.cfg.UnfreezeFrom)
@@ -109,8 +109,9 @@ func TestRecipePresets(t *testing.T) {
 	if err := g.applyRecipe(other.Flags()); err != nil {
 		t.Fatal(err)
 	}
-	if g.cfg.UnfreezeFrom != "" || g.cfg.EMA != 0.995 {
-		t.Errorf("tuned preset for MobileNetV2: unfreeze-from %q (want the backbone's default), ema %g", g.cfg.UnfreezeFrom, g.cfg.EMA)
+	if g.cfg.UnfreezeFrom != "" || g.cfg.EMA != 0.995 || g.cfg.Size != 224 || g.cfg.Epochs2 != 14 || g.cfg.CacheFeatures != 8 {
+		t.Errorf("tuned preset for MobileNetV2: unfreeze-from %q (want the backbone's default), ema %g, size %d, epochs2 %d, views %d",
+			g.cfg.UnfreezeFrom, g.cfg.EMA, g.cfg.Size, g.cfg.Epochs2, g.cfg.CacheFeatures)
 	}
 	// max is tuned three times with the flip at evaluation; train, which
 	// has no --tta, takes the rest.
@@ -124,7 +125,7 @@ func TestRecipePresets(t *testing.T) {
 		if err := m.applyRecipe(c.Flags()); err != nil {
 			t.Fatal(err)
 		}
-		if m.members != 3 || m.tta != (name == "run") || m.cfg.EMA != 0.995 || m.cfg.Epochs2 != 14 || m.cfg.UnfreezeFrom != "conv2d_73" {
+		if m.members != 3 || m.tta != (name == "run") || m.cfg.EMA != 0.995 || m.cfg.Epochs2 != 6 || m.cfg.Size != 299 || m.cfg.UnfreezeFrom != "conv2d_73" {
 			t.Errorf("max preset on %s: members %d tta %v ema %g epochs2 %d unfreeze %q", name, m.members, m.tta, m.cfg.EMA, m.cfg.Epochs2, m.cfg.UnfreezeFrom)
 		}
 	}
