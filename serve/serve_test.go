@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -196,7 +197,9 @@ func TestLoopbackLoad(t *testing.T) {
 
 // BenchmarkServe measures latency and throughput over loopback with and
 // without micro-batching. TRASHSORT_BENCH_MODEL names a model file to serve
-// (default: a small untrained MobileNetV2).
+// (default: a small untrained MobileNetV2); TRASHSORT_BENCH_INT8_MAX_ERR,
+// when set, serves it in int8 with that error threshold (serve --int8
+// --int8-max-err).
 func BenchmarkServe(b *testing.B) {
 	for _, mb := range []int{1, 16} {
 		for _, c := range []int{1, 16} {
@@ -206,6 +209,16 @@ func BenchmarkServe(b *testing.B) {
 					clf, err := classifier.Load(p)
 					if err != nil {
 						b.Fatal(err)
+					}
+					if v := os.Getenv("TRASHSORT_BENCH_INT8_MAX_ERR"); v != "" {
+						e, err := strconv.ParseFloat(v, 32)
+						if err != nil {
+							b.Fatalf("TRASHSORT_BENCH_INT8_MAX_ERR: %v", err)
+						}
+						clf.SetInt8MaxErr(float32(e))
+						if err := clf.UseInt8(); err != nil {
+							b.Fatal(err)
+						}
 					}
 					s, err := New(clf, p, Options{MaxBatch: mb, QueueSize: 256, Timeout: time.Minute})
 					if err != nil {
