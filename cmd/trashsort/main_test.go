@@ -113,8 +113,7 @@ func TestRecipePresets(t *testing.T) {
 		t.Errorf("tuned preset for MobileNetV2: unfreeze-from %q (want the backbone's default), ema %g, size %d, epochs2 %d, views %d",
 			g.cfg.UnfreezeFrom, g.cfg.EMA, g.cfg.Size, g.cfg.Epochs2, g.cfg.CacheFeatures)
 	}
-	// max is tuned three times with the flip at evaluation; train, which
-	// has no --tta, takes the rest.
+	// max is tuned three times, in train and in run.
 	for _, name := range []string{"run", "train"} {
 		m := &trainFlags{recipe: "max"}
 		c := &cobra.Command{Use: name}
@@ -125,7 +124,7 @@ func TestRecipePresets(t *testing.T) {
 		if err := m.applyRecipe(c.Flags()); err != nil {
 			t.Fatal(err)
 		}
-		if m.members != 3 || m.tta != (name == "run") || m.cfg.EMA != 0.995 || m.cfg.Epochs2 != 6 || m.cfg.Size != 299 || m.cfg.UnfreezeFrom != "conv2d_73" {
+		if m.members != 3 || m.tta || m.cfg.EMA != 0.995 || m.cfg.Epochs2 != 6 || m.cfg.Size != 299 || m.cfg.UnfreezeFrom != "conv2d_73" {
 			t.Errorf("max preset on %s: members %d tta %v ema %g epochs2 %d unfreeze %q", name, m.members, m.tta, m.cfg.EMA, m.cfg.Epochs2, m.cfg.UnfreezeFrom)
 		}
 	}

@@ -24,9 +24,9 @@ func runCmd() *cobra.Command {
 		Long: `Run the whole job on TrashNet with InceptionV3 and the tuned preset
 (--recipe tuned: InceptionV3 at its native 299 px, 8 head epochs, then 6
 epochs fine-tuning mixed8-mixed10 with SGD 1e-3, 4 cached augmented views,
-dropout, label smoothing, mixup and a moving average of the weights; --recipe max trains that three times with
-consecutive seeds as an ensemble, evaluated with the horizontal flip;
---recipe seed for the classic Keras recipe):
+dropout, label smoothing, mixup and a moving average of the weights;
+--recipe max trains that three times with consecutive seeds as an
+ensemble; --recipe seed for the classic Keras recipe):
 fetch the dataset (or use $TRASHSORT_DATA) and the ImageNet weights (or use
 $TRASHSORT_WEIGHTS), train both stages, evaluate on the test split (or on
 validation when there is none), and print where the model and report are.`,
