@@ -182,6 +182,12 @@ func resizeImage(img image.Image, o, w, h int, method string) *RGB {
 	if sw == w && sh == h {
 		return orient(toRGB(img), o)
 	}
+	return resample(at, sw, sh, w, h, method)
+}
+
+// resample scales the sw x sh image read through at to w x h with Resize's
+// method and conventions.
+func resample(at func(x, y int) [3]uint8, sw, sh, w, h int, method string) *RGB {
 	out := &RGB{W: w, H: h, Pix: make([]uint8, 3*w*h)}
 	sx, sy := float64(sw)/float64(w), float64(sh)/float64(h)
 	if method == Nearest {

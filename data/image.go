@@ -254,39 +254,11 @@ func Resize(img *RGB, w, h int, method string) *RGB {
 	if img.W == w && img.H == h {
 		return img
 	}
-	out := &RGB{W: w, H: h, Pix: make([]uint8, 3*w*h)}
-	sx, sy := float64(img.W)/float64(w), float64(img.H)/float64(h)
-	if method == Nearest {
-		for y := 0; y < h; y++ {
-			iy := min(int((float64(y)+0.5)*sy), img.H-1)
-			for x := 0; x < w; x++ {
-				ix := min(int((float64(x)+0.5)*sx), img.W-1)
-				copy(out.Pix[3*(y*w+x):3*(y*w+x)+3], img.Pix[3*(iy*img.W+ix):3*(iy*img.W+ix)+3])
-			}
-		}
-		return out
+	at := func(x, y int) [3]uint8 {
+		i := 3 * (y*img.W + x)
+		return [3]uint8{img.Pix[i], img.Pix[i+1], img.Pix[i+2]}
 	}
-	for y := 0; y < h; y++ {
-		fy := max((float64(y)+0.5)*sy-0.5, 0)
-		y0 := min(int(fy), img.H-1)
-		y1 := min(y0+1, img.H-1)
-		wy := float32(fy - float64(y0))
-		for x := 0; x < w; x++ {
-			fx := max((float64(x)+0.5)*sx-0.5, 0)
-			x0 := min(int(fx), img.W-1)
-			x1 := min(x0+1, img.W-1)
-			wx := float32(fx - float64(x0))
-			for c := 0; c < 3; c++ {
-				p00 := float32(img.Pix[3*(y0*img.W+x0)+c])
-				p01 := float32(img.Pix[3*(y0*img.W+x1)+c])
-				p10 := float32(img.Pix[3*(y1*img.W+x0)+c])
-				p11 := float32(img.Pix[3*(y1*img.W+x1)+c])
-				v := (p00*(1-wx)+p01*wx)*(1-wy) + (p10*(1-wx)+p11*wx)*wy
-				out.Pix[3*(y*w+x)+c] = uint8(min(max(v+0.5, 0), 255))
-			}
-		}
-	}
-	return out
+	return resample(at, img.W, img.H, w, h, method)
 }
 
 // Encode writes img as a JPEG (for thumbnails and tests).
