@@ -1,6 +1,8 @@
 package classifier
 
 import (
+	"fmt"
+
 	"trashsort/calibrate"
 	"trashsort/tensor"
 )
@@ -8,19 +10,23 @@ import (
 // PredictRaw returns the model's own (uncalibrated) class probabilities
 // [N, classes] for raw images [N, Size, Size, 3] in [0, 255]; x is not
 // modified. For an ensemble (LoadEnsemble) they are the mean of the
-// members' calibrated probabilities.
+// members' calibrated probabilities. Test sizes other than x's are served
+// by resizing x; PredictViews avoids that.
 func (c *Classifier) PredictRaw(x *tensor.Tensor) (*tensor.Tensor, error) {
-	if len(c.members) > 0 {
-		return c.predictEnsemble(x)
-	}
-	return c.predictOne(x)
+	return c.PredictViews(Views{x.Shape[1]: x})
 }
 
-// predictOne is PredictRaw for this model alone.
-func (c *Classifier) predictOne(x *tensor.Tensor) (*tensor.Tensor, error) {
-	in := x.Clone()
-	c.Preprocess(in.Data)
-	return c.Model.Forward(in, false)
+// PredictViews is PredictRaw for the same images at several sizes (see
+// InputSizes); each model uses the views of its test sizes, and a size
+// missing from v is resized from the largest view.
+func (c *Classifier) PredictViews(v Views) (*tensor.Tensor, error) {
+	if len(v) == 0 {
+		return nil, fmt.Errorf("classifier: no images")
+	}
+	if len(c.members) > 0 {
+		return c.predictEnsemble(v)
+	}
+	return c.predictSizes(v)
 }
 
 // Temperature is the calibration temperature (1 when uncalibrated, and for

@@ -65,6 +65,11 @@ type Meta struct {
 	// name, calibrated on training images, for 8-bit inference (nil: not
 	// calibrated; see CalibrateInt8).
 	Int8 map[string]nn.Int8Range `json:"int8,omitempty"`
+	// TestSizes are the input sizes at which predictions are made and
+	// averaged (multi-scale testing; timm's test_input_size when it holds
+	// one size); empty means Size alone. The same weights run at every
+	// size, since the backbones are fully convolutional.
+	TestSizes []int `json:"test_sizes,omitempty"`
 }
 
 // Rescale is the preprocessing that multiplies pixels by Meta.Rescale
@@ -94,6 +99,8 @@ type Classifier struct {
 	BaseEnd int
 	// members are the other models of an ensemble (see LoadEnsemble).
 	members []*Classifier
+	// scaled holds the model rebuilt at each other test size (see TestSizes).
+	scaled scaledModels
 }
 
 // New builds the model described by meta with freshly initialized head
@@ -121,7 +128,18 @@ func New(meta Meta, seed uint64) (*Classifier, error) {
 	if err := meta.validate(); err != nil {
 		return nil, err
 	}
-	g, x, err := spec.Graph(models.Options{Size: meta.Size, Alpha: meta.Alpha})
+	m, err := build(spec, meta, meta.Size)
+	if err != nil {
+		return nil, err
+	}
+	m.InitWeights(seed)
+	c := &Classifier{Meta: meta, Model: m, BaseEnd: m.Index("global_average_pooling2d") - 1}
+	return c, nil
+}
+
+// build makes the graph of backbone plus head for input size x size.
+func build(spec models.Spec, meta Meta, size int) (*nn.Model, error) {
+	g, x, err := spec.Graph(models.Options{Size: size, Alpha: meta.Alpha})
 	if err != nil {
 		return nil, err
 	}
@@ -131,13 +149,7 @@ func New(meta Meta, seed uint64) (*Classifier, error) {
 		x = g.Apply(nn.NewDropout("dropout", float32(meta.Head.Dropout)), x)
 	}
 	x = g.Apply(nn.NewDense("dense_1", len(meta.Classes), "softmax"), x)
-	m, err := g.Build(x)
-	if err != nil {
-		return nil, err
-	}
-	m.InitWeights(seed)
-	c := &Classifier{Meta: meta, Model: m, BaseEnd: m.Index("global_average_pooling2d") - 1}
-	return c, nil
+	return g.Build(x)
 }
 
 // Preprocess maps raw pixel values in [0, 255] to the model's input range, in place.

@@ -12,9 +12,10 @@ import (
 // leads (its metadata, input size and layers, which explanations use) and
 // PredictRaw averages every member's calibrated probabilities, so an
 // ensemble's Temperature is 1. Members must have the lead's classes in the
-// same order; a member with another input size gets each batch resized
-// bilinearly from the lead's size (timm's and fastai's ensembles of
-// differently sized models resize the same way).
+// same order; a member with another input size reads the view of its size
+// (PredictViews, InputSizes) or, without one, the batch resized bilinearly
+// (timm's and fastai's ensembles of differently sized models resize the
+// same way).
 func LoadEnsemble(paths ...string) (*Classifier, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("classifier: no model files")
@@ -64,16 +65,11 @@ func (c *Classifier) SetInt8MaxErr(e float32) {
 	c.each(func(m *Classifier) error { m.Model.Int8MaxErr = e; return nil })
 }
 
-// predictEnsemble averages the members' calibrated probabilities for raw
-// images at the lead's input size.
-func (c *Classifier) predictEnsemble(x *tensor.Tensor) (*tensor.Tensor, error) {
+// predictEnsemble averages the members' calibrated probabilities.
+func (c *Classifier) predictEnsemble(v Views) (*tensor.Tensor, error) {
 	var sum *tensor.Tensor
 	err := c.each(func(m *Classifier) error {
-		in := x
-		if s := m.Meta.Size; s != x.Shape[1] || s != x.Shape[2] {
-			in = resizeBatch(x, s, s)
-		}
-		p, err := m.predictOne(in)
+		p, err := m.predictSizes(v)
 		if err != nil {
 			return err
 		}

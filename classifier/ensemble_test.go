@@ -19,6 +19,7 @@ func saveSmall(t *testing.T, size int, classes []string, seed uint64, cal *calib
 		t.Fatal(err)
 	}
 	c.Model.InitWeights(seed)
+	randomize(c, seed) // outputs that depend on the input and the seed
 	c.Meta.Calibration = cal
 	path := filepath.Join(t.TempDir(), "m.safetensors")
 	if err := c.Save(path); err != nil {

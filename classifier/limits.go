@@ -26,6 +26,9 @@ func (meta Meta) validate() error {
 	if meta.Size < 1 || meta.Size > MaxInputSize {
 		return fmt.Errorf("classifier: input size %d outside 1..%d", meta.Size, MaxInputSize)
 	}
+	if err := validTestSizes(meta.TestSizes); err != nil {
+		return err
+	}
 	if meta.Head.Units < 1 || meta.Head.Units > MaxHeadUnits {
 		return fmt.Errorf("classifier: head units %d outside 1..%d", meta.Head.Units, MaxHeadUnits)
 	}

@@ -150,6 +150,20 @@ func DecodeResized(ctx context.Context, b []byte, maxPixels, w, h int, method st
 	return resizeImage(img, o, w, h, method), nil
 }
 
+// DecodeResizedSizes is DecodeResized at several square sizes from one
+// decode, for multi-scale prediction.
+func DecodeResizedSizes(ctx context.Context, b []byte, maxPixels int, sizes []int, method string) ([]*RGB, error) {
+	img, o, err := decodeOriented(ctx, b, maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*RGB, len(sizes))
+	for i, s := range sizes {
+		out[i] = resizeImage(img, o, s, s, method)
+	}
+	return out, nil
+}
+
 // decodeOriented checks b's header against maxPixels, decodes it (giving up
 // when ctx is done) and returns the image as stored with its EXIF
 // orientation (1, upright, for formats other than JPEG).

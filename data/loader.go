@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 
 	"trashsort/tensor"
@@ -31,6 +32,10 @@ type Config struct {
 	Strict bool
 	// Report is told about every skipped file.
 	Report func(path string, err error)
+	// Sizes are more square sizes at which each image is also resized from
+	// the decoded original, for multi-scale evaluation (Batch.Views); not
+	// with Augment.
+	Sizes []int
 }
 
 // Loader produces batches of float32 NHWC images with values in [0, 255].
@@ -76,7 +81,20 @@ func NewLoader(ds *Dataset, cfg Config) (*Loader, error) {
 		if err := cfg.Augment.Validate(); err != nil {
 			return nil, err
 		}
+		if len(cfg.Sizes) > 0 {
+			return nil, fmt.Errorf("loader: extra sizes %v are for evaluation, not with augmentation", cfg.Sizes)
+		}
 	}
+	var extra []int
+	for _, s := range cfg.Sizes {
+		if s < 1 {
+			return nil, fmt.Errorf("loader: size %d", s)
+		}
+		if s != cfg.Size && !slices.Contains(extra, s) {
+			extra = append(extra, s)
+		}
+	}
+	cfg.Sizes = extra
 	return &Loader{ds: ds, cfg: cfg, images: &images{cache: map[int]*RGB{}, bad: map[int]error{}}}, nil
 }
 
@@ -98,23 +116,33 @@ func (l *Loader) image(i int) (*RGB, error) {
 	if bad != nil {
 		return nil, bad
 	}
+	img, err := l.decode(i)
+	if err != nil {
+		return nil, err
+	}
+	img = Resize(img, l.cfg.Size, l.cfg.Size, l.cfg.Resize)
+	if l.cfg.Cache {
+		l.mu.Lock()
+		l.cache[i] = img
+		l.mu.Unlock()
+	}
+	return img, nil
+}
+
+// decode reads item i at its own size, remembering (and reporting once)
+// a file that fails.
+func (l *Loader) decode(i int) (*RGB, error) {
 	img, err := DecodeFile(l.ds.Items[i].Path)
 	if err == nil {
-		img = Resize(img, l.cfg.Size, l.cfg.Size, l.cfg.Resize)
+		return img, nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err != nil {
-		if l.bad[i] == nil && l.cfg.Report != nil {
-			l.cfg.Report(l.ds.Items[i].Path, err)
-		}
-		l.bad[i] = err
-		return nil, err
+	if l.bad[i] == nil && l.cfg.Report != nil {
+		l.cfg.Report(l.ds.Items[i].Path, err)
 	}
-	if l.cfg.Cache {
-		l.cache[i] = img
-	}
-	return img, nil
+	l.bad[i] = err
+	return nil, err
 }
 
 // Prepare decodes every image once (filling the cache when enabled) and
@@ -230,6 +258,17 @@ type Batch struct {
 	Items  []int
 	// Skipped lists items of this batch that failed to decode (without Prepare).
 	Skipped []int
+	// Views holds the images at Size (X) and at each of Config.Sizes, keyed
+	// by size; nil without Config.Sizes.
+	Views map[int]*tensor.Tensor
+}
+
+// Images returns the batch's images keyed by size: Views, or X alone.
+func (b Batch) Images() map[int]*tensor.Tensor {
+	if b.Views != nil {
+		return b.Views
+	}
+	return map[int]*tensor.Tensor{b.X.Shape[1]: b.X}
 }
 
 // Epoch streams the batches of an epoch in order, built by parallel workers
@@ -313,6 +352,9 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) (<-chan Batch, func() err
 }
 
 func (l *Loader) build(b int, order []int, epoch int) (Batch, error) {
+	if len(l.cfg.Sizes) > 0 {
+		return l.buildSizes(b, order)
+	}
 	lo := b * l.cfg.BatchSize
 	hi := min(lo+l.cfg.BatchSize, len(order))
 	s := l.cfg.Size
@@ -333,5 +375,37 @@ func (l *Loader) build(b int, order []int, epoch int) (Batch, error) {
 		bt.Items = append(bt.Items, i)
 	}
 	bt.X = &tensor.Tensor{Shape: []int{len(bt.Labels), s, s, 3}, Data: x}
+	return bt, nil
+}
+
+// buildSizes builds batch b with Views: each image decoded once and
+// resized to Size and every size of Config.Sizes.
+func (l *Loader) buildSizes(b int, order []int) (Batch, error) {
+	lo := b * l.cfg.BatchSize
+	hi := min(lo+l.cfg.BatchSize, len(order))
+	sizes := append([]int{l.cfg.Size}, l.cfg.Sizes...)
+	xs := make([][]float32, len(sizes))
+	bt := Batch{Index: b, Views: map[int]*tensor.Tensor{}}
+	for _, i := range order[lo:hi] {
+		img, err := l.decode(i)
+		if err != nil {
+			if l.cfg.Strict {
+				return bt, err
+			}
+			bt.Skipped = append(bt.Skipped, i)
+			continue
+		}
+		for k, s := range sizes {
+			for _, v := range Resize(img, s, s, l.cfg.Resize).Pix {
+				xs[k] = append(xs[k], float32(v))
+			}
+		}
+		bt.Labels = append(bt.Labels, l.ds.Items[i].Label)
+		bt.Items = append(bt.Items, i)
+	}
+	for k, s := range sizes {
+		bt.Views[s] = &tensor.Tensor{Shape: []int{len(bt.Labels), s, s, 3}, Data: xs[k]}
+	}
+	bt.X = bt.Views[l.cfg.Size]
 	return bt, nil
 }

@@ -56,11 +56,14 @@ type Mistake struct {
 
 // Report is the result of an evaluation.
 type Report struct {
-	Model     string         `json:"model"`
-	Data      string         `json:"data"`
-	Images    int            `json:"images"`
-	Skipped   int            `json:"skipped"`
-	TTA       bool           `json:"tta"`
+	Model   string `json:"model"`
+	Data    string `json:"data"`
+	Images  int    `json:"images"`
+	Skipped int    `json:"skipped"`
+	TTA     bool   `json:"tta"`
+	// TestSizes are the input sizes whose predictions were averaged (the
+	// lead model's, for an ensemble).
+	TestSizes []int          `json:"test_sizes"`
 	Accuracy  float64        `json:"accuracy"`
 	Classes   []ClassMetrics `json:"classes"`
 	Macro     ClassMetrics   `json:"macro_avg"`
@@ -87,12 +90,13 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 	if o.Mistakes == 0 {
 		o.Mistakes = 24
 	}
-	l, err := data.NewLoader(ds, data.Config{Size: clf.Meta.Size, Resize: clf.Meta.Resize, BatchSize: o.Batch, Workers: o.Workers})
+	sizes := clf.InputSizes()
+	l, err := data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: o.Batch, Workers: o.Workers})
 	if err != nil {
 		return nil, err
 	}
 	k := len(clf.Meta.Classes)
-	r := &Report{Data: ds.Root, TTA: o.TTA, Confusion: make([][]int, k)}
+	r := &Report{Data: ds.Root, TTA: o.TTA, TestSizes: clf.TestSizes(), Confusion: make([][]int, k)}
 	for i := range r.Confusion {
 		r.Confusion[i] = make([]int, k)
 	}
@@ -105,7 +109,7 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 		if len(b.Labels) == 0 {
 			continue
 		}
-		p, err := PredictRaw(clf, b.X, o.TTA)
+		p, err := PredictRaw(clf, b.Images(), o.TTA)
 		if err != nil {
 			for range ch {
 			}
@@ -142,10 +146,11 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 	return r, nil
 }
 
-// Predict returns calibrated probabilities for raw images, averaging with
-// the horizontal flip when tta is set.
-func Predict(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor.Tensor, error) {
-	p, err := PredictRaw(clf, x, tta)
+// Predict returns calibrated probabilities for raw images (the same images
+// at one or more sizes, see classifier.InputSizes), averaging with the
+// horizontal flip when tta is set.
+func Predict(clf *classifier.Classifier, v classifier.Views, tta bool) (*tensor.Tensor, error) {
+	p, err := PredictRaw(clf, v, tta)
 	if err != nil {
 		return nil, err
 	}
@@ -154,11 +159,27 @@ func Predict(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor.Te
 }
 
 // PredictRaw is Predict without the temperature.
-func PredictRaw(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor.Tensor, error) {
-	p, err := clf.PredictRaw(x)
+func PredictRaw(clf *classifier.Classifier, v classifier.Views, tta bool) (*tensor.Tensor, error) {
+	p, err := clf.PredictViews(v)
 	if err != nil || !tta {
 		return p, err
 	}
+	flipped := classifier.Views{}
+	for s, x := range v {
+		flipped[s] = flip(x)
+	}
+	q, err := clf.PredictViews(flipped)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.Data {
+		p.Data[i] = (p.Data[i] + q.Data[i]) / 2
+	}
+	return p, nil
+}
+
+// flip returns images [N, H, W, 3] mirrored left to right.
+func flip(x *tensor.Tensor) *tensor.Tensor {
 	f := x.Clone()
 	n, h, w := x.Shape[0], x.Shape[1], x.Shape[2]
 	for i := 0; i < n; i++ {
@@ -171,14 +192,7 @@ func PredictRaw(clf *classifier.Classifier, x *tensor.Tensor, tta bool) (*tensor
 			}
 		}
 	}
-	q, err := clf.PredictRaw(f)
-	if err != nil {
-		return nil, err
-	}
-	for i := range p.Data {
-		p.Data[i] = (p.Data[i] + q.Data[i]) / 2
-	}
-	return p, nil
+	return f
 }
 
 func (r *Report) score(classes []string) {

@@ -9,12 +9,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/internal/testimages"
+	"trashsort/tensor"
 )
 
 func TestScoresMatchHandComputation(t *testing.T) {
@@ -131,5 +133,48 @@ func TestRunWritesReports(t *testing.T) {
 		if _, err := json.Marshal(r); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestRunAtTestSizes: a model with several test sizes is evaluated on
+// each image decoded at every size, and the report says which sizes.
+func TestRunAtTestSizes(t *testing.T) {
+	root := t.TempDir()
+	testimages.ClassFolders(t, root, []string{"glass", "paper"}, 3)
+	ds, clf := untrained(t, root)
+	if err := clf.SetTestSizes([]int{64, 96}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), clf, ds, Options{Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Images != 6 || !slices.Equal(r.TestSizes, []int{64, 96}) {
+		t.Fatalf("images %d, test sizes %v; want 6 and [64 96]", r.Images, r.TestSizes)
+	}
+	// The same predictions by hand: each image at both sizes from the photo.
+	l, err := data.NewLoader(ds, data.Config{Size: 64, Sizes: []int{96}, BatchSize: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, errf := l.Epoch(context.Background(), 0)
+	b := <-ch
+	for range ch {
+	}
+	if err := errf(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Predict(clf, b.Images(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	correct := 0
+	for i, y := range b.Labels {
+		if tensor.Argmax(p.Data[i*2:(i+1)*2]) == y {
+			correct++
+		}
+	}
+	if want := float64(correct) / 6; math.Abs(r.Accuracy-want) > 1e-12 {
+		t.Errorf("accuracy %g, by hand %g", r.Accuracy, want)
 	}
 }

@@ -266,6 +266,18 @@ func (m *Model) TrainableParams() []*Param {
 	return ps
 }
 
+// WeightsVersion grows whenever any weight of the model is written (see
+// Param.Touch), so a copy of the weights can tell that it is stale.
+func (m *Model) WeightsVersion() int {
+	v := 0
+	for _, l := range m.Layers {
+		for _, p := range l.Params() {
+			v += p.version
+		}
+	}
+	return v
+}
+
 // ZeroGrad clears the gradients of every weight.
 func (m *Model) ZeroGrad() {
 	for _, l := range m.Layers {

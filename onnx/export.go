@@ -192,11 +192,16 @@ func metadata(clf *classifier.Classifier, scale, offset []float32) ([]*onnxpb.St
 	if resize == "" {
 		resize = "bilinear"
 	}
+	testSizes, err := json.Marshal(clf.TestSizes())
+	if err != nil {
+		return nil, err
+	}
 	kv := [][2]string{
 		{"classes", string(classes)},
 		{"backbone", clf.Meta.Backbone},
 		{"input", fmt.Sprintf("%s: float32 [batch, %d, %d, 3], RGB in [0, 255], resized (%s) to %dx%d; EXIF orientation applied", Input, clf.Meta.Size, clf.Meta.Size, resize, clf.Meta.Size, clf.Meta.Size)},
 		{"input_size", strconv.Itoa(clf.Meta.Size)},
+		{"test_sizes", string(testSizes)}, // this graph is input_size's; trashsort averages its model over these
 		{"resize", resize},
 		{"preprocessing", fmt.Sprintf("included: x * %v + %v per channel (%s)", scale, offset, clf.Meta.Preprocess)},
 		{"output", fmt.Sprintf("%s: float32 [batch, %d], calibrated", Output, len(clf.Meta.Classes))},

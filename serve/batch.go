@@ -32,8 +32,9 @@ func (s *Server) classifyOne(ctx context.Context, b []byte) (answer, *apiErr) {
 	return s.classifyPixels(ctx, x)
 }
 
-// classifyPixels queues the model's input pixels and waits for the answer.
-func (s *Server) classifyPixels(ctx context.Context, x []float32) (answer, *apiErr) {
+// classifyPixels queues the model's input pixels (at each of s.sizes) and
+// waits for the answer.
+func (s *Server) classifyPixels(ctx context.Context, x [][]float32) (answer, *apiErr) {
 	j := &job{x: x, ctx: ctx, done: make(chan result, 1)}
 	if aerr := s.submit(j); aerr != nil {
 		return answer{}, aerr

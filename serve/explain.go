@@ -29,13 +29,13 @@ func (s *Server) classifyExplained(ctx context.Context, b []byte) (answer, *apiE
 			class = i
 		}
 	}
-	maps, err := explain.GradCAM(s.clf, &tensor.Tensor{Shape: []int{1, size, size, 3}, Data: x}, class)
+	maps, err := explain.GradCAM(s.clf, &tensor.Tensor{Shape: []int{1, size, size, 3}, Data: x[0]}, class)
 	if err != nil {
 		s.opts.Log.Printf("explain: %v", err)
 		return answer{}, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"}
 	}
-	img := &data.RGB{W: size, H: size, Pix: make([]byte, len(x))}
-	for i, v := range x {
+	img := &data.RGB{W: size, H: size, Pix: make([]byte, len(x[0]))}
+	for i, v := range x[0] {
 		img.Pix[i] = byte(v)
 	}
 	png, err := explain.OverlayPNG(img, &maps[0])

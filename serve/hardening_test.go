@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"trashsort/classifier"
 	"trashsort/internal/testimages"
 	"trashsort/tensor"
 )
@@ -59,7 +60,7 @@ func TestBatcherSurvivesPanic(t *testing.T) {
 	s, hs := testServer(t, Options{})
 	good := s.forward
 	var mu sync.Mutex
-	s.forward = func(x *tensor.Tensor) (*tensor.Tensor, error) {
+	s.forward = func(x classifier.Views) (*tensor.Tensor, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if good == nil {
@@ -81,7 +82,7 @@ func TestBatcherSurvivesPanic(t *testing.T) {
 
 func TestInternalErrorNotEchoed(t *testing.T) {
 	s, hs := testServer(t, Options{})
-	s.forward = func(*tensor.Tensor) (*tensor.Tensor, error) {
+	s.forward = func(classifier.Views) (*tensor.Tensor, error) {
 		return nil, errors.New("dnnl: primitive failed at /home/build/secret.c:42")
 	}
 	code, body := post(t, hs, jpegImage(40, 40))
@@ -97,7 +98,7 @@ func TestCloseDrainsQueue(t *testing.T) {
 	good := s.forward
 	release := make(chan struct{})
 	entered := make(chan struct{}, 16)
-	s.forward = func(x *tensor.Tensor) (*tensor.Tensor, error) {
+	s.forward = func(x classifier.Views) (*tensor.Tensor, error) {
 		entered <- struct{}{}
 		<-release
 		return good(x)
@@ -139,7 +140,7 @@ func TestOverloadAnswers503(t *testing.T) {
 	good := s.forward
 	release := make(chan struct{})
 	entered := make(chan struct{}, 4)
-	s.forward = func(x *tensor.Tensor) (*tensor.Tensor, error) {
+	s.forward = func(x classifier.Views) (*tensor.Tensor, error) {
 		entered <- struct{}{}
 		<-release
 		return good(x)

@@ -190,11 +190,13 @@ type Server struct {
 	feedbackLimit  *limiter
 	feedbackStored *prometheus.CounterVec
 	// forward runs one batch (the classifier's Predict; tests replace it).
-	forward func(*tensor.Tensor) (*tensor.Tensor, error)
+	forward func(classifier.Views) (*tensor.Tensor, error)
+	// sizes are the input sizes images are decoded at (clf.InputSizes).
+	sizes []int
 }
 
 type job struct {
-	x    []float32
+	x    [][]float32 // the image at each of Server.sizes
 	ctx  context.Context
 	done chan result
 }
@@ -214,7 +216,13 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 	}
 	s := &Server{clf: clf, opts: o, queue: make(chan *job, o.QueueSize), metrics: newMetrics(), stop: make(chan struct{}),
 		decodeSlots: semaphore.NewWeighted(int64(o.DecodeConcurrency)), decodeMem: semaphore.NewWeighted(o.DecodeMemory),
-		forward: clf.Predict}
+		forward: func(v classifier.Views) (*tensor.Tensor, error) {
+			p, err := clf.PredictViews(v)
+			if err == nil {
+				clf.Calibrate(p.Data)
+			}
+			return p, err
+		}, sizes: clf.InputSizes()}
 	s.modelID = modelID(clf, modelPath)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/classify", s.instrument("classify", s.classify))
@@ -325,8 +333,6 @@ func (s *Server) collect(first *job) []*job {
 
 // runBatch runs the live jobs as one forward pass and answers each.
 func (s *Server) runBatch(jobs []*job) {
-	size := s.clf.Meta.Size
-	per := size * size * 3
 	// Drop jobs whose callers gave up.
 	live := jobs[:0]
 	for _, j := range jobs {
@@ -339,9 +345,14 @@ func (s *Server) runBatch(jobs []*job) {
 	if len(live) == 0 {
 		return
 	}
-	x := tensor.New(len(live), size, size, 3)
-	for i, j := range live {
-		copy(x.Data[i*per:(i+1)*per], j.x)
+	x := classifier.Views{}
+	for k, size := range s.sizes {
+		per := size * size * 3
+		t := tensor.New(len(live), size, size, 3)
+		for i, j := range live {
+			copy(t.Data[i*per:(i+1)*per], j.x[k])
+		}
+		x[size] = t
 	}
 	s.metrics.batch.Observe(float64(len(live)))
 	p, err := s.predict(x)
@@ -367,7 +378,7 @@ func lenData(t *tensor.Tensor) int {
 
 // predict runs the forward pass, turning a panic into an error so that one
 // bad batch does not take the service down.
-func (s *Server) predict(x *tensor.Tensor) (p *tensor.Tensor, err error) {
+func (s *Server) predict(x classifier.Views) (p *tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.metrics.panics.Inc()
@@ -456,8 +467,8 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, *api
 
 // decode checks the image's header against the pixel limit, waits (within
 // ctx) for a decode slot and its memory, decodes, and returns the model's
-// input pixels.
-func (s *Server) decode(ctx context.Context, b []byte) ([]float32, *apiErr) {
+// input pixels at each of its input sizes.
+func (s *Server) decode(ctx context.Context, b []byte) ([][]float32, *apiErr) {
 	h, err := data.Inspect(b, s.opts.MaxPixels)
 	if err != nil {
 		return nil, decodeError(err)
@@ -475,19 +486,21 @@ func (s *Server) decode(ctx context.Context, b []byte) ([]float32, *apiErr) {
 		return nil, busy
 	}
 	defer s.decodeMem.Release(h.ResizedBytes)
-	size := s.clf.Meta.Size
-	img, err := data.DecodeResized(ctx, b, s.opts.MaxPixels, size, size, s.clf.Meta.Resize)
+	imgs, err := data.DecodeResizedSizes(ctx, b, s.opts.MaxPixels, s.sizes, s.clf.Meta.Resize)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, &apiErr{http.StatusServiceUnavailable, "timeout", "decoding did not finish in time"}
 		}
 		return nil, decodeError(err)
 	}
-	x := make([]float32, len(img.Pix))
-	for i, v := range img.Pix {
-		x[i] = float32(v)
+	xs := make([][]float32, len(imgs))
+	for k, img := range imgs {
+		xs[k] = make([]float32, len(img.Pix))
+		for i, v := range img.Pix {
+			xs[k][i] = float32(v)
+		}
 	}
-	return x, nil
+	return xs, nil
 }
 
 func decodeError(err error) *apiErr {
@@ -530,7 +543,7 @@ func (s *Server) fail(w http.ResponseWriter, e *apiErr) {
 func (s *Server) model(w http.ResponseWriter, r *http.Request) {
 	m := s.clf.Meta
 	writeJSON(w, http.StatusOK, map[string]any{
-		"id": s.modelID, "members": s.clf.Members(), "backbone": m.Backbone, "classes": m.Classes, "input_size": m.Size,
+		"id": s.modelID, "members": s.clf.Members(), "backbone": m.Backbone, "classes": m.Classes, "input_size": m.Size, "test_sizes": s.clf.TestSizes(),
 		"preprocessing": m.Preprocess, "val_accuracy": m.Summary.ValAccuracy, "trained": m.Summary.Date,
 		"hints": s.opts.Hints, "min_confidence": s.threshold(), "temperature": s.clf.Temperature(),
 		"feedback": s.opts.CorrectionsDir != "",

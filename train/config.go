@@ -25,8 +25,12 @@ type Config struct {
 	// Size is the input size (224).
 	Backbone string
 	Size     int
-	Batch    int
-	Head     classifier.Head
+	// TestSizes are the input sizes whose predictions the saved model
+	// averages (classifier.Meta.TestSizes); empty: Size alone. Training
+	// and the per-epoch validation use Size.
+	TestSizes []int
+	Batch     int
+	Head      classifier.Head
 
 	// Stage one: the base frozen, RMSprop.
 	Epochs1    int

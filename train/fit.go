@@ -89,7 +89,7 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 	if strings.Join(trainSet.Classes, ",") != strings.Join(valSet.Classes, ",") {
 		return nil, fmt.Errorf("train classes %v and validation classes %v differ", trainSet.Classes, valSet.Classes)
 	}
-	meta := classifier.Meta{Backbone: cfg.Backbone, Size: cfg.Size, Classes: trainSet.Classes, Head: cfg.Head, Resize: cfg.Resize}
+	meta := classifier.Meta{Backbone: cfg.Backbone, Size: cfg.Size, Classes: trainSet.Classes, Head: cfg.Head, Resize: cfg.Resize, TestSizes: cfg.TestSizes}
 	if cfg.Rescale != 0 {
 		meta.Preprocess, meta.Rescale = "rescale", cfg.Rescale
 	}

@@ -32,7 +32,8 @@ the lowest confidence threshold at which the answered images reach --target accu
 			if err != nil {
 				return err
 			}
-			l, err := data.NewLoader(ds, data.Config{Size: clf.Meta.Size, Resize: clf.Meta.Resize, BatchSize: batch})
+			sizes := clf.InputSizes()
+			l, err := data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: batch})
 			if err != nil {
 				return err
 			}
@@ -40,7 +41,7 @@ the lowest confidence threshold at which the answered images reach --target accu
 			var labels []int
 			ch, errf := l.Epoch(cmd.Context(), 0)
 			for b := range ch {
-				p, err := clf.PredictRaw(b.X)
+				p, err := clf.PredictViews(b.Images())
 				if err != nil {
 					for range ch {
 					}

@@ -28,7 +28,7 @@ func evalCmd() *cobra.Command {
 	var modelPath, dataDir, reportDir string
 	format := formatTable
 	var asJSON, tta, bf16, explainMistakes bool
-	var int8 int8Flags
+	var inf inferFlags
 	var batch, mistakes int
 	var minConf float64
 	cmd := &cobra.Command{
@@ -41,7 +41,7 @@ func evalCmd() *cobra.Command {
 				}
 				format = formatJSON
 			}
-			clf, err := loadModel(modelPath, bf16, int8)
+			clf, err := loadModel(modelPath, bf16, inf)
 			if err != nil {
 				return err
 			}
@@ -68,7 +68,7 @@ func evalCmd() *cobra.Command {
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&mistakes, "mistakes", 24, "how many confident mistakes to show")
 	f.BoolVar(&bf16, "bf16", false, "run the convolutions in bfloat16 (to check the accuracy cost of serve --bf16)")
-	int8.register(f)
+	inf.register(f)
 	minConfidenceFlag(f, &minConf)
 	f.BoolVar(&explainMistakes, "explain", true, "add Grad-CAM overlays to the mistakes page")
 	cmd.MarkFlagRequired("data")
@@ -127,14 +127,14 @@ func predictCmd() *cobra.Command {
 	format := formatTable
 	var topK, batch int
 	var tta bool
-	var int8 int8Flags
+	var inf inferFlags
 	var minConf float64
 	cmd := &cobra.Command{
 		Use:   "predict [FILE|DIR|-]...",
 		Short: "Classify images: top-k classes with probabilities",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			clf, err := loadModel(modelPath, false, int8)
+			clf, err := loadModel(modelPath, false, inf)
 			if err != nil {
 				return err
 			}
@@ -144,10 +144,10 @@ func predictCmd() *cobra.Command {
 			}
 			w := newPredictionWriter(cmd.OutOrStdout(), format, clf, clf.Threshold(minConf), topK)
 			failed := 0
-			s := clf.Meta.Size
+			sizes := clf.InputSizes()
 			for lo := 0; lo < len(inputs); lo += batch {
 				var names []string
-				x := make([]float32, 0, batch*s*s*3)
+				xs := make([][]float32, len(sizes))
 				for _, in := range inputs[lo:min(lo+batch, len(inputs))] {
 					img, err := readInput(cmd.InOrStdin(), in)
 					if err != nil {
@@ -155,16 +155,21 @@ func predictCmd() *cobra.Command {
 						failed++
 						continue
 					}
-					img = data.Resize(img, s, s, clf.Meta.Resize)
-					for _, v := range img.Pix {
-						x = append(x, float32(v))
+					for k, s := range sizes {
+						for _, v := range data.Resize(img, s, s, clf.Meta.Resize).Pix {
+							xs[k] = append(xs[k], float32(v))
+						}
 					}
 					names = append(names, in)
 				}
 				if len(names) == 0 {
 					continue
 				}
-				p, err := evaluate.Predict(clf, &tensor.Tensor{Shape: []int{len(names), s, s, 3}, Data: x}, tta)
+				views := classifier.Views{}
+				for k, s := range sizes {
+					views[s] = &tensor.Tensor{Shape: []int{len(names), s, s, 3}, Data: xs[k]}
+				}
+				p, err := evaluate.Predict(clf, views, tta)
 				if err != nil {
 					return err
 				}
@@ -186,7 +191,7 @@ func predictCmd() *cobra.Command {
 	modelFilesFlag(f, &modelPath)
 	formatFlag(f, &format, "output: table, json (one object per line) or csv (one row per image)")
 	f.BoolVar(&tta, "tta", false, "average with the horizontal flip")
-	int8.register(f)
+	inf.register(f)
 	f.IntVar(&topK, "top", 3, "how many classes to show")
 	f.IntVar(&batch, "batch", 16, "images per forward pass")
 	minConfidenceFlag(f, &minConf)

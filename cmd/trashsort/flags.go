@@ -40,13 +40,16 @@ func modelFilesFlag(fs *pflag.FlagSet, p *string) {
 	fs.StringVar(p, "model", "model.safetensors", "model file; several, comma-separated, make an ensemble that averages their calibrated probabilities")
 }
 
-// int8Flags are --int8 and --int8-max-err of the commands that predict.
-type int8Flags struct {
-	on     bool
-	maxErr float64
+// inferFlags are the inference settings of the commands that predict:
+// --int8, --int8-max-err and --test-sizes.
+type inferFlags struct {
+	on        bool
+	maxErr    float64
+	testSizes []int
 }
 
-func (f *int8Flags) register(fs *pflag.FlagSet) {
+func (f *inferFlags) register(fs *pflag.FlagSet) {
+	fs.IntSliceVar(&f.testSizes, "test-sizes", nil, "input sizes whose predictions are averaged, overriding the model's own test sizes (e.g. its training size alone, for speed)")
 	fs.BoolVar(&f.on, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")
 	fs.Float64Var(&f.maxErr, "int8-max-err", nn.DefaultInt8MaxErr, "with --int8, a convolution runs in int8 only if its calibrated relative error against float32 is at most this (higher: faster, less exact)")
 }
@@ -54,10 +57,15 @@ func (f *int8Flags) register(fs *pflag.FlagSet) {
 // loadModel reads a model file, or the comma-separated files of an
 // ensemble, and sets it up for bfloat16 or int8 inference as the command's
 // flags ask.
-func loadModel(path string, bf16 bool, q int8Flags) (*classifier.Classifier, error) {
+func loadModel(path string, bf16 bool, q inferFlags) (*classifier.Classifier, error) {
 	clf, err := classifier.LoadEnsemble(strings.Split(path, ",")...)
 	if err != nil {
 		return nil, err
+	}
+	if q.testSizes != nil {
+		if err := clf.SetTestSizes(q.testSizes); err != nil {
+			return nil, fmt.Errorf("--test-sizes: %w", err)
+		}
 	}
 	clf.SetBF16(bf16)
 	if q.on {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,8 +99,19 @@ func TestRecipePresets(t *testing.T) {
 	if f.cfg.Epochs1 != 8 || f.cfg.Epochs2 != 6 || f.cfg.LR2 != 5e-4 || f.cfg.CacheFeatures != 4 || f.cfg.Size != 299 || f.dropout != 0.5 {
 		t.Errorf("tuned preset for InceptionV3 with --lr2 5e-4: %+v dropout %g", f.cfg, f.dropout)
 	}
-	if f.cfg.EMA != 0.995 || f.cfg.Mixup != 0.2 || f.cfg.UnfreezeFrom != "conv2d_73" {
-		t.Errorf("tuned preset for InceptionV3: ema %g mixup %g unfreeze-from %q", f.cfg.EMA, f.cfg.Mixup, f.cfg.UnfreezeFrom)
+	if f.cfg.EMA != 0.995 || f.cfg.Mixup != 0.2 || f.cfg.UnfreezeFrom != "conv2d_73" || !slices.Equal(f.cfg.TestSizes, []int{299, 331, 363}) {
+		t.Errorf("tuned preset for InceptionV3: ema %g mixup %g unfreeze-from %q test sizes %v", f.cfg.EMA, f.cfg.Mixup, f.cfg.UnfreezeFrom, f.cfg.TestSizes)
+	}
+	// The preset's test sizes belong to its size: another --size drops them.
+	h := &trainFlags{recipe: "tuned"}
+	sized := &cobra.Command{Use: "train"}
+	h.register(sized.Flags())
+	sized.Flags().Set("size", "224")
+	if err := h.applyRecipe(sized.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if h.cfg.Size != 224 || h.cfg.TestSizes != nil {
+		t.Errorf("tuned preset with --size 224: size %d, test sizes %v; want 224 and none", h.cfg.Size, h.cfg.TestSizes)
 	}
 	// Layer names are InceptionV3's: another backbone keeps its own default.
 	g := &trainFlags{recipe: "tuned"}

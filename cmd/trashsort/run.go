@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,8 +86,12 @@ validation when there is none), and print where the model and report are.`,
 					len(paths), clf.Meta.Backbone, filepath.Base(split), 100*r.Accuracy, flip, reportDir, model)
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nmodel:  %s (%s, val accuracy %.2f%%)\nreport: %s\nserve:  trashsort serve --model %s\n",
-				f.cfg.Out, clf.Meta.Backbone, 100*clf.Meta.Summary.ValAccuracy, reportDir, f.cfg.Out)
+			acc := fmt.Sprintf("val accuracy %.2f%%", 100*clf.Meta.Summary.ValAccuracy)
+			if sizes := clf.TestSizes(); len(sizes) > 1 || sizes[0] != clf.Meta.Size {
+				acc = fmt.Sprintf("%s accuracy %.2f%% at test sizes %s; %.2f%% at %d px in training", filepath.Base(split), 100*r.Accuracy, joinInts(sizes), 100*clf.Meta.Summary.ValAccuracy, clf.Meta.Size)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nmodel:  %s (%s, %s)\nreport: %s\nserve:  trashsort serve --model %s\n",
+				f.cfg.Out, clf.Meta.Backbone, acc, reportDir, f.cfg.Out)
 			return nil
 		},
 	}
@@ -97,4 +102,13 @@ validation when there is none), and print where the model and report are.`,
 	out.Usage, out.DefValue = "model file (default: model.safetensors in --out-dir)", ""
 	groupFlags(cmd, trainFlagGroups)
 	return cmd
+}
+
+// joinInts formats sizes as a comma-separated list, as --test-sizes takes them.
+func joinInts(xs []int) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.Itoa(x)
+	}
+	return strings.Join(parts, ",")
 }

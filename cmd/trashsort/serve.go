@@ -16,7 +16,7 @@ func serveCmd() *cobra.Command {
 	var modelPath, addr, hintsPath string
 	var o serve.Options
 	var bf16 bool
-	var int8 int8Flags
+	var inf inferFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the model: JSON API, Prometheus metrics and a web page",
@@ -30,7 +30,7 @@ func serveCmd() *cobra.Command {
 Concurrent requests are micro-batched into one forward pass; a full queue
 answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			clf, err := loadModel(modelPath, bf16, int8)
+			clf, err := loadModel(modelPath, bf16, inf)
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,7 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.IntVar(&o.FeedbackPerMinute, "feedback-per-minute", serve.DefaultFeedbackPerMinute, "most corrections stored per minute, all clients together (429 beyond)")
 	f.IntVar(&o.MaxFiles, "max-files", serve.DefaultMaxFiles, "most images in one /v1/classify/batch request")
 	minConfidenceFlag(f, &o.MinConfidence)
-	int8.register(f)
+	inf.register(f)
 	f.BoolVar(&bf16, "bf16", false, "run the frozen convolutions in bfloat16 (about 1.6x the throughput on AVX512_BF16 CPUs; scores differ slightly from float32)")
 	return cmd
 }
