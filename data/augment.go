@@ -238,6 +238,7 @@ func (t Transform) Matrix(h, w int) (mat3, bool) {
 func (t Transform) Apply(src *RGB, dst []float32, fill string, cval float64) {
 	h, w := src.H, src.W
 	m, warp := t.Matrix(h, w)
+	nearest := fill == "nearest" || fill == ""
 	for r := 0; r < h; r++ {
 		for c := 0; c < w; c++ {
 			o := 3 * (r*w + c)
@@ -249,7 +250,11 @@ func (t Transform) Apply(src *RGB, dst []float32, fill string, cval float64) {
 			}
 			ir := m[0][0]*float64(r) + m[0][1]*float64(c) + m[0][2]
 			ic := m[1][0]*float64(r) + m[1][1]*float64(c) + m[1][2]
-			sample(src, ir, ic, fill, cval, dst[o:o+3])
+			if nearest {
+				sampleNearest(src, ir, ic, dst[o:o+3])
+			} else {
+				sample(src, ir, ic, fill, cval, dst[o:o+3])
+			}
 		}
 	}
 	if t.FlipH {
@@ -335,6 +340,28 @@ func index(i, n int, fill string) (int, bool) {
 		return ((i % n) + n) % n, true
 	default: // nearest
 		return min(max(i, 0), n-1), true
+	}
+}
+
+// sampleNearest is sample with the "nearest" fill, the default, without
+// its per-tap fill dispatch. It gives the same bits: a tap that sample
+// skips has weight 0 and adds an exact +0 here.
+func sampleNearest(src *RGB, r, c float64, out []float32) {
+	r = min(max(r, 0), float64(src.H-1))
+	c = min(max(c, 0), float64(src.W-1))
+	r0, c0 := int(math.Floor(r)), int(math.Floor(c))
+	fr, fc := r-float64(r0), c-float64(c0)
+	r1, c1 := min(r0+1, src.H-1), min(c0+1, src.W-1)
+	w00, w01, w10, w11 := (1-fr)*(1-fc), (1-fr)*fc, fr*(1-fc), fr*fc
+	p00, p01 := src.Pix[3*(r0*src.W+c0):], src.Pix[3*(r0*src.W+c1):]
+	p10, p11 := src.Pix[3*(r1*src.W+c0):], src.Pix[3*(r1*src.W+c1):]
+	for k := 0; k < 3; k++ {
+		acc := 0.0
+		acc += w00 * float64(p00[k])
+		acc += w01 * float64(p01[k])
+		acc += w10 * float64(p10[k])
+		acc += w11 * float64(p11[k])
+		out[k] = float32(acc)
 	}
 }
 

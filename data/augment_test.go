@@ -180,3 +180,25 @@ func TestAugmentJSONOmitsUnusedOptions(t *testing.T) {
 		t.Errorf("got %s\nwant %s", b, want)
 	}
 }
+
+// TestSampleNearestMatchesSample: the fast path of the default fill gives
+// the generic sampler's exact bits, inside, on and beyond the edges.
+func TestSampleNearestMatchesSample(t *testing.T) {
+	src := &RGB{W: 7, H: 5, Pix: make([]uint8, 7*5*3)}
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i*53 + 11)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	points := [][2]float64{{0, 0}, {4, 6}, {4, 0}, {0, 6}, {-3, 2}, {2, 9.5}, {3.5, 5.99}, {4.0000001, 2}}
+	for i := 0; i < 2000; i++ {
+		points = append(points, [2]float64{r.Float64()*9 - 2, r.Float64()*11 - 2})
+	}
+	for _, p := range points {
+		var want, got [3]float32
+		sample(src, p[0], p[1], "nearest", 0, want[:])
+		sampleNearest(src, p[0], p[1], got[:])
+		if got != want {
+			t.Fatalf("at (%g, %g): %v, want %v", p[0], p[1], got, want)
+		}
+	}
+}
