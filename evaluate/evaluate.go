@@ -262,6 +262,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "accuracy\t\t\t%.4f\t%d\t\n", r.Accuracy, r.Images)
 	tw.Flush()
+	var over []string
+	if len(r.TestSizes) > 1 {
+		over = append(over, fmt.Sprintf("input sizes %v", r.TestSizes))
+	}
+	if r.TTA {
+		over = append(over, "the horizontal flip")
+	}
+	if len(over) > 0 {
+		fmt.Fprintf(w, "predictions: averaged over %s\n", strings.Join(over, " and "))
+	}
 	c := r.Calibration
 	fmt.Fprintf(w, "\ncalibration: temperature %.3f; expected calibration error %.4f before, %.4f after (%d bins)\n", c.Temperature, c.ECEBefore, c.ECEAfter, calibrate.Bins)
 	fmt.Fprintf(w, "unsure below %.3f confidence: answers %.1f%% of the images (%d of %d), %.2f%% accuracy on them\n",
