@@ -189,7 +189,8 @@ type Server struct {
 	// feedbackLimit and feedbackStored serve POST /v1/feedback.
 	feedbackLimit  *limiter
 	feedbackStored *prometheus.CounterVec
-	// forward runs one batch (the classifier's Predict; tests replace it).
+	// forward runs one batch: calibrated probabilities from the images at
+	// every input size (tests replace it).
 	forward func(classifier.Views) (*tensor.Tensor, error)
 	// sizes are the input sizes images are decoded at (clf.InputSizes).
 	sizes []int
