@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"trashsort/calibrate"
+	"trashsort/data"
 	"trashsort/internal/testimages"
 )
 
@@ -71,5 +72,54 @@ func TestRunMeasuresCalibration(t *testing.T) {
 			}
 			f.Close()
 		}
+	}
+}
+
+// TestRunRefitsCalibration: with Refit, the model's temperature and
+// threshold become the fit on the evaluated predictions (what trashsort
+// calibrate would store), and the report uses them.
+func TestRunRefitsCalibration(t *testing.T) {
+	root := t.TempDir()
+	testimages.ClassFolders(t, root, []string{"glass", "paper"}, 4)
+	ds, clf := untrained(t, root)
+	clf.Model.InitWeights(5)
+	clf.Meta.Calibration = &calibrate.Calibration{Temperature: 3, MinConfidence: 0.55}
+	plain, err := Run(context.Background(), clf, ds, Options{Batch: 4, MinConfidence: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fit the refit must reproduce, from the uncalibrated predictions.
+	var raw []float32
+	var labels []int
+	l, err := data.NewLoader(ds, data.Config{Size: clf.Meta.Size, BatchSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, errf := l.Epoch(context.Background(), 0)
+	for b := range ch {
+		p, err := PredictRaw(clf, b.Images(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, p.Data...)
+		labels = append(labels, b.Labels...)
+	}
+	if err := errf(); err != nil {
+		t.Fatal(err)
+	}
+	want, err := calibrate.Fit(raw, labels, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), clf, ds, Options{Batch: 4, Refit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := clf.Meta.Calibration
+	if got.Temperature != want.Temperature || got.MinConfidence != want.MinConfidence || want.Temperature == 3 {
+		t.Fatalf("refit temperature %v threshold %v, want %v and %v (not the old 3)", got.Temperature, got.MinConfidence, want.Temperature, want.MinConfidence)
+	}
+	if r.Calibration.Temperature != want.Temperature || r.Accuracy != plain.Accuracy {
+		t.Errorf("report temperature %v accuracy %v; want %v and the unrefit %v", r.Calibration.Temperature, r.Accuracy, want.Temperature, plain.Accuracy)
 	}
 }

@@ -30,6 +30,11 @@ type Options struct {
 	Mistakes int
 	// Explain adds Grad-CAM overlays of the predicted class to the mistakes page.
 	Explain bool
+	// Refit fits the model's temperature and "unsure" threshold on these
+	// predictions first and stores them in its metadata, as trashsort
+	// calibrate does (single models only): for a model whose training
+	// calibrated it at another input size than it predicts at.
+	Refit bool
 	// MinConfidence is the "unsure" threshold on calibrated confidence:
 	// 0 is the model's own, a negative value none.
 	MinConfidence float64
@@ -100,9 +105,9 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 	for i := range r.Confusion {
 		r.Confusion[i] = make([]int, k)
 	}
-	var mistakes []Mistake
 	var raw []float32
 	var labels []int
+	var paths []string
 	ch, errf := l.Epoch(ctx, 0)
 	for b := range ch {
 		r.Skipped += len(b.Skipped)
@@ -117,22 +122,36 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 		}
 		raw = append(raw, p.Data...)
 		labels = append(labels, b.Labels...)
-		clf.Calibrate(p.Data)
-		for i, y := range b.Labels {
-			row := p.Data[i*k : (i+1)*k]
-			pred := tensor.Argmax(row)
-			r.Confusion[y][pred]++
-			r.Images++
-			if pred != y {
-				mistakes = append(mistakes, Mistake{Path: ds.Items[b.Items[i]].Path, True: clf.Meta.Classes[y], Predicted: clf.Meta.Classes[pred], Confidence: float64(row[pred])})
-			}
+		for _, it := range b.Items {
+			paths = append(paths, ds.Items[it].Path)
 		}
 	}
 	if err := errf(); err != nil {
 		return nil, err
 	}
-	if r.Images == 0 {
+	if len(labels) == 0 {
 		return nil, fmt.Errorf("evaluate: no readable images in %s", ds.Root)
+	}
+	if o.Refit {
+		if clf.Members() > 1 {
+			return nil, fmt.Errorf("evaluate: an ensemble's members are calibrated one by one; refit each model instead")
+		}
+		c, err := calibrate.Fit(raw, labels, k, 0)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: refitting the calibration on %s: %w", ds.Root, err)
+		}
+		clf.Meta.Calibration = &c
+	}
+	var mistakes []Mistake
+	for i, y := range labels {
+		row := append([]float32(nil), raw[i*k:(i+1)*k]...)
+		clf.Calibrate(row)
+		pred := tensor.Argmax(row)
+		r.Confusion[y][pred]++
+		r.Images++
+		if pred != y {
+			mistakes = append(mistakes, Mistake{Path: paths[i], True: clf.Meta.Classes[y], Predicted: clf.Meta.Classes[pred], Confidence: float64(row[pred])})
+		}
 	}
 	sort.Slice(mistakes, func(i, j int) bool { return mistakes[i].Confidence > mistakes[j].Confidence })
 	r.Mistakes = mistakes[:min(len(mistakes), o.Mistakes)]

@@ -67,9 +67,22 @@ validation when there is none), and print where the model and report are.`,
 			if f.cfg.FinalFit && split != filepath.Join(root, "test") {
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: --final-fit trained on %s too, so this is not a held-out figure\n", split)
 			}
-			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: f.cfg.Batch, TTA: f.tta})
+			// Training calibrated on val at the training size; a model that
+			// predicts at other sizes is refit on val's predictions at them
+			// (never on a test split).
+			sizes := clf.TestSizes()
+			refit := len(paths) == 1 && !f.tta && split != filepath.Join(root, "test") && (len(sizes) > 1 || sizes[0] != clf.Meta.Size)
+			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: f.cfg.Batch, TTA: f.tta, Refit: refit})
 			if err != nil {
 				return err
+			}
+			if refit {
+				if err := clf.Save(f.cfg.Out); err != nil {
+					return err
+				}
+				c := clf.Meta.Calibration
+				fmt.Fprintf(cmd.ErrOrStderr(), "calibration refit on %s at test sizes %s: temperature %.3f, ECE %.4f -> %.4f; unsure below %.3f\n",
+					filepath.Base(split), joinInts(sizes), c.Temperature, c.ECEBefore, c.ECEAfter, c.MinConfidence)
 			}
 			model := strings.Join(paths, ",")
 			r.Model = model
@@ -87,7 +100,7 @@ validation when there is none), and print where the model and report are.`,
 				return nil
 			}
 			acc := fmt.Sprintf("val accuracy %.2f%%", 100*clf.Meta.Summary.ValAccuracy)
-			if sizes := clf.TestSizes(); len(sizes) > 1 || sizes[0] != clf.Meta.Size {
+			if len(sizes) > 1 || sizes[0] != clf.Meta.Size {
 				acc = fmt.Sprintf("%s accuracy %.2f%% at test sizes %s; %.2f%% at %d px in training", filepath.Base(split), 100*r.Accuracy, joinInts(sizes), 100*clf.Meta.Summary.ValAccuracy, clf.Meta.Size)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nmodel:  %s (%s, %s)\nreport: %s\nserve:  trashsort serve --model %s\n",
