@@ -44,13 +44,14 @@ func (c *Classifier) TestSizes() []int {
 	return c.Meta.TestSizes
 }
 
-// InputSizes lists every size at which the classifier, all members of an
-// ensemble included, reads images: the lead's Size first, then the others
-// in increasing order. Views with all of them avoid resizing.
+// InputSizes lists every size at which the classifier reads images: the
+// lead's Size first (explanations and loaders use it), then the other test
+// sizes of every model of an ensemble in increasing order. Views with all
+// of them avoid resizing.
 func (c *Classifier) InputSizes() []int {
 	var others []int
 	c.each(func(m *Classifier) error {
-		for _, s := range append([]int{m.Meta.Size}, m.TestSizes()...) {
+		for _, s := range m.TestSizes() {
 			if s != c.Meta.Size && !slices.Contains(others, s) {
 				others = append(others, s)
 			}

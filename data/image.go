@@ -261,6 +261,15 @@ func Resize(img *RGB, w, h int, method string) *RGB {
 	return resample(at, img.W, img.H, w, h, method)
 }
 
+// AppendFloats appends the pixels to dst as float32 values in [0, 255],
+// the models' raw input.
+func (img *RGB) AppendFloats(dst []float32) []float32 {
+	for _, v := range img.Pix {
+		dst = append(dst, float32(v))
+	}
+	return dst
+}
+
 // Encode writes img as a JPEG (for thumbnails and tests).
 func (img *RGB) Encode(w io.Writer, quality int) error {
 	im := image.NewRGBA(image.Rect(0, 0, img.W, img.H))

@@ -235,9 +235,7 @@ func (l *Loader) Render(i, view int, dst []float32) error {
 		return err
 	}
 	if l.cfg.Augment == nil {
-		for k, v := range img.Pix {
-			dst[k] = float32(v)
-		}
+		img.AppendFloats(dst[:0])
 		return nil
 	}
 	r := rand.New(rand.NewPCG(l.cfg.Seed^uint64(view)*0xbf58476d1ce4e5b9, uint64(i)+1))
@@ -396,9 +394,7 @@ func (l *Loader) buildSizes(b int, order []int) (Batch, error) {
 			continue
 		}
 		for k, s := range sizes {
-			for _, v := range Resize(img, s, s, l.cfg.Resize).Pix {
-				xs[k] = append(xs[k], float32(v))
-			}
+			xs[k] = Resize(img, s, s, l.cfg.Resize).AppendFloats(xs[k])
 		}
 		bt.Labels = append(bt.Labels, l.ds.Items[i].Label)
 		bt.Items = append(bt.Items, i)

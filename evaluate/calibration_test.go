@@ -11,16 +11,25 @@ import (
 	"testing"
 
 	"trashsort/calibrate"
+	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/internal/testimages"
 )
 
-func TestRunMeasuresCalibration(t *testing.T) {
+// calibratedUntrained is an untrained model on two small class folders
+// with temperature 3 and threshold 0.55.
+func calibratedUntrained(t *testing.T) (*data.Dataset, *classifier.Classifier) {
+	t.Helper()
 	root := t.TempDir()
 	testimages.ClassFolders(t, root, []string{"glass", "paper"}, 4)
 	ds, clf := untrained(t, root)
 	clf.Model.InitWeights(5)
 	clf.Meta.Calibration = &calibrate.Calibration{Temperature: 3, MinConfidence: 0.55}
+	return ds, clf
+}
+
+func TestRunMeasuresCalibration(t *testing.T) {
+	ds, clf := calibratedUntrained(t)
 	cases := []struct {
 		option, want float64
 	}{{0, 0.55}, {0.7, 0.7}, {-1, 0}}
@@ -79,11 +88,7 @@ func TestRunMeasuresCalibration(t *testing.T) {
 // threshold become the fit on the evaluated predictions (what trashsort
 // calibrate would store), and the report uses them.
 func TestRunRefitsCalibration(t *testing.T) {
-	root := t.TempDir()
-	testimages.ClassFolders(t, root, []string{"glass", "paper"}, 4)
-	ds, clf := untrained(t, root)
-	clf.Model.InitWeights(5)
-	clf.Meta.Calibration = &calibrate.Calibration{Temperature: 3, MinConfidence: 0.55}
+	ds, clf := calibratedUntrained(t)
 	plain, err := Run(context.Background(), clf, ds, Options{Batch: 4, MinConfidence: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -23,10 +23,7 @@ func explainMistakes(clf *classifier.Classifier, ms []Mistake) error {
 			continue
 		}
 		in := data.Resize(img, size, size, clf.Meta.Resize)
-		x := tensor.New(1, size, size, 3)
-		for j, v := range in.Pix {
-			x.Data[j] = float32(v)
-		}
+		x := &tensor.Tensor{Shape: []int{1, size, size, 3}, Data: in.AppendFloats(nil)}
 		maps, err := explain.GradCAM(clf, x, slices.Index(clf.Meta.Classes, ms[i].Predicted))
 		if err != nil {
 			return err

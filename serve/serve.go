@@ -496,10 +496,7 @@ func (s *Server) decode(ctx context.Context, b []byte) ([][]float32, *apiErr) {
 	}
 	xs := make([][]float32, len(imgs))
 	for k, img := range imgs {
-		xs[k] = make([]float32, len(img.Pix))
-		for i, v := range img.Pix {
-			xs[k][i] = float32(v)
-		}
+		xs[k] = img.AppendFloats(make([]float32, 0, len(img.Pix)))
 	}
 	return xs, nil
 }

@@ -156,9 +156,7 @@ func predictCmd() *cobra.Command {
 						continue
 					}
 					for k, s := range sizes {
-						for _, v := range data.Resize(img, s, s, clf.Meta.Resize).Pix {
-							xs[k] = append(xs[k], float32(v))
-						}
+						xs[k] = data.Resize(img, s, s, clf.Meta.Resize).AppendFloats(xs[k])
 					}
 					names = append(names, in)
 				}

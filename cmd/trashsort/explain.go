@@ -50,10 +50,7 @@ block; red is strong evidence). The class is the predicted one, or --class.`,
 					continue
 				}
 				small := data.Resize(img, s, s, clf.Meta.Resize)
-				x := tensor.New(1, s, s, 3)
-				for i, v := range small.Pix {
-					x.Data[i] = float32(v)
-				}
+				x := &tensor.Tensor{Shape: []int{1, s, s, 3}, Data: small.AppendFloats(nil)}
 				maps, err := explain.GradCAM(clf, x, class)
 				if err != nil {
 					return err

@@ -88,14 +88,29 @@ func TestLayersPrintsKerasIndices(t *testing.T) {
 	}
 }
 
-func TestRecipePresets(t *testing.T) {
-	f := &trainFlags{recipe: "tuned"}
+// withRecipe registers train's flags for the backbone, sets the given
+// flags as a user would, and applies the recipe.
+func withRecipe(t *testing.T, recipe, backbone string, set ...string) (*trainFlags, *cobra.Command) {
+	t.Helper()
+	f := &trainFlags{recipe: recipe}
 	cmd := &cobra.Command{Use: "train"}
 	f.register(cmd.Flags())
-	cmd.Flags().Set("lr2", "5e-4")
+	if backbone != "" {
+		f.cfg.Backbone = backbone
+	}
+	for i := 0; i+1 < len(set); i += 2 {
+		if err := cmd.Flags().Set(set[i], set[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := f.applyRecipe(cmd.Flags()); err != nil {
 		t.Fatal(err)
 	}
+	return f, cmd
+}
+
+func TestRecipePresets(t *testing.T) {
+	f, cmd := withRecipe(t, "tuned", "", "lr2", "5e-4")
 	if f.cfg.Epochs1 != 8 || f.cfg.Epochs2 != 6 || f.cfg.LR2 != 5e-4 || f.cfg.CacheFeatures != 4 || f.cfg.Size != 299 || f.dropout != 0.5 {
 		t.Errorf("tuned preset for InceptionV3 with --lr2 5e-4: %+v dropout %g", f.cfg, f.dropout)
 	}
@@ -103,24 +118,12 @@ func TestRecipePresets(t *testing.T) {
 		t.Errorf("tuned preset for InceptionV3: ema %g mixup %g unfreeze-from %q test sizes %v", f.cfg.EMA, f.cfg.Mixup, f.cfg.UnfreezeFrom, f.cfg.TestSizes)
 	}
 	// The preset's test sizes belong to its size: another --size drops them.
-	h := &trainFlags{recipe: "tuned"}
-	sized := &cobra.Command{Use: "train"}
-	h.register(sized.Flags())
-	sized.Flags().Set("size", "224")
-	if err := h.applyRecipe(sized.Flags()); err != nil {
-		t.Fatal(err)
-	}
+	h, _ := withRecipe(t, "tuned", "", "size", "224")
 	if h.cfg.Size != 224 || h.cfg.TestSizes != nil {
 		t.Errorf("tuned preset with --size 224: size %d, test sizes %v; want 224 and none", h.cfg.Size, h.cfg.TestSizes)
 	}
 	// Layer names are InceptionV3's: another backbone keeps its own default.
-	g := &trainFlags{recipe: "tuned"}
-	other := &cobra.Command{Use: "train"}
-	g.register(other.Flags())
-	g.cfg.Backbone = "mobilenet_v2_035"
-	if err := g.applyRecipe(other.Flags()); err != nil {
-		t.Fatal(err)
-	}
+	g, _ := withRecipe(t, "tuned", "mobilenet_v2_035")
 	if g.cfg.UnfreezeFrom != "" || g.cfg.EMA != 0.995 || g.cfg.Size != 224 || g.cfg.Epochs2 != 14 || g.cfg.CacheFeatures != 8 {
 		t.Errorf("tuned preset for MobileNetV2: unfreeze-from %q (want the backbone's default), ema %g, size %d, epochs2 %d, views %d",
 			g.cfg.UnfreezeFrom, g.cfg.EMA, g.cfg.Size, g.cfg.Epochs2, g.cfg.CacheFeatures)

@@ -64,14 +64,16 @@ validation when there is none), and print where the model and report are.`,
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "evaluating on %s\n", split)
-			if f.cfg.FinalFit && split != filepath.Join(root, "test") {
+			heldOut := split == filepath.Join(root, "test")
+			if f.cfg.FinalFit && !heldOut {
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: --final-fit trained on %s too, so this is not a held-out figure\n", split)
 			}
 			// Training calibrated on val at the training size; a model that
 			// predicts at other sizes is refit on val's predictions at them
 			// (never on a test split).
 			sizes := clf.TestSizes()
-			refit := len(paths) == 1 && !f.tta && split != filepath.Join(root, "test") && (len(sizes) > 1 || sizes[0] != clf.Meta.Size)
+			otherSizes := len(sizes) > 1 || sizes[0] != clf.Meta.Size
+			refit := len(paths) == 1 && !f.tta && !heldOut && otherSizes
 			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: f.cfg.Batch, TTA: f.tta, Refit: refit})
 			if err != nil {
 				return err
@@ -100,7 +102,7 @@ validation when there is none), and print where the model and report are.`,
 				return nil
 			}
 			acc := fmt.Sprintf("val accuracy %.2f%%", 100*clf.Meta.Summary.ValAccuracy)
-			if len(sizes) > 1 || sizes[0] != clf.Meta.Size {
+			if otherSizes {
 				acc = fmt.Sprintf("%s accuracy %.2f%% at test sizes %s; %.2f%% at %d px in training", filepath.Base(split), 100*r.Accuracy, joinInts(sizes), 100*clf.Meta.Summary.ValAccuracy, clf.Meta.Size)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nmodel:  %s (%s, %s)\nreport: %s\nserve:  trashsort serve --model %s\n",
