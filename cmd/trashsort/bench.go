@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -95,6 +97,13 @@ func runPeer(prog string, args []string) (float64, error) {
 	var out, errOut bytes.Buffer
 	c := exec.Command(prog, args...)
 	c.Stdout, c.Stderr = &out, &errOut
+	// ort_peer.mjs resolves ORT_NODE_DIR with createRequire, which takes
+	// only absolute paths: make a relative one absolute.
+	if dir := os.Getenv("ORT_NODE_DIR"); dir != "" && !filepath.IsAbs(dir) {
+		if abs, err := filepath.Abs(dir); err == nil {
+			c.Env = append(os.Environ(), "ORT_NODE_DIR="+abs)
+		}
+	}
 	if err := c.Run(); err != nil {
 		return 0, fmt.Errorf("peer %s %s: %w: %s", prog, strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
 	}
