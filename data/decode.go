@@ -35,7 +35,8 @@ type Header struct {
 	// the orientation copy.
 	DecodeBytes int64
 	// ResizedBytes estimates the peak memory of DecodeResized: the
-	// decoder's own image and coefficients, without the copies.
+	// decoder's own image and coefficients, without the copies (a few rows
+	// for the PNGs that are decoded row by row).
 	ResizedBytes int64
 }
 
@@ -82,6 +83,9 @@ func Inspect(b []byte, maxPixels int) (Header, error) {
 	}
 	h.DecodeBytes = px * (per + copies)
 	h.ResizedBytes = px * per
+	if ph, ok := streamablePNG(b); ok { // two raw and two RGB rows, and zlib's window
+		h.ResizedBytes = int64(ph.w)*int64(2*ph.channels*ph.depth/8+6) + 64<<10
+	}
 	return h, nil
 }
 
@@ -143,6 +147,14 @@ func DecodeContext(ctx context.Context, b []byte, maxPixels int) (*RGB, error) {
 // result equals Resize(DecodeContext(...)) without the full-size RGB copy
 // (48 MB and a pass over every pixel for a 16-megapixel photo).
 func DecodeResized(ctx context.Context, b []byte, maxPixels, w, h int, method string) (*RGB, error) {
+	if w == h {
+		if out, ok, err := decodeStreamed(ctx, b, maxPixels, []int{w}, method); ok {
+			if err != nil {
+				return nil, err
+			}
+			return out[0], nil
+		}
+	}
 	img, o, err := decodeOriented(ctx, b, maxPixels)
 	if err != nil {
 		return nil, err
@@ -153,6 +165,9 @@ func DecodeResized(ctx context.Context, b []byte, maxPixels, w, h int, method st
 // DecodeResizedSizes is DecodeResized at several square sizes from one
 // decode, for multi-scale prediction.
 func DecodeResizedSizes(ctx context.Context, b []byte, maxPixels int, sizes []int, method string) ([]*RGB, error) {
+	if out, ok, err := decodeStreamed(ctx, b, maxPixels, sizes, method); ok {
+		return out, err
+	}
 	img, o, err := decodeOriented(ctx, b, maxPixels)
 	if err != nil {
 		return nil, err
@@ -162,6 +177,20 @@ func DecodeResizedSizes(ctx context.Context, b []byte, maxPixels int, sizes []in
 		out[i] = resizeImage(img, o, s, s, method)
 	}
 	return out, nil
+}
+
+// decodeStreamed decodes b straight to square views when it is a PNG the
+// streaming decoder handles (ok true), after Inspect's checks.
+func decodeStreamed(ctx context.Context, b []byte, maxPixels int, sizes []int, method string) ([]*RGB, bool, error) {
+	ph, ok := streamablePNG(b)
+	if !ok {
+		return nil, false, nil
+	}
+	if _, err := Inspect(b, maxPixels); err != nil {
+		return nil, true, err
+	}
+	out, err := decodePNGResized(ctx, b, ph, sizes, method)
+	return out, true, err
 }
 
 // decodeOriented checks b's header against maxPixels, decodes it (giving up
@@ -181,6 +210,9 @@ func decodeOriented(ctx context.Context, b []byte, maxPixels int) (image.Image, 
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
+	}
+	if img.Bounds().Empty() { // a GIF's first frame can be empty
+		return nil, 0, fmt.Errorf("%w %s: the image has no pixels (%v)", ErrCorrupt, h.Format, img.Bounds())
 	}
 	o := 1
 	if h.Format == "jpeg" {

@@ -32,6 +32,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(testimages.PNGBomb())
 	f.Add(testimages.ProgressiveJPEG(64, 48))
 	f.Add(testimages.PNGHeader(2000, 2000, 16, 6))
+	f.Add(rawPNG(5, 4, 16, 6, [][]byte{make([]byte, 40), make([]byte, 40), make([]byte, 40), make([]byte, 40)}))
+	f.Add(rawPNG(3, 2, 8, 4, [][]byte{{1, 2, 3, 4, 5, 6}, {7, 8, 9, 10, 11, 12}}))
 	f.Add([]byte("GIF89a"))
 	const maxPixels = 4_000_000
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -49,6 +51,18 @@ func FuzzDecode(f *testing.F) {
 		}
 		if img.W*img.H > maxPixels || len(img.Pix) != 3*img.W*img.H {
 			t.Fatalf("decoded %dx%d with %d bytes", img.W, img.H, len(img.Pix))
+		}
+		// The resized views (PNGs streamed row by row) equal the full
+		// decode resized.
+		sizes := []int{16, 40}
+		views, err := DecodeResizedSizes(ctx, data, maxPixels, sizes, Bilinear)
+		if err != nil {
+			t.Fatalf("decodes in full but not resized: %v", err)
+		}
+		for i, s := range sizes {
+			if !bytes.Equal(views[i].Pix, Resize(img, s, s, Bilinear).Pix) {
+				t.Fatalf("the %d px view differs from the full decode resized", s)
+			}
 		}
 	})
 }

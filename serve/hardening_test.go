@@ -185,13 +185,17 @@ func TestDefaultPixelLimit(t *testing.T) {
 }
 
 func TestDecodeMemoryBudget(t *testing.T) {
-	// 1000 x 1000 16-bit RGBA takes about 8 MB to decode (the decoder's
-	// image; the resize samples it in place).
+	// A 1000 x 1000 progressive JPEG takes about 15 MB to decode (its
+	// coefficients and image); a 16-bit RGBA PNG of that size is decoded
+	// row by row in well under 1 MB.
 	_, hs := testServer(t, Options{DecodeMemory: 7 << 20})
+	if code, body := post(t, hs, testimages.ProgressiveJPEG(1000, 1000)); code != 413 || !strings.Contains(body, "decode budget") {
+		t.Errorf("progressive JPEG: %d %s", code, body)
+	}
 	var b bytes.Buffer
 	png.Encode(&b, image.NewNRGBA64(image.Rect(0, 0, 1000, 1000)))
-	if code, body := post(t, hs, b.Bytes()); code != 413 || !strings.Contains(body, "decode budget") {
-		t.Errorf("%d %s", code, body)
+	if code, body := post(t, hs, b.Bytes()); code != 200 {
+		t.Errorf("16-bit PNG: %d %s", code, body)
 	}
 }
 
@@ -320,3 +324,37 @@ func TestSlowClientsClosed(t *testing.T) {
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// TestWarm: the warm-up runs the largest batch and batch 1 at every input
+// size, reports a failing forward pass or a cancelled context, and leaves
+// the server answering.
+func TestWarm(t *testing.T) {
+	s, hs := testServer(t, Options{MaxBatch: 5, MaxPixels: 1 << 20, DecodeMemory: 4 << 20})
+	good := s.forward
+	var batches []string
+	s.forward = func(x classifier.Views) (*tensor.Tensor, error) {
+		for size, v := range x {
+			batches = append(batches, fmt.Sprintf("%dx%d", v.Shape[0], size))
+		}
+		return good(x)
+	}
+	if err := s.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	size := s.sizes[0]
+	if want := []string{fmt.Sprintf("5x%d", size), fmt.Sprintf("1x%d", size)}; fmt.Sprint(batches) != fmt.Sprint(want) {
+		t.Errorf("warm-up batches %v, want %v", batches, want)
+	}
+	if code, body := post(t, hs, jpegImage(40, 40)); code != 200 {
+		t.Fatalf("after the warm-up: %d %s", code, body)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Warm(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled warm-up: %v", err)
+	}
+	s.forward = func(classifier.Views) (*tensor.Tensor, error) { return nil, errors.New("no engine") }
+	if err := s.Warm(context.Background()); err == nil || !strings.Contains(err.Error(), "no engine") {
+		t.Errorf("failing forward pass: %v", err)
+	}
+}
