@@ -30,9 +30,11 @@ type Result struct {
 // (frozen backbone inference, float32 and bfloat16), stage1 (frozen
 // backbone + head training step), stage2 (top blocks and head trained, full
 // forward) and stage2-cached (the same step fed with cached boundary
-// activations, as --cache-features trains). Any stage mode also runs with
-// its frozen layers in bfloat16 under the suffix -bf16 (stage1-bf16,
-// stage2-bf16, stage2-cached-bf16), as the peer's --bf16 does.
+// activations, as --cache-features trains). Any stage mode also runs in
+// bfloat16 under the suffix -bf16 (stage1-bf16, stage2-bf16,
+// stage2-cached-bf16): frozen layers in bfloat16, as the peer's --bf16
+// runs them, and the trained convolutions in mixed precision (train
+// --bf16-train), which the peer does not have.
 // forward-int8 calibrates 8-bit inference on the benchmark's own random
 // batch, as the peer calibrates on random batches, then runs it.
 var Modes = []string{"forward", "forward-bf16", "forward-int8", "stage1", "stage2", "stage2-cached"}
@@ -41,7 +43,7 @@ var Modes = []string{"forward", "forward-bf16", "forward-int8", "stage1", "stage
 // frozen layers.
 type Spec struct {
 	Work string // forward, stage1, stage2 or stage2-cached
-	BF16 bool   // frozen layers in bfloat16
+	BF16 bool   // frozen layers in bfloat16, and trained convolutions in mixed precision
 	Int8 bool   // frozen layers in 8-bit integers (forward only)
 }
 
@@ -87,6 +89,7 @@ func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) 
 	}
 	m := clf.Model
 	m.BF16 = spec.BF16
+	m.TrainBF16 = spec.BF16 && spec.Work != "forward"
 	r := rand.New(rand.NewPCG(1, 2))
 	x := tensor.New(batch, size, size, 3)
 	for i := range x.Data {

@@ -24,6 +24,7 @@ type Conv2D struct {
 	kernel, bias *Param
 	g            tensor.ConvGeom
 	x, y, z      *tensor.Tensor // input, output and (Swish) pre-activation kept for Backward
+	bf16         bool           // the kept pass ran in bfloat16, and so does Backward
 }
 
 // NewConv2D returns a Conv2D with the given filters, kernel size, strides and padding ("valid" or "same").
@@ -119,17 +120,21 @@ func (c *Conv2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 		return nil, err
 	}
 	y := m.alloc(g.N, g.OH, g.OW, g.F)
-	c.g, c.x, c.y, c.z = g, nil, nil, nil
+	c.g, c.x, c.y, c.z, c.bf16 = g, nil, nil, nil, m.bf16
+	conv := dnnl.ConvForward
+	if m.bf16 {
+		conv = dnnl.ConvForwardBF16
+	}
 	if m.Keep && c.Activation == tensor.Swish {
 		// Swish's derivative needs the pre-activation: keep it.
 		c.z = tensor.New(g.N, g.OH, g.OW, g.F)
-		if err := dnnl.ConvForward(g, x.Data, c.kernel.Value.Data, c.biasData(), c.z.Data, dnnl.Linear); err != nil {
+		if err := conv(g, x.Data, c.kernel.Value.Data, c.biasData(), c.z.Data, dnnl.Linear); err != nil {
 			return nil, shapeErr(&c.LayerBase, "%v", err)
 		}
 		if err := dnnl.ActivationForward(dnnl.Swish, c.z.Data, y.Data); err != nil {
 			return nil, shapeErr(&c.LayerBase, "%v", err)
 		}
-	} else if err := dnnl.ConvForward(g, x.Data, c.kernel.Value.Data, c.biasData(), y.Data, dnnl.Activation(c.Activation)); err != nil {
+	} else if err := conv(g, x.Data, c.kernel.Value.Data, c.biasData(), y.Data, dnnl.Activation(c.Activation)); err != nil {
 		return nil, shapeErr(&c.LayerBase, "%v", err)
 	}
 	if m.Keep {
@@ -164,7 +169,11 @@ func (c *Conv2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, err
 		if c.bias != nil {
 			db = make([]float32, g.F)
 		}
-		if err := dnnl.ConvBackwardWeights(g, c.x.Data, dy.Data, dw, db); err != nil {
+		bwdW := dnnl.ConvBackwardWeights
+		if c.bf16 {
+			bwdW = dnnl.ConvBackwardWeightsBF16
+		}
+		if err := bwdW(g, c.x.Data, dy.Data, dw, db); err != nil {
 			return nil, shapeErr(&c.LayerBase, "%v", err)
 		}
 		addInto(c.kernel.Grad.Data, dw)
@@ -175,7 +184,11 @@ func (c *Conv2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, err
 	out := make([]*tensor.Tensor, 1)
 	if need[0] {
 		dx := tensor.New(c.x.Shape...)
-		if err := dnnl.ConvBackwardData(g, dy.Data, c.kernel.Value.Data, dx.Data); err != nil {
+		bwdD := dnnl.ConvBackwardData
+		if c.bf16 {
+			bwdD = dnnl.ConvBackwardDataBF16
+		}
+		if err := bwdD(g, dy.Data, c.kernel.Value.Data, dx.Data); err != nil {
 			return nil, shapeErr(&c.LayerBase, "%v", err)
 		}
 		out[0] = dx

@@ -46,6 +46,7 @@ type Mode struct {
 	Keep bool
 
 	arena *arena // where outputs come from; nil: fresh allocations
+	bf16  bool   // convolutions in bfloat16, forward and backward (Model.TrainBF16)
 }
 
 // Layer is one Keras layer. Shapes exclude the batch dimension.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"trashsort/dnnl"
 
 	"trashsort/tensor"
 )
@@ -158,6 +159,13 @@ type Model struct {
 	// twice as fast on CPUs with AVX512_BF16, about 1e-2 relative error);
 	// it has no effect elsewhere.
 	BF16 bool
+	// TrainBF16 runs the convolutions that train (forward, backward to the
+	// input and to the weights) in bfloat16 where the CPU has AVX512_BF16:
+	// products of bfloat16-rounded values accumulated in float32, with
+	// float32 weights, gradients and optimizer state (mixed precision, as
+	// torch.autocast on a CPU). About 1.6 times faster; other layers stay
+	// float32.
+	TrainBF16 bool
 	// Int8 runs frozen convolution chains in inference in 8-bit integers
 	// where calibration (CalibrateInt8 or SetInt8Ranges) has seen their
 	// input, and the CPU has VNNI; it takes precedence over BF16.
@@ -449,6 +457,7 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 			in[k] = vals[j]
 		}
 		mode := Mode{Training: training && b.Trainable, Keep: training && r.reqGrad[i], arena: a}
+		mode.bf16 = mode.Keep && m.TrainsInBF16()
 		y, err := l.Forward(in, mode)
 		if err != nil {
 			m.dropAll(vals, nil)
@@ -574,3 +583,7 @@ func backwardLogits(l Layer, dz *tensor.Tensor, need []bool) ([]*tensor.Tensor, 
 	}
 	return nil, fmt.Errorf("layer %q: a logits gradient needs a softmax output layer", l.Base().name)
 }
+
+// TrainsInBF16 reports whether training convolutions run in bfloat16:
+// TrainBF16 is set and the CPU supports it.
+func (m *Model) TrainsInBF16() bool { return m.TrainBF16 && dnnl.HasBF16() }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"trashsort/dnnl"
 	"trashsort/tensor"
 )
 
@@ -344,5 +345,53 @@ func TestShapeErrorsNameLayerAndShapes(t *testing.T) {
 	_, err = m.Forward(tensor.New(1, 5, 4, 3), false)
 	if err == nil || !strings.Contains(err.Error(), "[1 5 4 3]") {
 		t.Errorf("got %v, want an error with the bad batch shape", err)
+	}
+}
+
+// TestTrainBF16GradientsCloseToFloat32: with TrainBF16 the training pass's
+// convolutions run in bfloat16, and every weight's gradient stays within
+// bfloat16's rounding of the float32 one (but differs from it: the bfloat16
+// kernels did run). Inference is unaffected.
+func TestTrainBF16GradientsCloseToFloat32(t *testing.T) {
+	if !dnnl.HasBF16() {
+		t.Skip("no native bfloat16 on this CPU")
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	x, w := randTensor(r, 4, 6, 6, 3), randTensor(r, 4, 3)
+	grads := func(bf16 bool) (map[string][]float32, []float32) {
+		m := smallNet(t, "linear")
+		m.TrainBF16 = bf16
+		y, err := m.Forward(x, false) // before training moves BatchNorm's statistics
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.ZeroGrad()
+		if _, err := m.Forward(x, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Backward(w, false); err != nil {
+			t.Fatal(err)
+		}
+		g := map[string][]float32{}
+		for _, p := range m.TrainableParams() {
+			g[p.Name] = append([]float32(nil), p.Grad.Data...)
+		}
+		return g, y.Data
+	}
+	want, wantY := grads(false)
+	got, gotY := grads(true)
+	differ := false
+	for name, g := range want {
+		e := tensor.RelErr(got[name], g)
+		if e > 3e-2 {
+			t.Errorf("%s: gradient rel err %g > 3e-2", name, e)
+		}
+		differ = differ || e > 0
+	}
+	if !differ {
+		t.Error("bfloat16 gradients equal float32 ones bit for bit: the bfloat16 kernels did not run")
+	}
+	if e := tensor.RelErr(gotY, wantY); e != 0 {
+		t.Errorf("inference changed with TrainBF16: rel err %g", e)
 	}
 }

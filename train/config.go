@@ -70,6 +70,10 @@ type Config struct {
 	// where the CPU supports it (validation stays float32, so the recorded
 	// accuracy is what float32 inference reproduces).
 	BF16 bool
+	// TrainBF16 runs the convolutions that train in bfloat16 (forward and
+	// both backward passes; float32 weights, gradients, optimizer state and
+	// BatchNorm statistics) where the CPU supports it: nn.Model.TrainBF16.
+	TrainBF16 bool
 
 	ClassWeight    string // "" or "balanced"
 	LabelSmoothing float64

@@ -98,6 +98,7 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 		return nil, err
 	}
 	t := &trainer{cfg: cfg, clf: clf, m: clf.Model, res: &Result{Classifier: clf}, weightsPath: weightsPath}
+	clf.Model.TrainBF16 = cfg.TrainBF16
 	t.gapIdx = clf.BaseEnd + 1
 	if weightsPath != "" {
 		if err := models.LoadKerasBase(t.m, weightsPath, clf.BaseEnd); err != nil {
@@ -210,6 +211,9 @@ func (t *trainer) recipe() string {
 		}
 	} else {
 		b.WriteString("; on the fly")
+	}
+	if t.m.TrainsInBF16() {
+		b.WriteString("; bfloat16 training convolutions")
 	}
 	if c.FinalFit {
 		b.WriteString("; final fit on train+val (no validation)")

@@ -26,8 +26,9 @@ func benchCmd() *cobra.Command {
 		Long: `Measure the recipe's work on random data and print one JSON object per
 mode, in the schema of the PyTorch peer benchmark. Modes are the peer's
 names: forward, forward-bf16, forward-int8, stage1, stage2, stage2-cached,
-and any stage mode with -bf16 (frozen layers in bfloat16; the peer runs it
-with --bf16).
+and any stage mode with -bf16 (frozen layers in bfloat16 and the trained
+convolutions in mixed precision, as train --bf16-train; the peer runs it
+with --bf16, which covers its frozen layers).
 With --peer PATH (pytorch_peer.py, run with /usr/bin/python3) the peer runs
 the same mode in the same session and each line gets peer_img_per_s and
 ratio (trashsort img/s over the peer's). With --peer-ort PATH (ort_peer.mjs,
@@ -83,7 +84,7 @@ This machine is noisy: compare only numbers taken together.`,
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&iters, "iters", 3, "timed iterations")
 	f.IntVar(&warmup, "warmup", 1, "untimed iterations first")
-	f.BoolVar(&bf16, "bf16", false, "add -bf16 to every mode (frozen layers in bfloat16)")
+	f.BoolVar(&bf16, "bf16", false, "add -bf16 to every mode (frozen layers in bfloat16, trained convolutions in mixed precision)")
 	f.BoolVar(&int8, "int8", false, "run forward as forward-int8 (calibrated on the benchmark batch)")
 	f.StringVar(&peer, "peer", "", "path of pytorch_peer.py, run with /usr/bin/python3 for comparison")
 	f.StringVar(&peerORT, "peer-ort", "", "path of ort_peer.mjs, run with node for the forward mode (ORT_NODE_DIR: onnxruntime-node's folder)")

@@ -28,7 +28,7 @@ var trainFlagGroups = []flagGroup{
 		"brightness", "crop-scale", "contrast", "saturation", "erasing", "fill-mode", "mixup"}},
 	{"Stage 1", []string{"epochs1", "optimizer1", "lr1"}},
 	{"Stage 2", []string{"epochs2", "unfreeze-from", "optimizer2", "lr2", "momentum", "warmup"}},
-	{"Both stages", []string{"class-weight", "label-smoothing", "weight-decay", "ema", "final-fit"}},
+	{"Both stages", []string{"class-weight", "label-smoothing", "weight-decay", "ema", "final-fit", "bf16-train"}},
 	{"Callbacks", []string{"early-stopping", "reduce-lr", "reduce-factor", "cosine"}},
 	{"Output", []string{"out", "out-dir", "log-dir", "resume", "tta"}},
 }

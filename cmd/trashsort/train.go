@@ -169,6 +169,7 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.FeatureDir, "feature-cache", "", "folder that keeps cached views between runs, keyed by everything that determines them (fastai's precompute)")
 	fs.Int64Var(&c.CacheBudget, "cache-memory", 6<<30, "bytes of memory for cached views; the rest spills to temporary files")
 	fs.BoolVar(&c.BF16, "bf16", dnnl.HasBF16(), "compute cached training views in bfloat16 (default on where the CPU has AVX512_BF16)")
+	fs.BoolVar(&c.TrainBF16, "bf16-train", false, "run the convolutions that train in bfloat16, forward and backward, with float32 weights, gradients and optimizer state (torch.autocast(\"cpu\", torch.bfloat16)); where the CPU has AVX512_BF16")
 	fs.StringVar(&c.ClassWeight, "class-weight", "", "balanced: weigh classes by inverse frequency")
 	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", 0, "label smoothing")
 	fs.IntVar(&c.EarlyStopping, "early-stopping", 0, "stop a stage after N epochs without val_loss improvement (0: off)")
