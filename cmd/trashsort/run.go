@@ -23,9 +23,10 @@ func runCmd() *cobra.Command {
 		Use:   "run",
 		Short: "The whole job with the tuned preset: get data and weights, train, evaluate, report",
 		Long: `Run the whole job on TrashNet with InceptionV3 and the tuned preset
-(--recipe tuned: InceptionV3 at its native 299 px, 8 head epochs, then 6
-epochs fine-tuning mixed8-mixed10 with SGD 1e-3, 4 cached augmented views,
-dropout, label smoothing, mixup and a moving average of the weights;
+(--recipe tuned: InceptionV3 at its native 299 px, 8 head epochs, then 8
+epochs fine-tuning mixed8-mixed10 with SGD 1e-3 in mixed precision, 4 cached
+augmented views, dropout, label smoothing, mixup and a moving average of the
+weights, predicting at 299, 331 and 363 px;
 --recipe max trains that three times with consecutive seeds as an
 ensemble; --recipe seed for the classic Keras recipe):
 fetch the dataset (or use $TRASHSORT_DATA) and the ImageNet weights (or use

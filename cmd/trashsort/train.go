@@ -64,8 +64,10 @@ type recipe struct {
 // fine-tuning from mixed8 (layer 229) rather than mixed9, and predictions
 // averaged over 299, 331 and 363 px (multi-scale testing, +1.6 points on
 // each of three seeds; sizes 32k + 11 keep InceptionV3's stride-2 grids
-// whole). Flags given explicitly win; a backbone's own values win over the
-// general ones.
+// whole); stage two in mixed precision (--bf16-train: the same accuracy,
+// 1.4 times faster epochs), which pays for its 8 epochs instead of 6
+// (+0.3 points over three seeds). Flags given explicitly win; a backbone's
+// own values win over the general ones.
 var recipes = map[string]recipe{
 	"seed": {},
 	"tuned": {
@@ -75,8 +77,8 @@ var recipes = map[string]recipe{
 			"ema": "0.995", "mixup": "0.2",
 		},
 		forBackbone: map[string]map[string]string{"inception_v3": {
-			"unfreeze-from": "conv2d_73", "size": "299", "cache-features": "4", "epochs1": "8", "epochs2": "6",
-			"test-sizes": "299,331,363",
+			"unfreeze-from": "conv2d_73", "size": "299", "cache-features": "4", "epochs1": "8", "epochs2": "8",
+			"test-sizes": "299,331,363", "bf16-train": "true",
 		}},
 	},
 }
