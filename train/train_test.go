@@ -70,6 +70,30 @@ func TestTwoStageRecipe(t *testing.T) {
 	checkCalibration(t, clf, va)
 }
 
+// TestTwoStageRecipeBF16: the same run with mixed-precision training
+// (--bf16-train) reaches the same bar, and says so in its recipe.
+func TestTwoStageRecipeBF16(t *testing.T) {
+	tr, va, w := subsets(t, 20, 10)
+	cfg := smallConfig(t.TempDir())
+	cfg.TrainBF16 = true
+	res, err := Fit(context.Background(), cfg, tr, va, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best := map[int]float64{}
+	for _, e := range res.History {
+		best[e.Stage] = max(best[e.Stage], e.ValAcc)
+	}
+	t.Logf("best val accuracy: stage 1 %.3f, stage 2 %.3f; wall %v", best[1], best[2], res.Wall)
+	if best[1] < 0.6 || best[2] < 0.6 {
+		t.Errorf("val accuracy stage 1 %.3f, stage 2 %.3f; want >= 0.6", best[1], best[2])
+	}
+	recipe, bf16 := res.Classifier.Meta.Summary.Recipe, res.Classifier.Model.TrainsInBF16()
+	if strings.Contains(recipe, "bfloat16 training") != bf16 {
+		t.Errorf("recipe %q does not say whether training ran in bfloat16 (%v)", recipe, bf16)
+	}
+}
+
 func accuracy(t *testing.T, clf *classifier.Classifier, va *data.Dataset, cfg Config) float64 {
 	l, err := data.NewLoader(va, data.Config{Size: clf.Meta.Size, BatchSize: cfg.Batch})
 	if err != nil {

@@ -111,7 +111,7 @@ func withRecipe(t *testing.T, recipe, backbone string, set ...string) (*trainFla
 
 func TestRecipePresets(t *testing.T) {
 	f, cmd := withRecipe(t, "tuned", "", "lr2", "5e-4")
-	if f.cfg.Epochs1 != 8 || f.cfg.Epochs2 != 6 || f.cfg.LR2 != 5e-4 || f.cfg.CacheFeatures != 4 || f.cfg.Size != 299 || f.dropout != 0.5 {
+	if f.cfg.Epochs1 != 8 || f.cfg.Epochs2 != 8 || f.cfg.LR2 != 5e-4 || f.cfg.CacheFeatures != 4 || f.cfg.Size != 299 || f.dropout != 0.5 || !f.cfg.TrainBF16 {
 		t.Errorf("tuned preset for InceptionV3 with --lr2 5e-4: %+v dropout %g", f.cfg, f.dropout)
 	}
 	if f.cfg.EMA != 0.995 || f.cfg.Mixup != 0.2 || f.cfg.UnfreezeFrom != "conv2d_73" || !slices.Equal(f.cfg.TestSizes, []int{299, 331, 363}) {
@@ -124,9 +124,9 @@ func TestRecipePresets(t *testing.T) {
 	}
 	// Layer names are InceptionV3's: another backbone keeps its own default.
 	g, _ := withRecipe(t, "tuned", "mobilenet_v2_035")
-	if g.cfg.UnfreezeFrom != "" || g.cfg.EMA != 0.995 || g.cfg.Size != 224 || g.cfg.Epochs2 != 14 || g.cfg.CacheFeatures != 8 {
-		t.Errorf("tuned preset for MobileNetV2: unfreeze-from %q (want the backbone's default), ema %g, size %d, epochs2 %d, views %d",
-			g.cfg.UnfreezeFrom, g.cfg.EMA, g.cfg.Size, g.cfg.Epochs2, g.cfg.CacheFeatures)
+	if g.cfg.UnfreezeFrom != "" || g.cfg.EMA != 0.995 || g.cfg.Size != 224 || g.cfg.Epochs2 != 14 || g.cfg.CacheFeatures != 8 || g.cfg.TrainBF16 {
+		t.Errorf("tuned preset for MobileNetV2: unfreeze-from %q (want the backbone's default), ema %g, size %d, epochs2 %d, views %d, bf16 training %v (measured for InceptionV3 only)",
+			g.cfg.UnfreezeFrom, g.cfg.EMA, g.cfg.Size, g.cfg.Epochs2, g.cfg.CacheFeatures, g.cfg.TrainBF16)
 	}
 	// max is tuned three times, in train and in run.
 	for _, name := range []string{"run", "train"} {
@@ -139,7 +139,7 @@ func TestRecipePresets(t *testing.T) {
 		if err := m.applyRecipe(c.Flags()); err != nil {
 			t.Fatal(err)
 		}
-		if m.members != 3 || m.tta || m.cfg.EMA != 0.995 || m.cfg.Epochs2 != 6 || m.cfg.Size != 299 || m.cfg.UnfreezeFrom != "conv2d_73" {
+		if m.members != 3 || m.tta || m.cfg.EMA != 0.995 || m.cfg.Epochs2 != 8 || m.cfg.Size != 299 || m.cfg.UnfreezeFrom != "conv2d_73" || !m.cfg.TrainBF16 {
 			t.Errorf("max preset on %s: members %d tta %v ema %g epochs2 %d unfreeze %q", name, m.members, m.tta, m.cfg.EMA, m.cfg.Epochs2, m.cfg.UnfreezeFrom)
 		}
 	}
