@@ -34,13 +34,14 @@ var pngSignature = []byte("\x89PNG\r\n\x1a\n")
 
 // streamablePNG parses b's IHDR and the chunks before its image data and
 // reports whether the streaming decoder handles it. It is cheap (no pixel
-// data is read) and never fails: anything unusual is left to image/png.
+// data is read) and never fails: anything unusual, a damaged chunk
+// included, is left to image/png, which reports it.
 func streamablePNG(b []byte) (pngHeader, bool) {
 	if !bytes.HasPrefix(b, pngSignature) || len(b) < 8+8+13+4 {
 		return pngHeader{}, false
 	}
 	ihdr := b[8:]
-	if binary.BigEndian.Uint32(ihdr) != 13 || string(ihdr[4:8]) != "IHDR" {
+	if binary.BigEndian.Uint32(ihdr) != 13 || string(ihdr[4:8]) != "IHDR" || crc32.ChecksumIEEE(ihdr[4:21]) != binary.BigEndian.Uint32(ihdr[21:]) {
 		return pngHeader{}, false
 	}
 	d := ihdr[8:21]
@@ -79,7 +80,7 @@ func streamablePNG(b []byte) (pngHeader, bool) {
 		case "tRNS", "IEND":
 			return pngHeader{}, false
 		}
-		if n < 0 || n > len(b)-off-12 {
+		if n < 0 || n > len(b)-off-12 || crc32.ChecksumIEEE(b[off+4:off+8+n]) != binary.BigEndian.Uint32(b[off+8+n:]) {
 			return pngHeader{}, false
 		}
 		off += 12 + n

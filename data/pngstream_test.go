@@ -130,6 +130,14 @@ func TestStreamedPNGMatchesFullDecode(t *testing.T) {
 	}
 }
 
+// withBadCRC returns b with the CRC of the chunk at offset off flipped.
+func withBadCRC(b []byte, off int) []byte {
+	b = bytes.Clone(b)
+	n := int(binary.BigEndian.Uint32(b[off:]))
+	b[off+8+n] ^= 0xff
+	return b
+}
+
 // TestStreamablePNG: what is left to image/png (palettes, low bit depths,
 // transparency keys, interlacing) and what is streamed.
 func TestStreamablePNG(t *testing.T) {
@@ -156,6 +164,8 @@ func TestStreamablePNG(t *testing.T) {
 		{"tRNS", trns, false},
 		{"jpeg", jpegBytes(8), false},
 		{"truncated header", base[:20], false},
+		{"damaged IHDR", withBadCRC(base, 8), false},
+		{"damaged tEXt", withBadCRC(base, 8+25), false},
 	} {
 		if _, got := streamablePNG(c.b); got != c.want {
 			t.Errorf("%s: streamable %v, want %v", c.name, got, c.want)
@@ -179,6 +189,7 @@ func TestStreamedPNGErrors(t *testing.T) {
 		"bad CRC":               badCRC,
 		"short rows":            rawPNG(31, 40, 8, 2, rows), // the header claims wider rows than the data has
 		"bad filter type":       rawPNGBadRow(30, 40, 8, 2, rows, 5),
+		"damaged tEXt chunk":    withBadCRC(good, 8+25),
 	}
 	for name, b := range cases {
 		_, err := DecodeResized(context.Background(), b, 1<<20, 16, 16, Bilinear)
