@@ -238,34 +238,44 @@ func resample(at func(x, y int) [3]uint8, sw, sh, w, h int, method string) *RGB 
 	sx, sy := float64(sw)/float64(w), float64(sh)/float64(h)
 	if method == Nearest {
 		for y := 0; y < h; y++ {
-			iy := min(int((float64(y)+0.5)*sy), sh-1)
+			iy := nearestTap(y, sy, sh)
 			for x := 0; x < w; x++ {
-				ix := min(int((float64(x)+0.5)*sx), sw-1)
-				p := at(ix, iy)
+				p := at(nearestTap(x, sx, sw), iy)
 				copy(out.Pix[3*(y*w+x):3*(y*w+x)+3], p[:])
 			}
 		}
 		return out
 	}
 	for y := 0; y < h; y++ {
-		fy := max((float64(y)+0.5)*sy-0.5, 0)
-		y0 := min(int(fy), sh-1)
-		y1 := min(y0+1, sh-1)
-		wy := float32(fy - float64(y0))
+		y0, y1, wy := bilinearTaps(y, sy, sh)
 		for x := 0; x < w; x++ {
-			fx := max((float64(x)+0.5)*sx-0.5, 0)
-			x0 := min(int(fx), sw-1)
-			x1 := min(x0+1, sw-1)
-			wx := float32(fx - float64(x0))
+			x0, x1, wx := bilinearTaps(x, sx, sw)
 			q00, q01, q10, q11 := at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1)
 			for c := 0; c < 3; c++ {
-				p00, p01, p10, p11 := float32(q00[c]), float32(q01[c]), float32(q10[c]), float32(q11[c])
-				v := (p00*(1-wx)+p01*wx)*(1-wy) + (p10*(1-wx)+p11*wx)*wy
-				out.Pix[3*(y*w+x)+c] = uint8(min(max(v+0.5, 0), 255))
+				out.Pix[3*(y*w+x)+c] = lerp2(q00[c], q01[c], q10[c], q11[c], wx, wy)
 			}
 		}
 	}
 	return out
+}
+
+// nearestTap is the source index output index i reads at scale (source
+// size over output size) from a source of n, nearest-neighbour.
+func nearestTap(i int, scale float64, n int) int { return min(int((float64(i)+0.5)*scale), n-1) }
+
+// bilinearTaps are the two source indices output index i reads at scale
+// from a source of n (half-pixel centres, clamped) and the second's weight.
+func bilinearTaps(i int, scale float64, n int) (i0, i1 int, w float32) {
+	f := max((float64(i)+0.5)*scale-0.5, 0)
+	i0 = min(int(f), n-1)
+	return i0, min(i0+1, n-1), float32(f - float64(i0))
+}
+
+// lerp2 blends four neighbouring values bilinearly, rounded to uint8.
+func lerp2(q00, q01, q10, q11 uint8, wx, wy float32) uint8 {
+	p00, p01, p10, p11 := float32(q00), float32(q01), float32(q10), float32(q11)
+	v := (p00*(1-wx)+p01*wx)*(1-wy) + (p10*(1-wx)+p11*wx)*wy
+	return uint8(min(max(v+0.5, 0), 255))
 }
 
 // uprightSampler returns a function reading pixel (x, y) of img as toRGB

@@ -330,16 +330,16 @@ type rowResampler struct {
 // need returns the source rows (y0, y1) that output row y reads.
 func (r *rowResampler) need(y int) (int, int) {
 	if r.method == Nearest {
-		iy := min(int((float64(y)+0.5)*r.sy), r.sh-1)
+		iy := nearestTap(y, r.sy, r.sh)
 		return iy, iy
 	}
-	fy := max((float64(y)+0.5)*r.sy-0.5, 0)
-	y0 := min(int(fy), r.sh-1)
-	return y0, min(y0+1, r.sh-1)
+	y0, y1, _ := bilinearTaps(y, r.sy, r.sh)
+	return y0, y1
 }
 
 // feed takes source row sy (prev is row sy-1, nil for the first) and
-// writes every output row whose source rows it completes.
+// writes every output row whose source rows it completes, with resample's
+// arithmetic.
 func (r *rowResampler) feed(sy int, prev, cur []byte) {
 	row := func(i int) []byte {
 		if i == sy {
@@ -356,22 +356,16 @@ func (r *rowResampler) feed(sy int, prev, cur []byte) {
 		out := r.out.Pix[3*r.y*w : 3*(r.y+1)*w]
 		if r.method == Nearest {
 			for x := 0; x < w; x++ {
-				ix := min(int((float64(x)+0.5)*r.sx), r.sw-1)
+				ix := nearestTap(x, r.sx, r.sw)
 				copy(out[3*x:3*x+3], cur[3*ix:3*ix+3])
 			}
 		} else {
-			fy := max((float64(r.y)+0.5)*r.sy-0.5, 0)
-			wy := float32(fy - float64(y0))
+			_, _, wy := bilinearTaps(r.y, r.sy, r.sh)
 			a, b := row(y0), row(y1)
 			for x := 0; x < w; x++ {
-				fx := max((float64(x)+0.5)*r.sx-0.5, 0)
-				x0 := min(int(fx), r.sw-1)
-				x1 := min(x0+1, r.sw-1)
-				wx := float32(fx - float64(x0))
+				x0, x1, wx := bilinearTaps(x, r.sx, r.sw)
 				for c := 0; c < 3; c++ {
-					p00, p01, p10, p11 := float32(a[3*x0+c]), float32(a[3*x1+c]), float32(b[3*x0+c]), float32(b[3*x1+c])
-					v := (p00*(1-wx)+p01*wx)*(1-wy) + (p10*(1-wx)+p11*wx)*wy
-					out[3*x+c] = uint8(min(max(v+0.5, 0), 255))
+					out[3*x+c] = lerp2(a[3*x0+c], a[3*x1+c], b[3*x0+c], b[3*x1+c], wx, wy)
 				}
 			}
 		}

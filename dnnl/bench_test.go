@@ -8,12 +8,15 @@ import (
 	"trashsort/tensor"
 )
 
-// benchShapes are InceptionV3 layer shapes; the first is the reference 3x3 convolution.
-var benchShapes = []struct {
+// convShape is a named convolution geometry for benchmarks.
+type convShape struct {
 	name                     string
 	n, h, w, c, f, kh, kw, s int
 	pad                      string
-}{
+}
+
+// benchShapes are InceptionV3 layer shapes; the first is the reference 3x3 convolution.
+var benchShapes = []convShape{
 	{"3x3_35x35x288-288", 8, 35, 35, 288, 288, 3, 3, 1, tensor.Same},
 	{"1x1_35x35x288-64", 8, 35, 35, 288, 64, 1, 1, 1, tensor.Same},
 	{"1x7_17x17x160-160", 8, 17, 17, 160, 160, 1, 7, 1, tensor.Same},

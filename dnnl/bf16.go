@@ -48,10 +48,7 @@ func anyMD(dt DataType, dims ...int) (C.dnnl_memory_desc_t, error) {
 // weights are rounded to bfloat16, products accumulate in float32, and dx
 // is float32.
 func ConvBackwardDataBF16(g tensor.ConvGeom, dy, w, dx []float32) error {
-	if err := validGeom(g); err != nil {
-		return err
-	}
-	if err := checkLens("bf16 convolution backward data", len(dy), g.OutLen(), len(w), g.WeightLen(), len(dx), g.InLen()); err != nil {
+	if err := checkConvBackwardData("bf16 convolution backward data", g, dy, w, dx); err != nil {
 		return err
 	}
 	key := convKey{backwardData, BF16, g, false, Linear}
@@ -119,14 +116,8 @@ func ConvBackwardDataBF16(g tensor.ConvGeom, dy, w, dx []float32) error {
 // and dy are rounded to bfloat16, products accumulate in float32, and dw
 // and db are float32.
 func ConvBackwardWeightsBF16(g tensor.ConvGeom, x, dy, dw, db []float32) error {
-	if err := validGeom(g); err != nil {
+	if err := checkConvBackwardWeights("bf16 convolution backward weights", g, x, dy, dw, db); err != nil {
 		return err
-	}
-	if err := checkLens("bf16 convolution backward weights", len(x), g.InLen(), len(dy), g.OutLen(), len(dw), g.WeightLen()); err != nil {
-		return err
-	}
-	if db != nil && len(db) < g.F {
-		return fmt.Errorf("dnnl: bf16 convolution backward weights: bias gradient has %d values, needs %d", len(db), g.F)
 	}
 	key := convKey{backwardWeights, BF16, g, db != nil, Linear}
 	return do(func() error {

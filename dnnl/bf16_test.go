@@ -95,11 +95,7 @@ func TestConvBackwardBF16CloseToFloat32(t *testing.T) {
 
 // trainShapes are the convolutions stage two trains with the tuned recipe:
 // mixed8-mixed10 at 299 px, batch 32.
-var trainShapes = []struct {
-	name                     string
-	n, h, w, c, f, kh, kw, s int
-	pad                      string
-}{
+var trainShapes = []convShape{
 	{"1x1_17x17x768-192", 32, 17, 17, 768, 192, 1, 1, 1, tensor.Same},
 	{"3x3s2_17x17x192-320", 32, 17, 17, 192, 320, 3, 3, 2, tensor.Valid},
 	{"7x1_17x17x192-192", 32, 17, 17, 192, 192, 7, 1, 1, tensor.Same},

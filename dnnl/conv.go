@@ -256,12 +256,29 @@ func (cw *ConvWeights) Forward(g tensor.ConvGeom, x, y []float32, act Activation
 	})
 }
 
-// ConvBackwardData computes dx from dy and the weights.
-func ConvBackwardData(g tensor.ConvGeom, dy, w, dx []float32) error {
+func checkConvBackwardData(what string, g tensor.ConvGeom, dy, w, dx []float32) error {
 	if err := validGeom(g); err != nil {
 		return err
 	}
-	if err := checkLens("convolution backward data", len(dy), g.OutLen(), len(w), g.WeightLen(), len(dx), g.InLen()); err != nil {
+	return checkLens(what, len(dy), g.OutLen(), len(w), g.WeightLen(), len(dx), g.InLen())
+}
+
+func checkConvBackwardWeights(what string, g tensor.ConvGeom, x, dy, dw, db []float32) error {
+	if err := validGeom(g); err != nil {
+		return err
+	}
+	if err := checkLens(what, len(x), g.InLen(), len(dy), g.OutLen(), len(dw), g.WeightLen()); err != nil {
+		return err
+	}
+	if db != nil && len(db) < g.F {
+		return fmt.Errorf("dnnl: %s: bias gradient has %d values, needs %d", what, len(db), g.F)
+	}
+	return nil
+}
+
+// ConvBackwardData computes dx from dy and the weights.
+func ConvBackwardData(g tensor.ConvGeom, dy, w, dx []float32) error {
+	if err := checkConvBackwardData("convolution backward data", g, dy, w, dx); err != nil {
 		return err
 	}
 	key := convKey{backwardData, F32, g, false, Linear}
@@ -303,14 +320,8 @@ func ConvBackwardData(g tensor.ConvGeom, dy, w, dx []float32) error {
 // ConvBackwardWeights computes dw (Keras layout) and, when db is not nil, db
 // from the forward input x and dy. Both are overwritten.
 func ConvBackwardWeights(g tensor.ConvGeom, x, dy, dw, db []float32) error {
-	if err := validGeom(g); err != nil {
+	if err := checkConvBackwardWeights("convolution backward weights", g, x, dy, dw, db); err != nil {
 		return err
-	}
-	if err := checkLens("convolution backward weights", len(x), g.InLen(), len(dy), g.OutLen(), len(dw), g.WeightLen()); err != nil {
-		return err
-	}
-	if db != nil && len(db) < g.F {
-		return fmt.Errorf("dnnl: convolution backward weights: bias gradient has %d values, needs %d", len(db), g.F)
 	}
 	key := convKey{backwardWeights, F32, g, db != nil, Linear}
 	return do(func() error {
