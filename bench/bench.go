@@ -24,6 +24,9 @@ type Result struct {
 	ImgPerS    float64 `json:"img_per_s"`
 	GFLOPPerS  float64 `json:"gflop_per_s"`
 	Iterations int     `json:"iters"`
+	// Int8Layers is, for forward-int8, "k/n": k of the n calibrated
+	// convolutions run in int8 (the others exceeded the error bound).
+	Int8Layers string `json:"int8_layers,omitempty"`
 }
 
 // Modes lists the measurements, named as the peer names them: forward
@@ -36,7 +39,9 @@ type Result struct {
 // runs them, and the trained convolutions in mixed precision (train
 // --bf16-train), which the peer does not have.
 // forward-int8 calibrates 8-bit inference on the benchmark's own random
-// batch, as the peer calibrates on random batches, then runs it.
+// batch, as the peer calibrates on random batches, then runs it; Run's
+// int8MaxErr bounds the calibration error of a layer run in int8 (the
+// peer quantizes every convolution: a bound of 1 or more does too).
 var Modes = []string{"forward", "forward-bf16", "forward-int8", "stage1", "stage2", "stage2-cached"}
 
 // Spec is a mode name taken apart: the work and the precision of the
@@ -74,7 +79,7 @@ func (s Spec) Name() string {
 }
 
 // Run measures one mode (see Modes) of the given backbone.
-func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) {
+func Run(backbone, mode string, size, batch, iters, warmup int, int8MaxErr float32) (Result, error) {
 	bb, err := models.Get(backbone)
 	if err != nil {
 		return Result{}, err
@@ -115,7 +120,7 @@ func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) 
 			if err := m.TuneInt8(x); err != nil {
 				return Result{}, err
 			}
-			m.Int8 = true
+			m.Int8, m.Int8MaxErr = true, int8MaxErr
 		}
 	case "stage1":
 		if err := m.SetTrainable(clf.BaseEnd+1, len(m.Layers), true); err != nil {
@@ -171,7 +176,12 @@ func Run(backbone, mode string, size, batch, iters, warmup int) (Result, error) 
 		}
 	}
 	ips := float64(batch*iters) / time.Since(start).Seconds()
-	return Result{Peer: "trashsort", Mode: spec.Name(), Size: size, Batch: batch, ImgPerS: round(ips), GFLOPPerS: round(ips * bb.FLOPs(size) / 1e9), Iterations: iters}, nil
+	res := Result{Peer: "trashsort", Mode: spec.Name(), Size: size, Batch: batch, ImgPerS: round(ips), GFLOPPerS: round(ips * bb.FLOPs(size) / 1e9), Iterations: iters}
+	if spec.Int8 {
+		k, n := m.Int8Layers()
+		res.Int8Layers = fmt.Sprintf("%d/%d", k, n)
+	}
+	return res, nil
 }
 
 func round(v float64) float64 { return float64(int(v*100+0.5)) / 100 }

@@ -7,7 +7,7 @@ import (
 
 func TestModesRun(t *testing.T) {
 	for _, mode := range append(Modes, "stage2-cached-bf16") {
-		r, err := Run("mobilenet_v2_035", mode, 64, 2, 1, 0)
+		r, err := Run("mobilenet_v2_035", mode, 64, 2, 1, 0, 0)
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
@@ -15,7 +15,7 @@ func TestModesRun(t *testing.T) {
 			t.Errorf("%s: %v img/s, mode %q", mode, r.ImgPerS, r.Mode)
 		}
 	}
-	if _, err := Run("mobilenet_v2_035", "nope", 64, 2, 1, 0); err == nil {
+	if _, err := Run("mobilenet_v2_035", "nope", 64, 2, 1, 0, 0); err == nil {
 		t.Error("unknown mode accepted")
 	}
 }

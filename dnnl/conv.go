@@ -71,15 +71,25 @@ func validGeom(g tensor.ConvGeom) error {
 // convForwardPD creates a forward convolution primitive descriptor whose
 // source and weights are of data type dt (the destination is float32).
 func (b *builder) convForwardPD(g tensor.ConvGeom, p prop, dt DataType, bias bool, act Activation) C.dnnl_primitive_desc_t {
+	return b.convForwardPDTo(g, p, dt, F32, bias, act)
+}
+
+// convForwardPDTo is convForwardPD with a destination of data type yT.
+func (b *builder) convForwardPDTo(g tensor.ConvGeom, p prop, dt, yT DataType, bias bool, act Activation) C.dnnl_primitive_desc_t {
 	if b.err != nil {
 		return nil
 	}
-	_, dst, _, wAny, err := convDescs(g, dt)
+	_, _, _, wAny, err := convDescs(g, dt)
 	if err != nil {
 		b.err = err
 		return nil
 	}
 	src, err := mdOf(dt, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
+	if err != nil {
+		b.err = err
+		return nil
+	}
+	dst, err := mdOf(yT, C.dnnl_nhwc, g.N, g.F, g.OH, g.OW)
 	if err != nil {
 		b.err = err
 		return nil
@@ -103,25 +113,58 @@ func (b *builder) convForwardPD(g tensor.ConvGeom, p prop, dt DataType, bias boo
 	return b.pd(unsafe.Pointer(&cd), attr, nil, fmt.Sprintf("convolution forward %+v", g))
 }
 
-// convForwardOp is the cached forward convolution of data type dt: an
-// optional reorder of the float32 input to dt, an optional reorder of the
-// user's weights into the layout the kernel wants, and the convolution,
-// whose handles are source, weights, destination and bias.
+// convIO is a forward inference convolution computed in data type dt
+// (F32 or BF16) on an input stored as xT (a u8 input of scale xScale) with
+// an output stored as yT (F32, or BF16 when dt is).
+type convIO struct {
+	g          tensor.ConvGeom
+	dt, xT, yT DataType
+	xScale     float32
+	bias       bool
+	act        Activation
+}
+
+// convForwardOp is the cached forward convolution of data type dt on
+// float32 input and output.
 func convForwardOp(g tensor.ConvGeom, dt DataType, bias bool, act Activation) (*op, error) {
-	return cached(convKey{inference, dt, g, bias, act}, func() (*op, error) {
+	return convIOOp(convIO{g: g, dt: dt, xT: F32, yT: F32, bias: bias, act: act})
+}
+
+// convIOOp is the cached forward convolution k: an optional reorder of the
+// input to k.dt, an optional reorder of the user's weights into the layout
+// the kernel wants, and the convolution, whose handles are source,
+// weights, destination and bias.
+func convIOOp(k convIO) (*op, error) {
+	g := k.g
+	return cached(k, func() (*op, error) {
 		bd := newBuilder()
 		bd.o.xStep, bd.o.wStep = -1, -1
-		pd := bd.convForwardPD(g, inference, dt, bias, act)
+		pd := bd.convForwardPDTo(g, inference, k.dt, k.yT, k.bias, k.act)
 		if bd.err != nil {
 			return bd.finish(nil)
 		}
-		srcF, dst, wUser, _, _ := convDescs(g, F32)
-		mx := bd.memory(&srcF, false)
-		if dt != F32 {
-			src, _ := mdOf(dt, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
+		_, _, wUser, _, _ := convDescs(g, F32)
+		dst, err := mdOf(k.yT, C.dnnl_nhwc, g.N, g.F, g.OH, g.OW)
+		if err != nil {
+			bd.err = err
+			return bd.finish(nil)
+		}
+		srcX, err := mdOf(k.xT, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
+		if err != nil {
+			bd.err = err
+			return bd.finish(nil)
+		}
+		mx := bd.memory(&srcX, false)
+		if k.xT != k.dt {
+			src, _ := mdOf(k.dt, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
 			mc := bd.memory(&src, true)
 			bd.o.xStep = len(bd.o.steps)
-			bd.reorder(&srcF, &src, mx, mc)
+			if k.xT == U8 {
+				inv := C.float(1 / k.xScale)
+				bd.reorderScaled(&srcX, &src, mx, mc, &inv)
+			} else {
+				bd.reorder(&srcX, &src, mx, mc)
+			}
 			mx = mc
 		}
 		wWant, re := bd.adapt(pd, C.dnnl_query_weights_md, &wUser)
@@ -137,7 +180,7 @@ func convForwardOp(g tensor.ConvGeom, dt DataType, bias bool, act Activation) (*
 			}
 		}
 		args := []any{C.DNNL_ARG_SRC, mx, C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DST, bd.memory(&dst, false)}
-		if bias {
+		if k.bias {
 			bm, _ := md(C.dnnl_a, g.F)
 			args = append(args, C.DNNL_ARG_BIAS, bd.memory(&bm, false))
 		}
@@ -205,13 +248,13 @@ type ConvWeights struct {
 	w, b  []float32
 	packs map[C.dnnl_memory_desc_t]unsafe.Pointer
 	bufs  [][]byte
-	int8  map[Int8Range]*quantized
+	int8  map[qKey]*quantized
 }
 
 // NewConvWeights holds Keras-layout weights w and bias b (may be nil). They
 // must not change while the ConvWeights are in use.
 func NewConvWeights(w, b []float32) *ConvWeights {
-	return &ConvWeights{w: w, b: b, packs: map[C.dnnl_memory_desc_t]unsafe.Pointer{}, int8: map[Int8Range]*quantized{}}
+	return &ConvWeights{w: w, b: b, packs: map[C.dnnl_memory_desc_t]unsafe.Pointer{}, int8: map[qKey]*quantized{}}
 }
 
 // packed returns the weights in the layout op o wants, reordering them on

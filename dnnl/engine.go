@@ -293,9 +293,18 @@ func (b *builder) pd(desc unsafe.Pointer, attr C.dnnl_primitive_attr_t, hint C.d
 // nil for Linear; the caller destroys a non-nil one after creating the
 // primitive descriptor.
 func (b *builder) postOp(act Activation) C.dnnl_primitive_attr_t {
+	return b.postOpScaled(act, 0)
+}
+
+// postOpScaled is postOp for a destination whose values are scaled by s
+// (s > 0; a u8 output's scale): ReLU6's upper bound becomes 6*s.
+func (b *builder) postOpScaled(act Activation, s float32) C.dnnl_primitive_attr_t {
 	alg, alpha, beta, ok := act.eltwise()
 	if b.err != nil || !ok {
 		return nil
+	}
+	if act == ReLU6 && s > 0 {
+		beta *= C.float(s)
 	}
 	var attr C.dnnl_primitive_attr_t
 	if b.err = check(C.dnnl_primitive_attr_create(&attr), "attr"); b.err != nil {

@@ -62,26 +62,28 @@ func (r Int8Range) scale() float32 {
 // quantized per output channel, the bias in the accumulator's units and
 // the output scale that maps the accumulator back to float32.
 type quantized struct {
-	id     uint64
-	in     Int8Range
-	w      []int8
-	bias   []float32
-	oscale []float32
+	id       uint64
+	in       Int8Range
+	outScale float32 // u8 output: its scale; 0 for float32 output
+	w        []int8
+	bias     []float32
+	oscale   []float32
 }
 
 var int8IDs atomic.Uint64
 
 // quantize computes the int8 form of w and b for inputs in range r:
 // weight scale sw[f] = 127 / max|w[., f]|, bias b[f]*sx*sw[f], and output
-// scale 1/(sx*sw[f]), so that y = oscale * (sum(xq*wq) + bias').
-func quantize(g tensor.ConvGeom, w, b []float32, r Int8Range) *quantized {
+// scale 1/(sx*sw[f]), so that y = oscale * (sum(xq*wq) + bias'). For a u8
+// output of scale out (out > 0) the output scales are multiplied by out.
+func quantize(g tensor.ConvGeom, w, b []float32, r Int8Range, out float32) *quantized {
 	nf := g.F
 	maxAbs := make([]float64, nf)
 	for i, v := range w {
 		maxAbs[i%nf] = math.Max(maxAbs[i%nf], math.Abs(float64(v)))
 	}
 	sx := float64(r.scale())
-	q := &quantized{id: int8IDs.Add(1), in: r, w: make([]int8, len(w)), bias: make([]float32, nf), oscale: make([]float32, nf)}
+	q := &quantized{id: int8IDs.Add(1), in: r, outScale: out, w: make([]int8, len(w)), bias: make([]float32, nf), oscale: make([]float32, nf)}
 	sw := make([]float64, nf)
 	for f := range sw {
 		sw[f] = 1
@@ -89,6 +91,9 @@ func quantize(g tensor.ConvGeom, w, b []float32, r Int8Range) *quantized {
 			sw[f] = 127 / maxAbs[f]
 		}
 		q.oscale[f] = float32(1 / (sx * sw[f]))
+		if out > 0 {
+			q.oscale[f] = float32(float64(out) / (sx * sw[f]))
+		}
 		if b != nil {
 			q.bias[f] = float32(float64(b[f]) * sx * sw[f])
 		}
@@ -100,23 +105,40 @@ func quantize(g tensor.ConvGeom, w, b []float32, r Int8Range) *quantized {
 }
 
 type int8Key struct {
-	id  uint64
-	g   tensor.ConvGeom
-	act Activation
+	id     uint64
+	g      tensor.ConvGeom
+	act    Activation
+	xT, yT DataType // F32 or U8
+}
+
+// qKey names one quantized form of a layer: its input range and, for a
+// u8 output, the output's scale (0 for float32 output).
+type qKey struct {
+	in  Int8Range
+	out float32
 }
 
 // int8ConvOp builds the int8 convolution of one layer (its scales are baked
-// into the primitives): a quantizing reorder of the float32 input, and the
-// convolution with weights reordered once at build time, float32 output.
-func int8ConvOp(q *quantized, g tensor.ConvGeom, act Activation) (*op, error) {
-	return cached(int8Key{q.id, g, act}, func() (*op, error) {
+// into the primitives): with float32 input, a quantizing reorder first;
+// the convolution with weights reordered once at build time; float32
+// output, or u8 output when q was made for one (its output scales then
+// include the output's scale). The main step's handles are source,
+// weights and destination.
+func int8ConvOp(q *quantized, g tensor.ConvGeom, act Activation, xT, yT DataType) (*op, error) {
+	return cached(int8Key{q.id, g, act, xT, yT}, func() (*op, error) {
 		bd := newBuilder()
-		srcT := u8
+		bd.o.xStep = -1
+		srcT := U8
 		if q.in.Signed {
 			srcT = s8
 		}
-		srcF, dst, _, _, _ := convDescs(g, F32)
+		srcF, _, _, _, _ := convDescs(g, F32)
 		src, err := mdOf(srcT, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
+		if err != nil {
+			bd.err = err
+			return bd.finish(nil)
+		}
+		dst, err := mdOf(yT, C.dnnl_nhwc, g.N, g.F, g.OH, g.OW)
 		if err != nil {
 			bd.err = err
 			return bd.finish(nil)
@@ -136,7 +158,9 @@ func int8ConvOp(q *quantized, g tensor.ConvGeom, act Activation) (*op, error) {
 		if bd.err == nil {
 			bd.err = check(C.dnnl_convolution_forward_desc_init(&cd, C.dnnl_forward_inference, C.dnnl_convolution_direct, &src, &wAny, &bm, &dst, &strides[0], &padL[0], &padR[0]), "int8 convolution")
 		}
-		attr := bd.postOp(act)
+		// The output scales apply before the post-op: a clip's bounds are
+		// in the output's units.
+		attr := bd.postOpScaled(act, q.outScale)
 		if bd.err == nil && attr == nil {
 			bd.err = check(C.dnnl_primitive_attr_create(&attr), "attr")
 		}
@@ -149,15 +173,17 @@ func int8ConvOp(q *quantized, g tensor.ConvGeom, act Activation) (*op, error) {
 		if bd.err != nil {
 			return bd.finish(nil)
 		}
-		mx := bd.memory(&srcF, false)
-		mq := bd.memory(&src, true)
-		bd.o.xStep = 0
-		sx := C.float(q.in.scale())
-		bd.reorderScaled(&srcF, &src, mx, mq, &sx)
+		mq := bd.memory(&src, xT == F32)
+		if xT == F32 {
+			mx := bd.memory(&srcF, false)
+			bd.o.xStep = len(bd.o.steps)
+			sx := C.float(q.in.scale())
+			bd.reorderScaled(&srcF, &src, mx, mq, &sx)
+		}
 		wWant := bd.query(pd, C.dnnl_query_weights_md)
 		mwu := bd.memory(&wUser, false)
 		mw := bd.memory(wWant, true)
-		bd.o.wStep = 1
+		bd.o.wStep = len(bd.o.steps)
 		bd.reorder(&wUser, wWant, mwu, mw)
 		mb := bd.memory(&bm, true)
 		bd.step(pd, C.DNNL_ARG_SRC, mq, C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DST, bd.memory(&dst, false), C.DNNL_ARG_BIAS, mb)
@@ -183,26 +209,19 @@ func int8ConvOp(q *quantized, g tensor.ConvGeom, act Activation) (*op, error) {
 // the weights quantized per output channel; products accumulate in 32-bit
 // integers and y is float32. On CPUs without VNNI it computes in float32.
 func (cw *ConvWeights) ForwardInt8(g tensor.ConvGeom, x, y []float32, act Activation, r Int8Range) error {
-	if !HasVNNI() {
-		return cw.Forward(g, x, y, act, F32)
+	return cw.ForwardAct(g, ActF32(x), ActF32(y), act, U8, r)
+}
+
+// int8Op returns the quantized form of the held weights for input range r
+// and output scale out (0 for float32 output) and its op. It runs on the
+// oneDNN thread.
+func (cw *ConvWeights) int8Op(g tensor.ConvGeom, act Activation, r Int8Range, xT, yT DataType, out float32) (*op, error) {
+	r.Err = 0
+	k := qKey{r, out}
+	q, ok := cw.int8[k]
+	if !ok {
+		q = quantize(g, cw.w, cw.b, r, out)
+		cw.int8[k] = q
 	}
-	if err := checkConvForward("int8 convolution", g, x, cw.w, cw.b, y); err != nil {
-		return err
-	}
-	return do(func() error {
-		r.Err = 0
-		q, ok := cw.int8[r]
-		if !ok {
-			q = quantize(g, cw.w, cw.b, r)
-			cw.int8[r] = q
-		}
-		o, err := int8ConvOp(q, g, act)
-		if err != nil {
-			return err
-		}
-		if err := o.run(o.xStep, h{ptr(x)}); err != nil {
-			return err
-		}
-		return o.run(len(o.steps)-1, h{nil, nil, ptr(y)})
-	})
+	return int8ConvOp(q, g, act, xT, yT)
 }

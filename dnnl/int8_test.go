@@ -57,7 +57,7 @@ func TestQuantizeWeightsPerChannel(t *testing.T) {
 	g, _ := tensor.NewConvGeom(1, 3, 3, 2, 3, 1, 1, 1, 1, tensor.Valid, 1)
 	// Kernel [1, 1, 2, 3]: channel f's values are w[f] and w[3+f].
 	w := []float32{1, -0.5, 0, 0.25, 0.5, 0}
-	q := quantize(g, w, []float32{1, 1, 1}, Int8Range{Max: 2})
+	q := quantize(g, w, []float32{1, 1, 1}, Int8Range{Max: 2}, 0)
 	wantW := []int8{127, -127, 0, 32, 127, 0}
 	for i := range wantW {
 		if q.w[i] != wantW[i] {

@@ -123,9 +123,9 @@ func (p prop) kind() C.dnnl_prop_kind_t {
 	return C.dnnl_backward
 }
 
-// DataType is the element type in which oneDNN computes a convolution:
-// its input and weights are converted to it, products accumulate in
-// float32, and the output is float32.
+// DataType is the element type in which oneDNN computes a convolution
+// (its input and weights are converted to it and products accumulate in
+// float32), or in which an activation is stored (see Act).
 type DataType int
 
 // The data types of forward convolutions.
@@ -133,7 +133,7 @@ const (
 	F32  DataType = iota // float32
 	BF16                 // bfloat16: float32's top 16 bits (8 significant bits)
 	s8                   // signed 8-bit integers (quantized inputs and weights)
-	u8                   // unsigned 8-bit integers (quantized non-negative inputs)
+	U8                   // unsigned 8-bit integers (quantized non-negative values)
 )
 
 func (d DataType) String() string {

@@ -16,18 +16,24 @@ type poolKey struct {
 	prop prop // inference, training or backward
 	alg  PoolAlg
 	g    tensor.ConvGeom
+	dt   DataType // of source and destination
 }
 
 func (b *builder) poolPD(alg PoolAlg, g tensor.ConvGeom, p prop, hint C.dnnl_primitive_desc_t) C.dnnl_primitive_desc_t {
+	return b.poolPDOf(alg, g, p, F32, hint)
+}
+
+// poolPDOf is poolPD with source and destination of data type dt.
+func (b *builder) poolPDOf(alg PoolAlg, g tensor.ConvGeom, p prop, dt DataType, hint C.dnnl_primitive_desc_t) C.dnnl_primitive_desc_t {
 	if b.err != nil {
 		return nil
 	}
-	src, err := md(C.dnnl_nhwc, g.N, g.C, g.H, g.W)
+	src, err := mdOf(dt, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
 	if err != nil {
 		b.err = err
 		return nil
 	}
-	dst, err := md(C.dnnl_nhwc, g.N, g.C, g.OH, g.OW)
+	dst, err := mdOf(dt, C.dnnl_nhwc, g.N, g.C, g.OH, g.OW)
 	if err != nil {
 		b.err = err
 		return nil
@@ -76,13 +82,18 @@ func PoolWorkspaceLen(alg PoolAlg, g tensor.ConvGeom) (int, error) {
 }
 
 func poolForwardOp(alg PoolAlg, g tensor.ConvGeom, train bool) (*op, error) {
+	return poolForwardOpOf(alg, g, train, F32)
+}
+
+// poolForwardOpOf is poolForwardOp on data of type dt.
+func poolForwardOpOf(alg PoolAlg, g tensor.ConvGeom, train bool, dt DataType) (*op, error) {
 	p := inference
 	if train {
 		p = training
 	}
-	return cached(poolKey{p, alg, g}, func() (*op, error) {
+	return cached(poolKey{p, alg, g, dt}, func() (*op, error) {
 		bd := newBuilder()
-		pd := bd.poolPD(alg, g, p, nil)
+		pd := bd.poolPDOf(alg, g, p, dt, nil)
 		if bd.err != nil {
 			return bd.finish(nil)
 		}
@@ -137,7 +148,7 @@ func PoolBackward(alg PoolAlg, g tensor.ConvGeom, dy, dx []float32, ws []byte) e
 		if len(ws) < fwd.ws {
 			return fmt.Errorf("dnnl: pooling backward: workspace has %d bytes, needs %d", len(ws), fwd.ws)
 		}
-		o, err := cached(poolKey{backward, alg, g}, func() (*op, error) {
+		o, err := cached(poolKey{backward, alg, g, F32}, func() (*op, error) {
 			bd := newBuilder()
 			hint := bd.poolPD(alg, g, training, nil)
 			pd := bd.poolPD(alg, g, backward, hint)

@@ -102,48 +102,40 @@ func (m *Model) foldedWeights(i int, c *Conv2D, bn *BatchNormalization) *folded 
 }
 
 // tryFused computes layer i together with the layers fused into it when the
-// whole chain runs in inference mode; it reports whether it did.
-func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, refs []int, want []bool) (bool, error) {
-	if m.fusions.plans == nil {
-		m.planFusions()
-	}
-	p, ok := m.fusions.plans[i]
-	if !ok || want[i] || r.fed[p.bn] || !r.needed[p.bn] {
+// whole chain runs in inference mode; it reports whether it did. spec is
+// the pass's low-precision plan (nil: all float32) and n its batch size.
+func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, refs []int, want []bool, spec []lowSpec, n int) (bool, error) {
+	p, last, kind, ok := m.chain(i, r, training, want)
+	if !ok {
 		return false, nil
 	}
 	c := m.Layers[i].(*Conv2D)
 	bn := m.Layers[p.bn].(*BatchNormalization)
-	if training && (r.reqGrad[i] || r.reqGrad[p.bn] || bn.Trainable) {
-		return false, nil
-	}
-	last := p.bn
-	kind := tensor.Linear
-	if p.act >= 0 && !want[p.bn] && r.needed[p.act] && !r.fed[p.act] && !(training && r.reqGrad[p.act]) {
-		last, kind = p.act, p.kind
-	}
 	x := vals[c.inputs[0]]
-	if err := checkBatch(&c.LayerBase, x, c.inShapes[0]); err != nil {
-		return false, err
+	var xs, ys lowSpec
+	if spec != nil {
+		xs, ys = spec[c.inputs[0]], spec[last]
 	}
-	g, err := c.geom(x.Shape[0], x.Shape[1:])
+	shape := c.inShapes[0]
+	if xs.dt == dnnl.F32 {
+		if err := checkBatch(&c.LayerBase, x, shape); err != nil {
+			return false, err
+		}
+		n = x.Shape[0]
+	}
+	g, err := c.geom(n, shape)
 	if err != nil {
 		return false, err
 	}
 	f := m.foldedWeights(i, c, bn)
-	y := m.buffers.get(g.N, g.OH, g.OW, g.F)
-	dt := dnnl.F32
-	if m.BF16 && dnnl.HasBF16() {
-		dt = dnnl.BF16
-	}
-	rng, quant := m.int8[c.name]
-	if m.calibrating != notCalibrating {
-		dt, quant = dnnl.F32, false
-	}
-	if quant && m.Int8 && rng.Err <= m.int8MaxErr() {
-		err = f.packed.ForwardInt8(g, x.Data, y.Data, dnnl.Activation(kind), rng)
+	var y *tensor.Tensor
+	if ys.dt == dnnl.F32 {
+		y = m.buffers.get(g.N, g.OH, g.OW, g.F)
 	} else {
-		err = f.packed.Forward(g, x.Data, y.Data, dnnl.Activation(kind), dt)
+		y = m.lowTensor(ys, []int{g.N, g.OH, g.OW, g.F})
 	}
+	dt, rng := m.computeType(c)
+	err = f.packed.ForwardAct(g, actOf(x, xs), actOf(y, ys), dnnl.Activation(kind), dt, rng)
 	if err == nil && m.calibrating != notCalibrating && !c.Depthwise {
 		err = m.record(c.name, g, f.packed, x.Data, y.Data, dnnl.Activation(kind))
 	}

@@ -163,6 +163,22 @@ func (m *Model) tune(name string, r Int8Range, g tensor.ConvGeom, cw *dnnl.ConvW
 	return nil
 }
 
+// Int8Layers counts the convolutions that calibration has seen and, of
+// those, the ones that run in int8 under the current Int8MaxErr.
+func (m *Model) Int8Layers() (int8, calibrated int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.int8 {
+		if r.Max > 0 {
+			calibrated++
+			if r.Err <= m.int8MaxErr() {
+				int8++
+			}
+		}
+	}
+	return int8, calibrated
+}
+
 // int8MaxErr is the largest calibration error of a layer run in int8.
 func (m *Model) int8MaxErr() float32 {
 	if m.Int8MaxErr > 0 {

@@ -185,6 +185,7 @@ type Model struct {
 
 	int8        map[string]Int8Range // calibrated input ranges by conv layer name
 	calibrating calibration
+	allFloat32  bool // keep every activation in float32 (tests compare with it)
 }
 
 // Index returns the index of the named layer, or -1.
@@ -426,8 +427,13 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 		m.buffers = newArena()
 	}
 	a := m.buffers
+	spec := m.planLow(r, training, want)
+	batch := 0
 	vals := make([]*tensor.Tensor, n)
 	for i, t := range feeds {
+		if len(t.Shape) > 0 {
+			batch = t.Shape[0]
+		}
 		if m.Layers[i].Base().outShape != nil && !r.needed[i] {
 			continue
 		}
@@ -446,7 +452,18 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 		}
 		l := m.Layers[i]
 		b := l.Base()
-		if skip, err := m.tryFused(i, r, training, vals, refs, want); err != nil {
+		if spec != nil && spec[i].dt != dnnl.F32 && isPoolOrConcat(l) {
+			y, err := m.forwardLow(i, vals, spec, batch)
+			if err != nil {
+				m.dropAll(vals, nil)
+				return nil, err
+			}
+			vals[i] = y
+			a.hold(y)
+			m.release(b.inputs, vals, refs, want)
+			continue
+		}
+		if skip, err := m.tryFused(i, r, training, vals, refs, want, spec, batch); err != nil {
 			m.dropAll(vals, nil)
 			return nil, err
 		} else if skip {

@@ -20,6 +20,7 @@ func benchCmd() *cobra.Command {
 	var backbone, modes, peer, peerORT string
 	var size, batch, iters, warmup int
 	var bf16, int8 bool
+	var int8MaxErr float32
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure img/s for forward, stage 1 and stage 2 steps, optionally beside the PyTorch and ONNX Runtime peers",
@@ -48,11 +49,14 @@ This machine is noisy: compare only numbers taken together.`,
 				if err != nil {
 					return err
 				}
-				r, err := bench.Run(backbone, mode, size, batch, iters, warmup)
+				r, err := bench.Run(backbone, mode, size, batch, iters, warmup, int8MaxErr)
 				if err != nil {
 					return err
 				}
 				line := map[string]any{"peer": r.Peer, "mode": r.Mode, "size": r.Size, "batch": r.Batch, "img_per_s": r.ImgPerS, "gflop_per_s": r.GFLOPPerS}
+				if r.Int8Layers != "" {
+					line["int8_layers"] = r.Int8Layers
+				}
 				common := []string{"--size", fmt.Sprint(size), "--batch", fmt.Sprint(batch), "--iters", fmt.Sprint(iters), "--warmup", fmt.Sprint(warmup)}
 				if peer != "" {
 					p, err := runPeer("/usr/bin/python3", append(append([]string{peer}, spec.PeerArgs()...), common...))
@@ -86,6 +90,7 @@ This machine is noisy: compare only numbers taken together.`,
 	f.IntVar(&warmup, "warmup", 1, "untimed iterations first")
 	f.BoolVar(&bf16, "bf16", false, "add -bf16 to every mode (frozen layers in bfloat16, trained convolutions in mixed precision)")
 	f.BoolVar(&int8, "int8", false, "run forward as forward-int8 (calibrated on the benchmark batch)")
+	f.Float32Var(&int8MaxErr, "int8-max-err", 1, "forward-int8: largest calibration error of a layer run in int8 (1: every convolution, as the peer; eval and serve default to 0.01)")
 	f.StringVar(&peer, "peer", "", "path of pytorch_peer.py, run with /usr/bin/python3 for comparison")
 	f.StringVar(&peerORT, "peer-ort", "", "path of ort_peer.mjs, run with node for the forward mode (ORT_NODE_DIR: onnxruntime-node's folder)")
 	return cmd
