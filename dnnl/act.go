@@ -125,7 +125,7 @@ func (cw *ConvWeights) ForwardAct(g tensor.ConvGeom, x, y Act, act Activation, d
 			}
 			return o.run(len(o.steps)-1, h{ptr(x.Data), nil, ptr(y.Data)})
 		}
-		k := convIO{g: g, dt: dt, xT: x.Type, yT: y.Type, bias: cw.b != nil, act: act}
+		k := convIO{g: g, dt: dt, xT: x.Type, yT: y.Type, bias: cw.b != nil, act: act, wino: Winograd}
 		if x.Type == U8 {
 			k.xScale = x.Scale
 		}

@@ -76,20 +76,38 @@ func (b *builder) convForwardPD(g tensor.ConvGeom, p prop, dt DataType, bias boo
 
 // convForwardPDTo is convForwardPD with a destination of data type yT.
 func (b *builder) convForwardPDTo(g tensor.ConvGeom, p prop, dt, yT DataType, bias bool, act Activation) C.dnnl_primitive_desc_t {
+	return b.convForwardPDAlg(g, p, dt, yT, bias, act, false)
+}
+
+// winogradOK reports whether g is a convolution oneDNN can compute with
+// its Winograd F(4x4, 3x3) kernel: 3x3, stride 1, not grouped.
+func winogradOK(g tensor.ConvGeom) bool {
+	return g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 && g.Groups == 1
+}
+
+// convForwardPDAlg is convForwardPDTo, with the Winograd algorithm when
+// wino is set: its source and destination are then in the blocked layout
+// the kernel picks, and creating it fails where the CPU has no such kernel.
+func (b *builder) convForwardPDAlg(g tensor.ConvGeom, p prop, dt, yT DataType, bias bool, act Activation, wino bool) C.dnnl_primitive_desc_t {
 	if b.err != nil {
 		return nil
+	}
+	tag := C.int(C.dnnl_nhwc)
+	alg := C.dnnl_alg_kind_t(C.dnnl_convolution_direct)
+	if wino {
+		tag, alg = C.dnnl_format_tag_any, C.dnnl_convolution_winograd
 	}
 	_, _, _, wAny, err := convDescs(g, dt)
 	if err != nil {
 		b.err = err
 		return nil
 	}
-	src, err := mdOf(dt, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
+	src, err := mdOf(dt, tag, g.N, g.C, g.H, g.W)
 	if err != nil {
 		b.err = err
 		return nil
 	}
-	dst, err := mdOf(yT, C.dnnl_nhwc, g.N, g.F, g.OH, g.OW)
+	dst, err := mdOf(yT, tag, g.N, g.F, g.OH, g.OW)
 	if err != nil {
 		b.err = err
 		return nil
@@ -105,7 +123,7 @@ func (b *builder) convForwardPDTo(g tensor.ConvGeom, p prop, dt, yT DataType, bi
 		bmd = &m
 	}
 	var cd C.dnnl_convolution_desc_t
-	if b.err = check(C.dnnl_convolution_forward_desc_init(&cd, p.kind(), C.dnnl_convolution_direct, &src, &wAny, bmd, &dst, &strides[0], &padL[0], &padR[0]), "convolution forward"); b.err != nil {
+	if b.err = check(C.dnnl_convolution_forward_desc_init(&cd, p.kind(), alg, &src, &wAny, bmd, &dst, &strides[0], &padL[0], &padR[0]), "convolution forward"); b.err != nil {
 		return nil
 	}
 	attr := b.postOp(act)
@@ -115,13 +133,16 @@ func (b *builder) convForwardPDTo(g tensor.ConvGeom, p prop, dt, yT DataType, bi
 
 // convIO is a forward inference convolution computed in data type dt
 // (F32 or BF16) on an input stored as xT (a u8 input of scale xScale) with
-// an output stored as yT (F32, or BF16 when dt is).
+// an output stored as yT (F32, or BF16 when dt is). With wino set, a
+// float32 3x3 stride-1 convolution uses oneDNN's Winograd kernel where it
+// has one (see Winograd).
 type convIO struct {
 	g          tensor.ConvGeom
 	dt, xT, yT DataType
 	xScale     float32
 	bias       bool
 	act        Activation
+	wino       bool
 }
 
 // convForwardOp is the cached forward convolution of data type dt on
@@ -137,8 +158,13 @@ func convForwardOp(g tensor.ConvGeom, dt DataType, bias bool, act Activation) (*
 func convIOOp(k convIO) (*op, error) {
 	g := k.g
 	return cached(k, func() (*op, error) {
+		if k.wino && k.dt == F32 && k.xT != U8 && winogradOK(g) {
+			if o, err := winogradOp(k); err == nil {
+				return o, nil
+			}
+		}
 		bd := newBuilder()
-		bd.o.xStep, bd.o.wStep = -1, -1
+		bd.o.xStep, bd.o.wStep, bd.o.yStep = -1, -1, -1
 		pd := bd.convForwardPDTo(g, inference, k.dt, k.yT, k.bias, k.act)
 		if bd.err != nil {
 			return bd.finish(nil)
@@ -189,6 +215,53 @@ func convIOOp(k convIO) (*op, error) {
 	})
 }
 
+// winogradOp is convIOOp for a float32 Winograd convolution: the NHWC
+// input reordered to the kernel's blocked layout, the weights to its
+// transformed form, the convolution, and its output reordered to NHWC.
+func winogradOp(k convIO) (*op, error) {
+	g := k.g
+	bd := newBuilder()
+	bd.o.xStep, bd.o.wStep, bd.o.yStep = -1, -1, -1
+	pd := bd.convForwardPDAlg(g, inference, F32, F32, k.bias, k.act, true)
+	if bd.err != nil {
+		return bd.finish(nil)
+	}
+	_, _, wUser, _, _ := convDescs(g, F32)
+	src, err := mdOf(k.xT, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
+	if err != nil {
+		bd.err = err
+		return bd.finish(nil)
+	}
+	dst, err := mdOf(k.yT, C.dnnl_nhwc, g.N, g.F, g.OH, g.OW)
+	if err != nil {
+		bd.err = err
+		return bd.finish(nil)
+	}
+	xWant := bd.query(pd, C.dnnl_query_src_md)
+	yWant := bd.query(pd, C.dnnl_query_dst_md)
+	wWant := bd.query(pd, C.dnnl_query_weights_md)
+	bd.o.wWant = *wWant
+	mx, mxB := bd.memory(&src, false), bd.memory(xWant, true)
+	bd.o.xStep = len(bd.o.steps)
+	bd.reorder(&src, xWant, mx, mxB)
+	mwu, mw := bd.memory(&wUser, false), bd.memory(wWant, true)
+	bd.o.wStep = len(bd.o.steps)
+	bd.reorder(&wUser, wWant, mwu, mw)
+	if bd.err == nil {
+		bd.err = check(C.dnnl_memory_get_data_handle(mw, &bd.o.wOwn), "weights buffer")
+	}
+	myB, my := bd.memory(yWant, true), bd.memory(&dst, false)
+	args := []any{C.DNNL_ARG_SRC, mxB, C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DST, myB}
+	if k.bias {
+		bm, _ := md(C.dnnl_a, g.F)
+		args = append(args, C.DNNL_ARG_BIAS, bd.memory(&bm, false))
+	}
+	bd.step(pd, args...)
+	bd.o.yStep = len(bd.o.steps)
+	bd.reorder(yWant, &dst, myB, my)
+	return bd.finish(pd)
+}
+
 // runConv runs a convolution op on user weights w, reordered on this call,
 // or on weights packed (already reordered) for it when packed is not nil.
 func (o *op) runConv(x, w, packed, b, y unsafe.Pointer) error {
@@ -207,6 +280,12 @@ func (o *op) runConv(x, w, packed, b, y unsafe.Pointer) error {
 			}
 			packed = o.wOwn
 		}
+	}
+	if o.yStep >= 0 {
+		if err := o.run(o.yStep-1, h{xs, packed, nil, b}); err != nil {
+			return err
+		}
+		return o.run(o.yStep, h{nil, y})
 	}
 	return o.run(len(o.steps)-1, h{xs, packed, y, b})
 }
@@ -280,14 +359,24 @@ func (cw *ConvWeights) packed(o *op) (unsafe.Pointer, error) {
 	return p, nil
 }
 
+// Winograd lets the float32 3x3 stride-1 convolutions of frozen weights
+// (ConvWeights) use oneDNN's Winograd F(4x4, 3x3) kernel where the CPU has
+// one (AVX-512): it does about a third of the multiplications of the direct
+// kernel and runs 2 to 2.6 times faster on InceptionV3's 3x3 layers, with
+// relative errors around 1e-6 instead of 1e-7 (a transform, not an
+// approximation). In bfloat16 the direct kernel stays faster overall.
+// Set it to false before the first convolution to compare.
+var Winograd = true
+
 // Forward computes y = act(conv(x, w) + b) in data type dt with the held
-// weights; see ConvForward and ConvForwardBF16.
+// weights; see ConvForward and ConvForwardBF16. In float32, 3x3 stride-1
+// convolutions use the Winograd kernel (see Winograd).
 func (cw *ConvWeights) Forward(g tensor.ConvGeom, x, y []float32, act Activation, dt DataType) error {
 	if err := checkConvForward("convolution forward ("+dt.String()+")", g, x, cw.w, cw.b, y); err != nil {
 		return err
 	}
 	return do(func() error {
-		o, err := convForwardOp(g, dt, cw.b != nil, act)
+		o, err := convIOOp(convIO{g: g, dt: dt, xT: F32, yT: F32, bias: cw.b != nil, act: act, wino: Winograd})
 		if err != nil {
 			return err
 		}

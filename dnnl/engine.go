@@ -116,8 +116,12 @@ type op struct {
 	// weights (-1 when absent), the weights layout the kernel wants and the
 	// op's own buffer for weights reordered on each call.
 	xStep, wStep int
-	wWant        C.dnnl_memory_desc_t
-	wOwn         unsafe.Pointer
+	// Winograd convolutions compute in a blocked layout: the step that
+	// reorders their output back to NHWC (main is the step before it);
+	// -1 when absent.
+	yStep int
+	wWant C.dnnl_memory_desc_t
+	wOwn  unsafe.Pointer
 }
 
 // h is the handle list of one step; nil entries keep the bound memory.
@@ -357,4 +361,4 @@ func (b *builder) finish(main C.dnnl_primitive_desc_t) (*op, error) {
 	return b.o, nil
 }
 
-func newBuilder() *builder { return &builder{o: &op{}} }
+func newBuilder() *builder { return &builder{o: &op{yStep: -1}} }
