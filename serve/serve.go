@@ -25,6 +25,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -74,7 +75,9 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBatch is the largest micro-batch (default 16; 1 turns batching off).
 	MaxBatch int
-	// BatchWait is how long the batcher waits for more requests (default 2 ms).
+	// BatchWait is how long the batcher waits for more requests while
+	// other images are being decoded (default 2 ms); with none being
+	// decoded it runs the batch at once.
 	BatchWait time.Duration
 	// QueueSize bounds waiting requests; beyond it the server answers 503 (default 64).
 	QueueSize int
@@ -186,6 +189,9 @@ type Server struct {
 	// decodeSlots and decodeMem bound concurrent decodes by count and by
 	// estimated bytes.
 	decodeSlots, decodeMem *semaphore.Weighted
+	// decoding counts the images being decoded (or waiting to be): the
+	// batcher waits for more requests only while it is above zero.
+	decoding atomic.Int64
 	// feedbackLimit and feedbackStored serve POST /v1/feedback.
 	feedbackLimit  *limiter
 	feedbackStored *prometheus.CounterVec
@@ -357,18 +363,33 @@ func (s *Server) batcher() {
 	}
 }
 
-// collect gathers up to MaxBatch jobs, waiting at most BatchWait for more.
+// collect gathers up to MaxBatch jobs: those already queued and, while
+// other images are being decoded (they will join the queue soon), those
+// that arrive within BatchWait. A lone request runs at once.
 func (s *Server) collect(first *job) []*job {
 	jobs := []*job{first}
-	timer := time.NewTimer(s.opts.BatchWait)
-	defer timer.Stop()
+	var timer *time.Timer
 	for len(jobs) < s.opts.MaxBatch {
 		select {
 		case j := <-s.queue:
 			jobs = append(jobs, j)
-		case <-timer.C:
-			return jobs
+			continue
+		default:
 		}
+		if s.decoding.Load() == 0 {
+			break
+		}
+		if timer == nil {
+			timer = time.NewTimer(s.opts.BatchWait)
+			defer timer.Stop()
+		}
+		select {
+		case j := <-s.queue:
+			jobs = append(jobs, j)
+			continue
+		case <-timer.C:
+		}
+		break
 	}
 	return jobs
 }
@@ -520,6 +541,8 @@ func (s *Server) decode(ctx context.Context, b []byte) ([][]float32, *apiErr) {
 			h.W, h.H, h.Format, h.ResizedBytes>>20, s.opts.DecodeMemory>>20)}
 	}
 	busy := &apiErr{http.StatusServiceUnavailable, "timeout", "the server is busy decoding other images: retry shortly"}
+	s.decoding.Add(1)
+	defer s.decoding.Add(-1)
 	if err := s.decodeSlots.Acquire(ctx, 1); err != nil {
 		return nil, busy
 	}
