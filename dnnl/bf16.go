@@ -79,7 +79,7 @@ func ConvBackwardDataBF16(g tensor.ConvGeom, dy, w, dx []float32) error {
 			dyWant := bd.query(pd, C.dnnl_query_diff_dst_md)
 			wWant := bd.query(pd, C.dnnl_query_weights_md)
 			dxWant := bd.query(pd, C.dnnl_query_diff_src_md)
-			mdy, mdyB := bd.memory(&dstF, false), bd.memory(dyWant, true)
+			mdy, mdyB := bd.memory(&dstF, false), bd.temp(dyWant, 0)
 			mw, mwB := bd.memory(&wUser, false), bd.memory(wWant, true)
 			bd.reorder(&dstF, dyWant, mdy, mdyB) // step 0: dy to bfloat16
 			bd.reorder(&wUser, wWant, mw, mwB)   // step 1: weights to bfloat16
@@ -87,7 +87,7 @@ func ConvBackwardDataBF16(g tensor.ConvGeom, dy, w, dx []float32) error {
 			if C.dnnl_memory_desc_equal(dxWant, &srcF) != 0 {
 				bd.step(pd, C.DNNL_ARG_DIFF_DST, mdyB, C.DNNL_ARG_WEIGHTS, mwB, C.DNNL_ARG_DIFF_SRC, mdx) // step 2
 			} else {
-				mdxB := bd.memory(dxWant, true)
+				mdxB := bd.temp(dxWant, 1)
 				bd.step(pd, C.DNNL_ARG_DIFF_DST, mdyB, C.DNNL_ARG_WEIGHTS, mwB, C.DNNL_ARG_DIFF_SRC, mdxB)
 				bd.reorder(dxWant, &srcF, mdxB, mdx) // step 3: dx to the user's layout
 			}
@@ -150,8 +150,8 @@ func ConvBackwardWeightsBF16(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 			xWant := bd.query(pd, C.dnnl_query_src_md)
 			dyWant := bd.query(pd, C.dnnl_query_diff_dst_md)
 			wWant, re := bd.adapt(pd, C.dnnl_query_diff_weights_md, &wUser)
-			mx, mxB := bd.memory(&srcF, false), bd.memory(xWant, true)
-			mdy, mdyB := bd.memory(&dstF, false), bd.memory(dyWant, true)
+			mx, mxB := bd.memory(&srcF, false), bd.temp(xWant, 0)
+			mdy, mdyB := bd.memory(&dstF, false), bd.temp(dyWant, 1)
 			bd.reorder(&srcF, xWant, mx, mxB)    // step 0: x to bfloat16
 			bd.reorder(&dstF, dyWant, mdy, mdyB) // step 1: dy to bfloat16
 			mwu := bd.memory(&wUser, false)

@@ -183,7 +183,7 @@ func convIOOp(k convIO) (*op, error) {
 		mx := bd.memory(&srcX, false)
 		if k.xT != k.dt {
 			src, _ := mdOf(k.dt, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
-			mc := bd.memory(&src, true)
+			mc := bd.temp(&src, 0)
 			bd.o.xStep = len(bd.o.steps)
 			if k.xT == U8 {
 				inv := C.float(1 / k.xScale)
@@ -241,7 +241,7 @@ func winogradOp(k convIO) (*op, error) {
 	yWant := bd.query(pd, C.dnnl_query_dst_md)
 	wWant := bd.query(pd, C.dnnl_query_weights_md)
 	bd.o.wWant = *wWant
-	mx, mxB := bd.memory(&src, false), bd.memory(xWant, true)
+	mx, mxB := bd.memory(&src, false), bd.temp(xWant, 0)
 	bd.o.xStep = len(bd.o.steps)
 	bd.reorder(&src, xWant, mx, mxB)
 	mwu, mw := bd.memory(&wUser, false), bd.memory(wWant, true)
@@ -250,7 +250,7 @@ func winogradOp(k convIO) (*op, error) {
 	if bd.err == nil {
 		bd.err = check(C.dnnl_memory_get_data_handle(mw, &bd.o.wOwn), "weights buffer")
 	}
-	myB, my := bd.memory(yWant, true), bd.memory(&dst, false)
+	myB, my := bd.temp(yWant, 1), bd.memory(&dst, false)
 	args := []any{C.DNNL_ARG_SRC, mxB, C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DST, myB}
 	if k.bias {
 		bm, _ := md(C.dnnl_a, g.F)

@@ -111,6 +111,7 @@ type op struct {
 	mems  []C.dnnl_memory_t
 	impl  string
 	ws    int // workspace bytes, for max pooling
+	temps []temp
 
 	// Forward convolutions: the steps that reorder the input and the
 	// weights (-1 when absent), the weights layout the kernel wants and the
@@ -128,8 +129,44 @@ type op struct {
 type h [8]unsafe.Pointer
 
 func (o *op) run(i int, hs h) error {
+	for _, t := range o.temps {
+		if err := check(C.dnnl_memory_set_data_handle(t.mem, scratchBuf(t.id, t.size)), "scratch buffer"); err != nil {
+			return err
+		}
+	}
 	st := C.ts_run(o.steps[i], stream, hs[0], hs[1], hs[2], hs[3], hs[4], hs[5], hs[6], hs[7])
 	return check(st, "execute "+o.impl)
+}
+
+// temp is an op's temporary activation-sized memory (an input converted
+// for the kernel, or its output before conversion): it lives in scratch
+// buffer id, shared by all ops, for the length of one call.
+type temp struct {
+	mem  C.dnnl_memory_t
+	id   int
+	size int
+}
+
+// scratch holds the ops' temporaries. All ops run one at a time on the
+// oneDNN thread, and an op's temporaries with different ids never
+// overlap, so two buffers, grown when an op that needs more is built, do
+// for all: the memory a model's pass needs for them is the largest
+// single one, not their sum, and it is touched (faulted in) once.
+var scratch [2][]byte
+
+// scratchBuf returns the 64-byte aligned start of scratch buffer id,
+// growing it to at least size bytes (only when ops are built, so that a
+// buffer never moves between the steps of one call). It runs on the
+// oneDNN thread.
+func scratchBuf(id, size int) unsafe.Pointer {
+	if len(scratch[id]) < size+64 {
+		scratch[id] = make([]byte, size+64)
+	}
+	p := unsafe.Pointer(&scratch[id][0])
+	if r := uintptr(p) % 64; r != 0 {
+		p = unsafe.Add(p, 64-r)
+	}
+	return p
 }
 
 // runWeightsIn runs an op whose optional first step reorders the user's
@@ -222,6 +259,18 @@ func (b *builder) memory(m *C.dnnl_memory_desc_t, allocate bool) C.dnnl_memory_t
 	b.err = check(C.dnnl_memory_create(&mem, m, engine, handle), "create memory")
 	if b.err == nil {
 		b.o.mems = append(b.o.mems, mem)
+	}
+	return mem
+}
+
+// temp returns a memory for an op's temporary of descriptor m, kept in
+// scratch buffer id (see scratch).
+func (b *builder) temp(m *C.dnnl_memory_desc_t, id int) C.dnnl_memory_t {
+	mem := b.memory(m, false)
+	if b.err == nil {
+		size := int(C.dnnl_memory_desc_get_size(m))
+		b.o.temps = append(b.o.temps, temp{mem, id, size})
+		scratchBuf(id, size)
 	}
 	return mem
 }

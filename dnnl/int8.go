@@ -173,7 +173,12 @@ func int8ConvOp(q *quantized, g tensor.ConvGeom, act Activation, xT, yT DataType
 		if bd.err != nil {
 			return bd.finish(nil)
 		}
-		mq := bd.memory(&src, xT == F32)
+		var mq C.dnnl_memory_t
+		if xT == F32 {
+			mq = bd.temp(&src, 0)
+		} else {
+			mq = bd.memory(&src, false)
+		}
 		if xT == F32 {
 			mx := bd.memory(&srcF, false)
 			bd.o.xStep = len(bd.o.steps)
