@@ -17,6 +17,7 @@ import (
 type arena struct {
 	owned map[*float32]*buffer
 	free  []*buffer // sorted by capacity
+	lent  []*buffer // kept by layers for the backward pass of the last training pass
 }
 
 type buffer struct {
@@ -81,6 +82,37 @@ func (a *arena) keep(t *tensor.Tensor) {
 	if b := a.lookup(t); b != nil {
 		delete(a.owned, &b.data[0])
 	}
+	for i, b := range a.lent {
+		if len(t.Data) > 0 && len(b.data) > 0 && &b.data[0] == &t.Data[0] {
+			a.lent = append(a.lent[:i], a.lent[i+1:]...)
+			break
+		}
+	}
+}
+
+// lend lends t's buffer to a layer that keeps it for its backward pass: it
+// returns to the free list when the next pass begins (reclaim), since a
+// backward pass only ever follows the last forward pass. Training steps
+// then reuse their activation memory instead of faulting in new memory
+// each step.
+func (a *arena) lend(t *tensor.Tensor) {
+	if b := a.lookup(t); b != nil {
+		delete(a.owned, &b.data[0])
+		a.lent = append(a.lent, b)
+	}
+}
+
+// reclaim returns the lent buffers to the free list.
+func (a *arena) reclaim() {
+	for _, b := range a.lent {
+		b.live = 0
+		b.data = b.data[:cap(b.data)]
+		i := sort.Search(len(a.free), func(i int) bool { return cap(a.free[i].data) >= cap(b.data) })
+		a.free = append(a.free, nil)
+		copy(a.free[i+1:], a.free[i:])
+		a.free[i] = b
+	}
+	a.lent = a.lent[:0]
 }
 
 // alloc returns a tensor for a layer's output: from the pass's arena when

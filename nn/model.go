@@ -427,6 +427,7 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 		m.buffers = newArena()
 	}
 	a := m.buffers
+	a.reclaim() // the last pass's backward is over: a new pass replaces it
 	spec := m.planLow(r, training, want)
 	batch := 0
 	vals := make([]*tensor.Tensor, n)
@@ -482,9 +483,9 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 		}
 		if mode.Keep {
 			for _, x := range in {
-				a.keep(x)
+				a.lend(x)
 			}
-			a.keep(y)
+			a.lend(y)
 		}
 		vals[i] = y
 		a.hold(y)

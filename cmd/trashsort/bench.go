@@ -87,7 +87,7 @@ This machine is noisy: compare only numbers taken together.`,
 	f.IntVar(&size, "size", 224, "input size")
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&iters, "iters", 3, "timed iterations")
-	f.IntVar(&warmup, "warmup", 1, "untimed iterations first")
+	f.IntVar(&warmup, "warmup", 2, "untimed iterations first (the peers get the same; the engine's buffer pool settles in two passes)")
 	f.BoolVar(&bf16, "bf16", false, "add -bf16 to every mode (frozen layers in bfloat16, trained convolutions in mixed precision)")
 	f.BoolVar(&int8, "int8", false, "run forward as forward-int8 (calibrated on the benchmark batch)")
 	f.Float32Var(&int8MaxErr, "int8-max-err", 1, "forward-int8: largest calibration error of a layer run in int8 (1: every convolution, as the peer; eval and serve default to 0.01)")
