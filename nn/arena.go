@@ -12,12 +12,23 @@ import (
 // engine that cost as much as a fifth of inference time. A buffer is
 // live while a pending layer still reads it; once its last reader has run
 // it returns to the free list, and the next allocation takes the smallest
-// free buffer that fits. Buffers a layer keeps for its backward pass, and
-// the outputs handed to the caller, leave the arena for good.
+// free buffer that fits. Buffers a layer keeps for its backward pass return
+// when the next pass begins; the outputs handed to the caller leave the
+// arena for good.
+//
+// Passes of one model repeat the same requests, so each pass first offers
+// request k the buffer that request k got in the previous pass: the
+// previous pass's assignment was valid, so it replays whole and the second
+// pass allocates nothing. (Best fit alone drifts: a smaller request takes
+// a larger buffer that a later request got last time, which then
+// allocates, for several passes.)
 type arena struct {
 	owned map[*float32]*buffer
 	free  []*buffer // sorted by capacity
 	lent  []*buffer // kept by layers for the backward pass of the last training pass
+	// prev and cur are the buffers handed out by the previous and the
+	// current pass, in request order.
+	prev, cur []*buffer
 }
 
 type buffer struct {
@@ -33,17 +44,43 @@ func (a *arena) get(shape ...int) *tensor.Tensor {
 	if n == 0 {
 		return tensor.New(shape...)
 	}
-	i := sort.Search(len(a.free), func(i int) bool { return cap(a.free[i].data) >= n })
 	var b *buffer
-	if i < len(a.free) {
-		b = a.free[i]
-		a.free = append(a.free[:i], a.free[i+1:]...)
-	} else {
-		b = &buffer{data: make([]float32, n)}
+	if k := len(a.cur); k < len(a.prev) && cap(a.prev[k].data) >= n {
+		b = a.takeFree(a.prev[k])
 	}
+	if b == nil {
+		i := sort.Search(len(a.free), func(i int) bool { return cap(a.free[i].data) >= n })
+		if i < len(a.free) {
+			b = a.free[i]
+			a.free = append(a.free[:i], a.free[i+1:]...)
+		} else {
+			b = &buffer{data: make([]float32, n)}
+		}
+	}
+	a.cur = append(a.cur, b)
 	b.data = b.data[:n]
 	a.owned[&b.data[0]] = b
 	return &tensor.Tensor{Shape: shape, Data: b.data}
+}
+
+// takeFree removes b from the free list and returns it, or returns nil
+// when b is not free.
+func (a *arena) takeFree(b *buffer) *buffer {
+	i := sort.Search(len(a.free), func(i int) bool { return cap(a.free[i].data) >= cap(b.data) })
+	for ; i < len(a.free) && cap(a.free[i].data) == cap(b.data); i++ {
+		if a.free[i] == b {
+			a.free = append(a.free[:i], a.free[i+1:]...)
+			return b
+		}
+	}
+	return nil
+}
+
+// newPass starts a pass: the previous pass's requests become the ones to
+// replay, and the buffers lent for its backward pass are free again.
+func (a *arena) newPass() {
+	a.prev, a.cur = a.cur, a.prev[:0]
+	a.reclaim()
 }
 
 func (a *arena) lookup(t *tensor.Tensor) *buffer {

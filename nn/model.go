@@ -427,7 +427,7 @@ func (m *Model) Run(feeds map[int]*tensor.Tensor, outputs []int, training bool) 
 		m.buffers = newArena()
 	}
 	a := m.buffers
-	a.reclaim() // the last pass's backward is over: a new pass replaces it
+	a.newPass() // the last pass's backward is over: a new pass replaces it
 	spec := m.planLow(r, training, want)
 	batch := 0
 	vals := make([]*tensor.Tensor, n)

@@ -128,6 +128,14 @@ func TestRecipePresets(t *testing.T) {
 		t.Errorf("tuned preset for MobileNetV2: unfreeze-from %q (want the backbone's default), ema %g, size %d, epochs2 %d, views %d, bf16 training %v (measured for InceptionV3 only)",
 			g.cfg.UnfreezeFrom, g.cfg.EMA, g.cfg.Size, g.cfg.Epochs2, g.cfg.CacheFeatures, g.cfg.TrainBF16)
 	}
+	// fast is tuned at 235 px with two views, predicting at 235 px.
+	q, _ := withRecipe(t, "fast", "")
+	if q.cfg.Size != 235 || q.cfg.CacheFeatures != 2 || !slices.Equal(q.cfg.TestSizes, []int{235}) || q.cfg.Epochs2 != 8 || q.cfg.UnfreezeFrom != "conv2d_73" || !q.cfg.TrainBF16 || q.cfg.Mixup != 0.2 {
+		t.Errorf("fast preset for InceptionV3: %+v", q.cfg)
+	}
+	if tuned, _ := withRecipe(t, "tuned", ""); tuned.cfg.Size != 299 || tuned.cfg.CacheFeatures != 4 {
+		t.Errorf("building the fast preset changed tuned: size %d, views %d", tuned.cfg.Size, tuned.cfg.CacheFeatures)
+	}
 	// max is tuned three times, in train and in run.
 	for _, name := range []string{"run", "train"} {
 		m := &trainFlags{recipe: "max"}
