@@ -50,7 +50,7 @@ fuzz: deps
 # The service's figures: 20 concurrent decode bombs against InceptionV3 and
 # a soak of 20,000 mixed requests (TRASHSORT_SOAK_N to change).
 loadtest: deps
-	OMP_WAIT_POLICY=PASSIVE TRASHSORT_LOADTEST=1 go test -count=1 -v -timeout 60m -run 'TestLoad' ./serve
+	GOMP_SPINCOUNT=3000 TRASHSORT_LOADTEST=1 go test -count=1 -v -timeout 60m -run 'TestLoad' ./serve
 
 bench: build
 	go test -run '^$$' -bench . -benchtime 3x ./dnnl ./models

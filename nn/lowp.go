@@ -17,7 +17,7 @@ import (
 // (any other layer, a requested output): those values stay float32.
 //
 // u8 values carry one scale per tensor, chosen from the calibrated input
-// ranges of the convolutions that read them; the branches of a
+// ranges of the convolutions that read them (the narrowest); the branches of a
 // concatenation, and a pooling's input and output, share one scale.
 
 // lowSpec is the storage of one layer's output in a pass: float32 (the
@@ -170,8 +170,12 @@ func isPoolOrConcat(l Layer) bool {
 
 // planScales gives each group of u8 values that must share a scale (a
 // pooling's input and output, a concatenation's parts and result) the
-// scale of the widest calibrated range among the convolutions reading any
-// of them. A group no calibrated convolution reads stays float32.
+// scale of the narrowest calibrated (clipped) range among the convolutions
+// reading any of them: the clip calibration chose for a reader trades rare
+// saturated values for finer steps, and the narrowest keeps that trade for
+// the group (on the 224 px InceptionV3 model, all layers in int8: 320 of
+// 328 val answers as float32's and 89.02%, against 318 and 88.41% with the
+// widest). A group no calibrated convolution reads stays float32.
 func (m *Model) planScales(r *run, cand []bool, spec []lowSpec) {
 	n := len(m.Layers)
 	parent := make([]int, n)
@@ -212,7 +216,9 @@ func (m *Model) planScales(r *run, cand []bool, spec []lowSpec) {
 				hi *= rng.Clip
 			}
 			g := find(t)
-			top[g] = max(top[g], hi)
+			if top[g] == 0 || hi < top[g] {
+				top[g] = hi
+			}
 		}
 	}
 	for t := 0; t < n; t++ {
