@@ -27,6 +27,11 @@ type EpochLog struct {
 	LR      float64 `json:"lr"`
 	Seconds float64 `json:"seconds"`
 	ImgPerS float64 `json:"img_per_s"`
+	// RSSMB and PeakRSSMB are the process's resident memory at the end
+	// of the epoch and its peak so far (MB): flat across epochs when the
+	// training reuses its memory.
+	RSSMB     float64 `json:"rss_mb,omitempty"`
+	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
 }
 
 // Result is a finished (or interrupted) run.
@@ -341,8 +346,8 @@ func (t *trainer) run(ctx context.Context) error {
 			if improved {
 				mark = " *"
 			}
-			fmt.Fprintf(t.cfg.Progress, "epoch %d/%d [stage %d] loss %.4f acc %.4f val_loss %.4f val_acc %.4f lr %.2g %.1fs %.1f img/s%s\n",
-				log.Epoch, total, stage, log.Loss, log.Acc, log.ValLoss, log.ValAcc, log.LR, log.Seconds, log.ImgPerS, mark)
+			fmt.Fprintf(t.cfg.Progress, "epoch %d/%d [stage %d] loss %.4f acc %.4f val_loss %.4f val_acc %.4f lr %.2g %.1fs %.1f img/s rss %.2f GB (peak %.2f)%s\n",
+				log.Epoch, total, stage, log.Loss, log.Acc, log.ValLoss, log.ValAcc, log.LR, log.Seconds, log.ImgPerS, log.RSSMB/1024, log.PeakRSSMB/1024, mark)
 		}
 		if t.cfg.Checkpoint != "" {
 			if err := t.saveCheckpoint(); err != nil {
@@ -510,6 +515,7 @@ func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error)
 	}
 	log.Seconds = time.Since(start).Seconds()
 	log.ImgPerS = float64(seen) / trainTime.Seconds()
+	log.RSSMB, log.PeakRSSMB = memoryMB()
 	return log, nil
 }
 

@@ -20,9 +20,9 @@ import (
 // writeCSV writes the history as Keras' CSVLogger does (one row per epoch).
 func writeCSV(path string, h []EpochLog) error {
 	var b bytes.Buffer
-	fmt.Fprintln(&b, "epoch,stage,loss,accuracy,val_loss,val_accuracy,lr,seconds,img_per_s")
+	fmt.Fprintln(&b, "epoch,stage,loss,accuracy,val_loss,val_accuracy,lr,seconds,img_per_s,rss_mb,peak_rss_mb")
 	for _, e := range h {
-		fmt.Fprintf(&b, "%d,%d,%.6f,%.6f,%.6f,%.6f,%g,%.2f,%.2f\n", e.Epoch, e.Stage, e.Loss, e.Acc, e.ValLoss, e.ValAcc, e.LR, e.Seconds, e.ImgPerS)
+		fmt.Fprintf(&b, "%d,%d,%.6f,%.6f,%.6f,%.6f,%g,%.2f,%.2f,%.0f,%.0f\n", e.Epoch, e.Stage, e.Loss, e.Acc, e.ValLoss, e.ValAcc, e.LR, e.Seconds, e.ImgPerS, e.RSSMB, e.PeakRSSMB)
 	}
 	return atomicfile.WriteFile(path, b.Bytes())
 }

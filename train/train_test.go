@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestTwoStageRecipe(t *testing.T) {
 	tr, va, w := subsets(t, 20, 10)
 	dir := t.TempDir()
 	cfg := smallConfig(dir)
-	fitReaching(t, cfg, tr, va, w, 0.6)
+	res := fitReaching(t, cfg, tr, va, w, 0.6)
 	for _, f := range []string{"history.csv", "loss.png", "accuracy.png", "model.safetensors"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
@@ -57,6 +58,17 @@ func TestTwoStageRecipe(t *testing.T) {
 		t.Errorf("reloaded model scores %.4f on val, file records %.4f", acc, clf.Meta.Summary.ValAccuracy)
 	}
 	checkCalibration(t, clf, va)
+	if runtime.GOOS == "linux" {
+		for _, e := range res.History {
+			if !(e.RSSMB > 0 && e.PeakRSSMB >= e.RSSMB) {
+				t.Errorf("epoch %d: rss %g MB, peak %g MB; want 0 < rss <= peak", e.Epoch, e.RSSMB, e.PeakRSSMB)
+			}
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "history.csv"))
+		if err != nil || !strings.Contains(string(b), ",rss_mb,peak_rss_mb") {
+			t.Errorf("history.csv lacks the memory columns: %v\n%s", err, b)
+		}
+	}
 }
 
 // TestTwoStageRecipeBF16: the same run with mixed-precision training
