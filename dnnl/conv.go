@@ -152,77 +152,27 @@ func convForwardOp(g tensor.ConvGeom, dt DataType, bias bool, act Activation) (*
 }
 
 // convIOOp is the cached forward convolution k: an optional reorder of the
-// input to k.dt, an optional reorder of the user's weights into the layout
-// the kernel wants, and the convolution, whose handles are source,
-// weights, destination and bias.
+// input into the type and layout the kernel wants, an optional reorder of
+// the user's weights, the convolution, whose handles are source, weights,
+// destination and bias, and for a Winograd kernel (k.wino, where oneDNN
+// has one) a reorder of its blocked output to NHWC.
 func convIOOp(k convIO) (*op, error) {
-	g := k.g
 	return cached(k, func() (*op, error) {
-		if k.wino && k.dt == F32 && k.xT != U8 && winogradOK(g) {
-			if o, err := winogradOp(k); err == nil {
+		if k.wino && k.dt == F32 && k.xT != U8 && winogradOK(k.g) {
+			if o, err := buildConvIO(k, true); err == nil {
 				return o, nil
 			}
 		}
-		bd := newBuilder()
-		bd.o.xStep, bd.o.wStep, bd.o.yStep = -1, -1, -1
-		pd := bd.convForwardPDTo(g, inference, k.dt, k.yT, k.bias, k.act)
-		if bd.err != nil {
-			return bd.finish(nil)
-		}
-		_, _, wUser, _, _ := convDescs(g, F32)
-		dst, err := mdOf(k.yT, C.dnnl_nhwc, g.N, g.F, g.OH, g.OW)
-		if err != nil {
-			bd.err = err
-			return bd.finish(nil)
-		}
-		srcX, err := mdOf(k.xT, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
-		if err != nil {
-			bd.err = err
-			return bd.finish(nil)
-		}
-		mx := bd.memory(&srcX, false)
-		if k.xT != k.dt {
-			src, _ := mdOf(k.dt, C.dnnl_nhwc, g.N, g.C, g.H, g.W)
-			mc := bd.temp(&src, 0)
-			bd.o.xStep = len(bd.o.steps)
-			if k.xT == U8 {
-				inv := C.float(1 / k.xScale)
-				bd.reorderScaled(&srcX, &src, mx, mc, &inv)
-			} else {
-				bd.reorder(&srcX, &src, mx, mc)
-			}
-			mx = mc
-		}
-		wWant, re := bd.adapt(pd, C.dnnl_query_weights_md, &wUser)
-		bd.o.wWant = *wWant
-		mwu := bd.memory(&wUser, false)
-		mw := mwu
-		if re {
-			mw = bd.memory(wWant, true)
-			bd.o.wStep = len(bd.o.steps)
-			bd.reorder(&wUser, wWant, mwu, mw)
-			if bd.err == nil {
-				bd.err = check(C.dnnl_memory_get_data_handle(mw, &bd.o.wOwn), "weights buffer")
-			}
-		}
-		args := []any{C.DNNL_ARG_SRC, mx, C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DST, bd.memory(&dst, false)}
-		if k.bias {
-			bm, _ := md(C.dnnl_a, g.F)
-			args = append(args, C.DNNL_ARG_BIAS, bd.memory(&bm, false))
-		}
-		bd.step(pd, args...)
-		return bd.finish(pd)
+		return buildConvIO(k, false)
 	})
 }
 
-// winogradOp is convIOOp for a float32 Winograd convolution: the NHWC
-// input reordered to the kernel's blocked layout, the weights to its
-// transformed form, the convolution, and its output reordered to NHWC.
-func winogradOp(k convIO) (*op, error) {
+// buildConvIO builds convIOOp's op with the Winograd or the direct kernel.
+func buildConvIO(k convIO, wino bool) (*op, error) {
 	g := k.g
 	bd := newBuilder()
 	bd.o.xStep, bd.o.wStep, bd.o.yStep = -1, -1, -1
-	pd := bd.convForwardPDAlg(g, inference, F32, F32, k.bias, k.act, true)
+	pd := bd.convForwardPDAlg(g, inference, k.dt, k.yT, k.bias, k.act, wino)
 	if bd.err != nil {
 		return bd.finish(nil)
 	}
@@ -237,28 +187,46 @@ func winogradOp(k convIO) (*op, error) {
 		bd.err = err
 		return bd.finish(nil)
 	}
-	xWant := bd.query(pd, C.dnnl_query_src_md)
-	yWant := bd.query(pd, C.dnnl_query_dst_md)
-	wWant := bd.query(pd, C.dnnl_query_weights_md)
-	bd.o.wWant = *wWant
-	mx, mxB := bd.memory(&src, false), bd.temp(xWant, 0)
-	bd.o.xStep = len(bd.o.steps)
-	bd.reorder(&src, xWant, mx, mxB)
-	mwu, mw := bd.memory(&wUser, false), bd.memory(wWant, true)
-	bd.o.wStep = len(bd.o.steps)
-	bd.reorder(&wUser, wWant, mwu, mw)
-	if bd.err == nil {
-		bd.err = check(C.dnnl_memory_get_data_handle(mw, &bd.o.wOwn), "weights buffer")
+	mx := bd.memory(&src, false)
+	if xWant, re := bd.adapt(pd, C.dnnl_query_src_md, &src); re {
+		mc := bd.temp(xWant, 0)
+		bd.o.xStep = len(bd.o.steps)
+		if k.xT == U8 {
+			inv := C.float(1 / k.xScale)
+			bd.reorderScaled(&src, xWant, mx, mc, &inv)
+		} else {
+			bd.reorder(&src, xWant, mx, mc)
+		}
+		mx = mc
 	}
-	myB, my := bd.temp(yWant, 1), bd.memory(&dst, false)
-	args := []any{C.DNNL_ARG_SRC, mxB, C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DST, myB}
+	wWant, re := bd.adapt(pd, C.dnnl_query_weights_md, &wUser)
+	bd.o.wWant = *wWant
+	mwu := bd.memory(&wUser, false)
+	mw := mwu
+	if re {
+		mw = bd.memory(wWant, true)
+		bd.o.wStep = len(bd.o.steps)
+		bd.reorder(&wUser, wWant, mwu, mw)
+		if bd.err == nil {
+			bd.err = check(C.dnnl_memory_get_data_handle(mw, &bd.o.wOwn), "weights buffer")
+		}
+	}
+	my := bd.memory(&dst, false)
+	yWant, yRe := bd.adapt(pd, C.dnnl_query_dst_md, &dst)
+	myK := my
+	if yRe {
+		myK = bd.temp(yWant, 1)
+	}
+	args := []any{C.DNNL_ARG_SRC, mx, C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DST, myK}
 	if k.bias {
 		bm, _ := md(C.dnnl_a, g.F)
 		args = append(args, C.DNNL_ARG_BIAS, bd.memory(&bm, false))
 	}
 	bd.step(pd, args...)
-	bd.o.yStep = len(bd.o.steps)
-	bd.reorder(yWant, &dst, myB, my)
+	if yRe {
+		bd.o.yStep = len(bd.o.steps)
+		bd.reorder(yWant, &dst, myK, my)
+	}
 	return bd.finish(pd)
 }
 
