@@ -24,6 +24,7 @@ import (
 	"github.com/corona10/goimagehash"
 
 	"trashsort/data"
+	"trashsort/internal/disjoint"
 )
 
 // Splits are the folder names read as splits when DIR holds any of them.
@@ -269,31 +270,18 @@ func nearGroups(entries []*entry, near int) []Group {
 			es = append(es, e)
 		}
 	}
-	parent := make([]int, len(es))
-	for i := range parent {
-		parent[i] = i
-	}
-	var find func(int) int
-	find = func(i int) int {
-		for parent[i] != i {
-			parent[i] = parent[parent[i]]
-			i = parent[i]
-		}
-		return i
-	}
+	sets := disjoint.New(len(es))
 	for i := range es {
 		for j := i + 1; j < len(es); j++ {
 			if Distance(es[i].hash, es[j].hash) <= near {
-				if a, b := find(i), find(j); a != b {
-					parent[b] = a
-				}
+				sets.Union(i, j)
 			}
 		}
 	}
 	members := map[int][]*entry{}
 	var roots []int
 	for i, e := range es {
-		r := find(i)
+		r := sets.Find(i)
 		if members[r] == nil {
 			roots = append(roots, r)
 		}

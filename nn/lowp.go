@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"trashsort/dnnl"
+	"trashsort/internal/disjoint"
 	"trashsort/tensor"
 )
 
@@ -178,22 +179,11 @@ func isPoolOrConcat(l Layer) bool {
 // widest). A group no calibrated convolution reads stays float32.
 func (m *Model) planScales(r *run, cand []bool, spec []lowSpec) {
 	n := len(m.Layers)
-	parent := make([]int, n)
-	for i := range parent {
-		parent[i] = i
-	}
-	var find func(int) int
-	find = func(i int) int {
-		for parent[i] != i {
-			parent[i] = parent[parent[i]]
-			i = parent[i]
-		}
-		return i
-	}
+	sets := disjoint.New(n)
 	for t := 0; t < n; t++ {
 		if cand[t] && isPoolOrConcat(m.Layers[t]) {
 			for _, j := range m.Layers[t].Base().inputs {
-				parent[find(j)] = find(t)
+				sets.Union(t, j)
 			}
 		}
 	}
@@ -215,7 +205,7 @@ func (m *Model) planScales(r *run, cand []bool, spec []lowSpec) {
 			if rng.Clip > 0 && rng.Clip < 1 {
 				hi *= rng.Clip
 			}
-			g := find(t)
+			g := sets.Find(t)
 			if top[g] == 0 || hi < top[g] {
 				top[g] = hi
 			}
@@ -225,7 +215,7 @@ func (m *Model) planScales(r *run, cand []bool, spec []lowSpec) {
 		if !cand[t] {
 			continue
 		}
-		if hi := top[find(t)]; hi > 0 {
+		if hi := top[sets.Find(t)]; hi > 0 {
 			spec[t].scale = 255 / hi
 		} else {
 			spec[t] = lowSpec{}
