@@ -114,7 +114,7 @@ func ConvBackwardDataBF16(g tensor.ConvGeom, dy, w, dx []float32) error {
 
 // ConvBackwardWeightsBF16 is ConvBackwardWeights computed in bfloat16: x
 // and dy are rounded to bfloat16, products accumulate in float32, and dw
-// and db are float32.
+// and db are float32, added to as by ConvBackwardWeights.
 func ConvBackwardWeightsBF16(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 	if err := checkConvBackwardWeights("bf16 convolution backward weights", g, x, dy, dw, db); err != nil {
 		return err
@@ -149,24 +149,18 @@ func ConvBackwardWeightsBF16(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 			}
 			xWant := bd.query(pd, C.dnnl_query_src_md)
 			dyWant := bd.query(pd, C.dnnl_query_diff_dst_md)
-			wWant, re := bd.adapt(pd, C.dnnl_query_diff_weights_md, &wUser)
+			wWant := bd.query(pd, C.dnnl_query_diff_weights_md)
 			mx, mxB := bd.memory(&srcF, false), bd.temp(xWant, 0)
 			mdy, mdyB := bd.memory(&dstF, false), bd.temp(dyWant, 1)
 			bd.reorder(&srcF, xWant, mx, mxB)    // step 0: x to bfloat16
 			bd.reorder(&dstF, dyWant, mdy, mdyB) // step 1: dy to bfloat16
-			mwu := bd.memory(&wUser, false)
-			mw := mwu
-			if re {
-				mw = bd.memory(wWant, true)
-			}
+			mw, mb := bd.gradsOut(wWant, bmd)
 			args := []any{C.DNNL_ARG_SRC, mxB, C.DNNL_ARG_DIFF_DST, mdyB, C.DNNL_ARG_DIFF_WEIGHTS, mw}
 			if db != nil {
-				args = append(args, C.DNNL_ARG_DIFF_BIAS, bd.memory(&bm, false))
+				args = append(args, C.DNNL_ARG_DIFF_BIAS, mb)
 			}
-			bd.step(pd, args...) // step 2
-			if re {
-				bd.reorder(wWant, &wUser, mw, mwu) // step 3: dw to the user's layout
-			}
+			bd.step(pd, args...)                    // step 2
+			bd.addGrads(wWant, &wUser, mw, bmd, mb) // steps 3 and 4: add to dw and db
 			return bd.finish(pd)
 		})
 		if err != nil {
@@ -178,16 +172,6 @@ func ConvBackwardWeightsBF16(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 		if err := o.run(1, h{ptr(dy)}); err != nil {
 			return err
 		}
-		main := h{nil, nil, ptr(dw), ptr(db)}
-		if len(o.steps) == 4 {
-			main[2] = nil
-		}
-		if err := o.run(2, main); err != nil {
-			return err
-		}
-		if len(o.steps) == 4 {
-			return o.run(3, h{nil, ptr(dw)})
-		}
-		return nil
+		return o.runGradsOut(2, h{}, ptr(dw), ptr(db))
 	})
 }

@@ -65,12 +65,14 @@ func TestConvBackwardBF16CloseToFloat32(t *testing.T) {
 			t.Errorf("%v: backward data rel err %g, want (0, 2e-2]", tc, e)
 		}
 		for _, bias := range []bool{false, true} {
-			wantDw, gotDw := make([]float32, g.WeightLen()), randSlice(r, g.WeightLen()) // overwritten
+			wantDw, gotDw := make([]float32, g.WeightLen()), randSlice(r, g.WeightLen()) // added to
 			var wantDb, gotDb []float32
 			if bias {
 				wantDb, gotDb = make([]float32, g.F), randSlice(r, g.F)
 			}
 			tensor.ConvBackwardWeights(g, x, dy, wantDw, wantDb)
+			addTo(wantDw, gotDw)
+			addTo(wantDb, gotDb)
 			if err := ConvBackwardWeightsBF16(g, x, dy, gotDw, gotDb); err != nil {
 				t.Fatal(err)
 			}

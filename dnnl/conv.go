@@ -417,8 +417,9 @@ func ConvBackwardData(g tensor.ConvGeom, dy, w, dx []float32) error {
 	})
 }
 
-// ConvBackwardWeights computes dw (Keras layout) and, when db is not nil, db
-// from the forward input x and dy. Both are overwritten.
+// ConvBackwardWeights adds the gradient of the weights (Keras layout) to dw
+// and, when db is not nil, the bias gradient to db, from the forward input
+// x and dy. Adding, not overwriting, is how a model accumulates gradients.
 func ConvBackwardWeights(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 	if err := checkConvBackwardWeights("convolution backward weights", g, x, dy, dw, db); err != nil {
 		return err
@@ -446,26 +447,19 @@ func ConvBackwardWeights(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 			if bd.err != nil {
 				return bd.finish(nil)
 			}
-			wWant, re := bd.adapt(pd, C.dnnl_query_diff_weights_md, &wUser)
-			mx, mdy := bd.memory(&src, false), bd.memory(&dst, false)
-			mwu := bd.memory(&wUser, false)
-			mw := mwu
-			if re {
-				mw = bd.memory(wWant, true)
-			}
-			args := []any{C.DNNL_ARG_SRC, mx, C.DNNL_ARG_DIFF_DST, mdy, C.DNNL_ARG_DIFF_WEIGHTS, mw}
+			wWant := bd.query(pd, C.dnnl_query_diff_weights_md)
+			mw, mb := bd.gradsOut(wWant, bmd)
+			args := []any{C.DNNL_ARG_SRC, bd.memory(&src, false), C.DNNL_ARG_DIFF_DST, bd.memory(&dst, false), C.DNNL_ARG_DIFF_WEIGHTS, mw}
 			if db != nil {
-				args = append(args, C.DNNL_ARG_DIFF_BIAS, bd.memory(&bm, false))
+				args = append(args, C.DNNL_ARG_DIFF_BIAS, mb)
 			}
 			bd.step(pd, args...)
-			if re {
-				bd.reorder(wWant, &wUser, mw, mwu)
-			}
+			bd.addGrads(wWant, &wUser, mw, bmd, mb)
 			return bd.finish(pd)
 		})
 		if err != nil {
 			return err
 		}
-		return o.runWeightsOut(ptr(dw), h{ptr(x), ptr(dy), nil, ptr(db)}, 2)
+		return o.runGradsOut(0, h{ptr(x), ptr(dy)}, ptr(dw), ptr(db))
 	})
 }

@@ -79,12 +79,15 @@ func TestConvMatchesReference(t *testing.T) {
 					if e := tensor.RelErr(gotDx, wantDx); e > tol {
 						t.Errorf("backward data rel err %g", e)
 					}
-					wantDw, gotDw := make([]float32, g.WeightLen()), make([]float32, g.WeightLen())
+					// The gradients are added to what the buffers hold.
+					wantDw, gotDw := make([]float32, g.WeightLen()), randSlice(r, g.WeightLen())
 					var wantDb, gotDb []float32
 					if bias {
-						wantDb, gotDb = make([]float32, g.F), make([]float32, g.F)
+						wantDb, gotDb = make([]float32, g.F), randSlice(r, g.F)
 					}
 					tensor.ConvBackwardWeights(g, x, dy, wantDw, wantDb)
+					addTo(wantDw, gotDw)
+					addTo(wantDb, gotDb)
 					if err := ConvBackwardWeights(g, x, dy, gotDw, gotDb); err != nil {
 						t.Fatal(err)
 					}
@@ -190,5 +193,13 @@ func TestWinogradMatchesReference(t *testing.T) {
 				t.Errorf("%v bias=%v: rel err %g > 1e-5", s, bias, e)
 			}
 		}
+	}
+}
+
+// addTo adds src to dst, for the expected value of gradients that are
+// added to a buffer's contents.
+func addTo(dst, src []float32) {
+	for i, v := range src {
+		dst[i] += v
 	}
 }

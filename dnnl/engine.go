@@ -183,19 +183,19 @@ func (o *op) runWeightsIn(w unsafe.Pointer, main h, slot int) error {
 	return o.run(len(o.steps)-1, main)
 }
 
-// runWeightsOut runs an op whose main (first) step computes weight
-// gradients, reordered by an optional second step into the user's dw.
-func (o *op) runWeightsOut(dw unsafe.Pointer, main h, slot int) error {
-	re := len(o.steps) == 2
-	main[slot] = dw
-	if re {
-		main[slot] = nil
-	}
-	if err := o.run(0, main); err != nil {
+// runGradsOut runs an op whose main step (index main, after any input
+// conversions) computes weight gradients into the op's own buffers, and
+// whose next steps add them to the user's dw and, when the op has a bias
+// gradient, db (see builder.gradsOut).
+func (o *op) runGradsOut(main int, hs h, dw, db unsafe.Pointer) error {
+	if err := o.run(main, hs); err != nil {
 		return err
 	}
-	if re {
-		return o.run(1, h{nil, dw})
+	if err := o.run(main+1, h{nil, dw}); err != nil {
+		return err
+	}
+	if main+2 < len(o.steps) {
+		return o.run(main+2, h{nil, db})
 	}
 	return nil
 }
@@ -299,6 +299,52 @@ func (b *builder) reorder(a, z *C.dnnl_memory_desc_t, src, dst C.dnnl_memory_t) 
 	}
 	var pd C.dnnl_primitive_desc_t
 	b.err = check(C.dnnl_reorder_primitive_desc_create(&pd, a, engine, z, engine, nil), "create reorder")
+	if b.err != nil {
+		return
+	}
+	b.pds = append(b.pds, pd)
+	b.step(pd, C.DNNL_ARG_FROM, src, C.DNNL_ARG_TO, dst)
+}
+
+// gradsOut returns the op's own memories for a backward-weights
+// primitive's weight gradient (in the layout the primitive wants, want) and,
+// when bias is set, its bias gradient; addGrads then adds them to the user's.
+func (b *builder) gradsOut(want *C.dnnl_memory_desc_t, bias *C.dnnl_memory_desc_t) (mw, mb C.dnnl_memory_t) {
+	mw = b.memory(want, true)
+	if bias != nil {
+		mb = b.memory(bias, true)
+	}
+	return mw, mb
+}
+
+// addGrads adds the steps that add the gradients in the op's own memories
+// mw and mb (from gradsOut) to the user's buffers, in the Keras weights
+// layout wUser: a reorder with a sum post-op each, so that gradients
+// accumulate across the layers that share a weight and the batches of one
+// step, as Keras' do, without a temporary.
+func (b *builder) addGrads(want, wUser *C.dnnl_memory_desc_t, mw C.dnnl_memory_t, bias *C.dnnl_memory_desc_t, mb C.dnnl_memory_t) {
+	b.reorderAdd(want, wUser, mw, b.memory(wUser, false))
+	if bias != nil {
+		b.reorderAdd(bias, bias, mb, b.memory(bias, false))
+	}
+}
+
+// reorderAdd adds a step that adds memory src (desc a) to dst (desc z),
+// converting the layout.
+func (b *builder) reorderAdd(a, z *C.dnnl_memory_desc_t, src, dst C.dnnl_memory_t) {
+	if b.err != nil {
+		return
+	}
+	var attr C.dnnl_primitive_attr_t
+	if b.err = check(C.dnnl_primitive_attr_create(&attr), "attr"); b.err != nil {
+		return
+	}
+	defer C.dnnl_primitive_attr_destroy(attr)
+	if b.err = check(C.ts_post_sum(attr), "reorder sum"); b.err != nil {
+		return
+	}
+	var pd C.dnnl_primitive_desc_t
+	b.err = check(C.dnnl_reorder_primitive_desc_create(&pd, a, engine, z, engine, C.const_dnnl_primitive_attr_t(attr)), "create accumulating reorder")
 	if b.err != nil {
 		return
 	}

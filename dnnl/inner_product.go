@@ -68,18 +68,27 @@ func ipOp(k ipKey) (*op, error) {
 		dst, _ := md(C.dnnl_nc, k.n, k.out)
 		wUser, _ := md(C.dnnl_io, k.out, k.in)
 		bm, _ := md(C.dnnl_a, k.out)
-		q := C.dnnl_query_t(C.dnnl_query_weights_md)
 		if k.prop == backwardWeights {
-			q = C.dnnl_query_diff_weights_md
+			wWant := bd.query(pd, C.dnnl_query_diff_weights_md)
+			var bmd *C.dnnl_memory_desc_t
+			if k.bias {
+				bmd = &bm
+			}
+			mw, mb := bd.gradsOut(wWant, bmd)
+			args := []any{C.DNNL_ARG_SRC, bd.memory(&src, false), C.DNNL_ARG_DIFF_DST, bd.memory(&dst, false), C.DNNL_ARG_DIFF_WEIGHTS, mw}
+			if k.bias {
+				args = append(args, C.DNNL_ARG_DIFF_BIAS, mb)
+			}
+			bd.step(pd, args...)
+			bd.addGrads(wWant, &wUser, mw, bmd, mb)
+			return bd.finish(pd)
 		}
-		wWant, re := bd.adapt(pd, q, &wUser)
+		wWant, re := bd.adapt(pd, C.dnnl_query_weights_md, &wUser)
 		mwu := bd.memory(&wUser, false)
 		mw := mwu
 		if re {
 			mw = bd.memory(wWant, true)
-			if k.prop != backwardWeights {
-				bd.reorder(&wUser, wWant, mwu, mw)
-			}
+			bd.reorder(&wUser, wWant, mwu, mw)
 		}
 		switch k.prop {
 		case inference:
@@ -90,15 +99,6 @@ func ipOp(k ipKey) (*op, error) {
 			bd.step(pd, args...)
 		case backwardData:
 			bd.step(pd, C.DNNL_ARG_DIFF_DST, bd.memory(&dst, false), C.DNNL_ARG_WEIGHTS, mw, C.DNNL_ARG_DIFF_SRC, bd.memory(&src, false))
-		default:
-			args := []any{C.DNNL_ARG_SRC, bd.memory(&src, false), C.DNNL_ARG_DIFF_DST, bd.memory(&dst, false), C.DNNL_ARG_DIFF_WEIGHTS, mw}
-			if k.bias {
-				args = append(args, C.DNNL_ARG_DIFF_BIAS, bd.memory(&bm, false))
-			}
-			bd.step(pd, args...)
-			if re {
-				bd.reorder(wWant, &wUser, mw, mwu)
-			}
 		}
 		return bd.finish(pd)
 	})
@@ -126,12 +126,14 @@ func DenseForward(n, in, out int, x, w, b, y []float32, act Activation) error {
 	})
 }
 
-// DenseBackward computes dx (skipped when nil), dw and db (skipped when nil).
+// DenseBackward computes dx (skipped when nil) and adds the weight and
+// bias gradients to dw and db (skipped when nil), as ConvBackwardWeights
+// does. db is ignored without dw.
 func DenseBackward(n, in, out int, x, w, dy, dx, dw, db []float32) error {
-	if err := checkLens("dense backward", len(x), n*in, len(w), in*out, len(dy), n*out, len(dw), in*out); err != nil {
+	if err := checkLens("dense backward", len(x), n*in, len(w), in*out, len(dy), n*out); err != nil {
 		return err
 	}
-	if (dx != nil && len(dx) < n*in) || (db != nil && len(db) < out) {
+	if (dx != nil && len(dx) < n*in) || (dw != nil && len(dw) < in*out) || (db != nil && len(db) < out) {
 		return fmt.Errorf("dnnl: dense backward: short gradient buffer")
 	}
 	return do(func() error {
@@ -144,10 +146,13 @@ func DenseBackward(n, in, out int, x, w, dy, dx, dw, db []float32) error {
 				return err
 			}
 		}
+		if dw == nil {
+			return nil
+		}
 		o, err := ipOp(ipKey{backwardWeights, n, in, out, db != nil, Linear})
 		if err != nil {
 			return err
 		}
-		return o.runWeightsOut(ptr(dw), h{ptr(x), ptr(dy), nil, ptr(db)}, 2)
+		return o.runGradsOut(0, h{ptr(x), ptr(dy)}, ptr(dw), ptr(db))
 	})
 }

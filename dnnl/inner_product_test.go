@@ -32,12 +32,15 @@ func TestDenseMatchesReference(t *testing.T) {
 			}
 			dy := randSlice(r, tc.n*tc.out)
 			wdx, gdx := make([]float32, tc.n*tc.in), make([]float32, tc.n*tc.in)
-			wdw, gdw := make([]float32, tc.in*tc.out), make([]float32, tc.in*tc.out)
+			// The weight gradients are added to what the buffers hold.
+			wdw, gdw := make([]float32, tc.in*tc.out), randSlice(r, tc.in*tc.out)
 			var wdb, gdb []float32
 			if bias {
-				wdb, gdb = make([]float32, tc.out), make([]float32, tc.out)
+				wdb, gdb = make([]float32, tc.out), randSlice(r, tc.out)
 			}
 			tensor.DenseBackward(tc.n, tc.in, tc.out, x, w, dy, wdx, wdw, wdb)
+			addTo(wdw, gdw)
+			addTo(wdb, gdb)
 			if err := DenseBackward(tc.n, tc.in, tc.out, x, w, dy, gdx, gdw, gdb); err != nil {
 				t.Fatal(err)
 			}

@@ -87,5 +87,15 @@ static inline dnnl_status_t ts_post_eltwise(dnnl_primitive_attr_t attr, dnnl_alg
 	dnnl_post_ops_destroy(po);
 	return st;
 }
+// ts_post_sum makes a reorder add to its destination instead of overwriting it.
+static inline dnnl_status_t ts_post_sum(dnnl_primitive_attr_t attr) {
+	dnnl_post_ops_t po;
+	dnnl_status_t st = dnnl_post_ops_create(&po);
+	if (st != dnnl_success) return st;
+	st = dnnl_post_ops_append_sum(po, 1.0f);
+	if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
+	dnnl_post_ops_destroy(po);
+	return st;
+}
 static inline void *ts_allocate(void) { return DNNL_MEMORY_ALLOCATE; }
 #endif

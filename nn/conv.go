@@ -164,21 +164,17 @@ func (c *Conv2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, err
 		dy = &tensor.Tensor{Shape: dy.Shape, Data: d}
 	}
 	if c.kernel.Grad != nil && c.Trainable {
-		dw := make([]float32, g.WeightLen())
 		var db []float32
 		if c.bias != nil {
-			db = make([]float32, g.F)
+			db = c.bias.Grad.Data
 		}
 		bwdW := dnnl.ConvBackwardWeights
 		if c.bf16 {
 			bwdW = dnnl.ConvBackwardWeightsBF16
 		}
-		if err := bwdW(g, c.x.Data, dy.Data, dw, db); err != nil {
+		// The kernel adds to the accumulated gradients.
+		if err := bwdW(g, c.x.Data, dy.Data, c.kernel.Grad.Data, db); err != nil {
 			return nil, shapeErr(&c.LayerBase, "%v", err)
-		}
-		addInto(c.kernel.Grad.Data, dw)
-		if db != nil {
-			addInto(c.bias.Grad.Data, db)
 		}
 	}
 	out := make([]*tensor.Tensor, 1)

@@ -114,19 +114,16 @@ func (d *Dense) BackwardLogits(dz *tensor.Tensor, need []bool) ([]*tensor.Tensor
 		dx = tensor.New(d.x.Shape...)
 		dxData = dx.Data
 	}
-	dw := make([]float32, k*d.Units)
-	var db []float32
-	if d.bias != nil {
-		db = make([]float32, d.Units)
+	var dw, db []float32
+	if d.Trainable && d.kernel.Grad != nil {
+		dw = d.kernel.Grad.Data
+		if d.bias != nil {
+			db = d.bias.Grad.Data
+		}
 	}
+	// The kernel adds to the accumulated gradients.
 	if err := dnnl.DenseBackward(n, k, d.Units, d.x.Data, d.kernel.Value.Data, dz.Data, dxData, dw, db); err != nil {
 		return nil, shapeErr(&d.LayerBase, "%v", err)
-	}
-	if d.Trainable {
-		addInto(d.kernel.Grad.Data, dw)
-		if db != nil {
-			addInto(d.bias.Grad.Data, db)
-		}
 	}
 	return []*tensor.Tensor{dx}, nil
 }
