@@ -1,10 +1,15 @@
 package nn
 
 import (
+	"math"
 	"sort"
 
 	"trashsort/tensor"
 )
+
+// poison makes the arena fill every buffer it hands out with NaN, so that
+// tests catch a layer that leaves values unwritten. Tests set it.
+var poison bool
 
 // arena recycles a model's activation buffers across the layers of one
 // pass and across passes, so that a forward pass neither asks the
@@ -60,6 +65,12 @@ func (a *arena) get(shape ...int) *tensor.Tensor {
 	a.cur = append(a.cur, b)
 	b.data = b.data[:n]
 	a.owned[&b.data[0]] = b
+	if poison {
+		nan := float32(math.NaN())
+		for i := range b.data {
+			b.data[i] = nan
+		}
+	}
 	return &tensor.Tensor{Shape: shape, Data: b.data}
 }
 
@@ -114,6 +125,14 @@ func (a *arena) drop(t *tensor.Tensor) {
 	a.free[i] = b
 }
 
+// dropUnheld frees t's buffer when no reader holds it: a value computed
+// and consumed at once.
+func (a *arena) dropUnheld(t *tensor.Tensor) {
+	if b := a.lookup(t); b != nil && b.live <= 0 {
+		a.drop(t)
+	}
+}
+
 // keep removes t's buffer from the arena: it now belongs to whoever holds t.
 func (a *arena) keep(t *tensor.Tensor) {
 	if b := a.lookup(t); b != nil {
@@ -150,6 +169,25 @@ func (a *arena) reclaim() {
 		a.free[i] = b
 	}
 	a.lent = a.lent[:0]
+}
+
+// gradBuf returns a tensor for a gradient that the layer's backward pass
+// computes: from the model's arena during Model.Backward, which returns it
+// to the arena once consumed, else freshly allocated. Its contents are
+// undefined when from the arena: the layer must write every value.
+func (b *LayerBase) gradBuf(shape ...int) *tensor.Tensor {
+	if b.grads != nil {
+		return b.grads.get(shape...)
+	}
+	return tensor.New(shape...)
+}
+
+// doneWith returns a temporary from gradBuf that the layer no longer
+// needs (and returns to no one) to the arena.
+func (b *LayerBase) doneWith(t *tensor.Tensor) {
+	if b.grads != nil {
+		b.grads.dropUnheld(t)
+	}
 }
 
 // alloc returns a tensor for a layer's output: from the pass's arena when

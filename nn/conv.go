@@ -157,11 +157,12 @@ func (c *Conv2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, err
 		if c.z != nil {
 			z = c.z.Data
 		}
-		d, err := activationBackward(c.Activation, z, c.y.Data, dy.Data)
-		if err != nil {
+		dz := c.gradBuf(dy.Shape...)
+		if err := activationBackward(c.Activation, z, c.y.Data, dy.Data, dz.Data); err != nil {
 			return nil, shapeErr(&c.LayerBase, "%v", err)
 		}
-		dy = &tensor.Tensor{Shape: dy.Shape, Data: d}
+		defer c.doneWith(dz)
+		dy = dz
 	}
 	if c.kernel.Grad != nil && c.Trainable {
 		var db []float32
@@ -179,7 +180,7 @@ func (c *Conv2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, err
 	}
 	out := make([]*tensor.Tensor, 1)
 	if need[0] {
-		dx := tensor.New(c.x.Shape...)
+		dx := c.gradBuf(c.x.Shape...)
 		bwdD := dnnl.ConvBackwardData
 		if c.bf16 {
 			bwdD = dnnl.ConvBackwardDataBF16

@@ -89,7 +89,8 @@ func (d *Dense) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 
 // Backward takes the gradient of the output.
 func (d *Dense) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, error) {
-	dz := tensor.New(dy.Shape...)
+	dz := d.gradBuf(dy.Shape...)
+	defer d.doneWith(dz)
 	switch d.Activation {
 	case "relu":
 		tensor.ActivationBackward(tensor.ReLU, d.y.Data, dy.Data, dz.Data)
@@ -111,7 +112,7 @@ func (d *Dense) BackwardLogits(dz *tensor.Tensor, need []bool) ([]*tensor.Tensor
 	var dx *tensor.Tensor
 	var dxData []float32
 	if need[0] {
-		dx = tensor.New(d.x.Shape...)
+		dx = d.gradBuf(d.x.Shape...)
 		dxData = dx.Data
 	}
 	var dw, db []float32

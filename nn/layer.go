@@ -76,6 +76,9 @@ type LayerBase struct {
 	inputs   []int
 	inShapes [][]int
 	outShape []int
+	// grads is the arena that gradient buffers come from while
+	// Model.Backward runs the layer's backward pass (see gradBuf).
+	grads *arena
 }
 
 // Name is the layer's Keras name, e.g. "conv2d_81".

@@ -83,13 +83,12 @@ func actKind(kind string) (int, error) {
 
 // activationBackward computes dx from dy with oneDNN, from the forward
 // output y, or from the input x where the derivative needs it (Swish).
-func activationBackward(kind int, x, y, dy []float32) ([]float32, error) {
-	dx := make([]float32, len(dy))
+func activationBackward(kind int, x, y, dy, dx []float32) error {
 	act := dnnl.Activation(kind)
 	if kind == tensor.Swish {
-		return dx, dnnl.ActivationBackwardFromInput(act, x, dy, dx)
+		return dnnl.ActivationBackwardFromInput(act, x, dy, dx)
 	}
-	return dx, dnnl.ActivationBackward(act, y, dy, dx)
+	return dnnl.ActivationBackward(act, y, dy, dx)
 }
 
 // OutputShape checks the kind; the shape passes through.
@@ -133,7 +132,7 @@ func (a *Activation) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor,
 	if a.y == nil {
 		return nil, shapeErr(&a.LayerBase, "backward without a kept forward pass")
 	}
-	dx := tensor.New(dy.Shape...)
+	dx := a.gradBuf(dy.Shape...)
 	switch a.Kind {
 	case "softmax":
 		softmaxBackward(dy.Shape[len(dy.Shape)-1], a.y.Data, dy.Data, dx.Data)
@@ -141,11 +140,9 @@ func (a *Activation) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor,
 		copy(dx.Data, dy.Data)
 	default:
 		k, _ := actKind(a.Kind)
-		d, err := activationBackward(k, a.x.Data, a.y.Data, dy.Data)
-		if err != nil {
+		if err := activationBackward(k, a.x.Data, a.y.Data, dy.Data, dx.Data); err != nil {
 			return nil, shapeErr(&a.LayerBase, "%v", err)
 		}
-		dx.Data = d
 	}
 	return []*tensor.Tensor{dx}, nil
 }
@@ -239,7 +236,7 @@ func (p *Pooling2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, 
 		return nil, shapeErr(&p.LayerBase, "backward without a kept forward pass")
 	}
 	g := p.g
-	dx := tensor.New(g.N, g.H, g.W, g.C)
+	dx := p.gradBuf(g.N, g.H, g.W, g.C)
 	if err := dnnl.PoolBackward(dnnl.PoolAlg(p.Kind), g, dy.Data, dx.Data, p.ws); err != nil {
 		return nil, shapeErr(&p.LayerBase, "%v", err)
 	}
@@ -365,7 +362,7 @@ func (c *Concatenate) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor
 	parts := make([][]float32, len(c.widths))
 	for i := range out {
 		if need[i] {
-			out[i] = tensor.New(batchShape(n, c.inShapes[i])...)
+			out[i] = c.gradBuf(batchShape(n, c.inShapes[i])...)
 			parts[i] = out[i].Data
 		}
 	}
@@ -470,7 +467,7 @@ func (g *GlobalAveragePooling2D) Forward(in []*tensor.Tensor, m Mode) (*tensor.T
 
 // Backward spreads the gradient evenly.
 func (g *GlobalAveragePooling2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, error) {
-	dx := tensor.New(g.g.N, g.g.H, g.g.W, g.g.C)
+	dx := g.gradBuf(g.g.N, g.g.H, g.g.W, g.g.C)
 	if err := dnnl.PoolBackward(dnnl.AvgPool, g.g, dy.Data, dx.Data, nil); err != nil {
 		return nil, shapeErr(&g.LayerBase, "%v", err)
 	}

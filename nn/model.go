@@ -549,7 +549,18 @@ func (m *Model) Backward(dy *tensor.Tensor, logits bool) error {
 	if r == nil {
 		return errors.New("backward: no training-mode forward pass to differentiate")
 	}
+	// Gradients come from the arena and return to it once consumed, so
+	// that training steps reuse their memory instead of faulting in new
+	// memory each step. A gradient stored in grads is held; one that a
+	// layer returned for several inputs (or that aliases its own output
+	// gradient) is held once per place it is stored.
+	a := m.buffers
 	grads := make([]*tensor.Tensor, len(m.Layers))
+	defer func() {
+		for _, g := range grads {
+			a.drop(g)
+		}
+	}()
 	grads[r.output] = dy
 	for i := r.output; i >= 0; i-- {
 		if grads[i] == nil || !r.reqGrad[i] || r.fed[i] {
@@ -563,26 +574,31 @@ func (m *Model) Backward(dy *tensor.Tensor, logits bool) error {
 		}
 		var dx []*tensor.Tensor
 		var err error
+		b.grads = a
 		switch {
 		case i == r.output && logits:
 			dx, err = backwardLogits(l, grads[i], need)
 		default:
 			dx, err = l.Backward(grads[i], need)
 		}
+		b.grads = nil
 		if err != nil {
 			return err
 		}
-		grads[i] = nil
 		for k, j := range b.inputs {
 			if !need[k] || dx[k] == nil {
 				continue
 			}
 			if grads[j] == nil {
 				grads[j] = dx[k]
+				a.hold(dx[k])
 			} else {
 				addInto(grads[j].Data, dx[k].Data)
+				a.dropUnheld(dx[k])
 			}
 		}
+		a.drop(grads[i])
+		grads[i] = nil
 	}
 	m.last = nil
 	return nil

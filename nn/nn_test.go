@@ -10,6 +10,10 @@ import (
 	"trashsort/tensor"
 )
 
+// Every buffer the arena hands out in these tests starts as NaN, so that a
+// layer that leaves an output or gradient value unwritten fails its test.
+func init() { poison = true }
+
 // smallNet builds Conv-BN-ReLU, two pooled branches, Concat, GAP and Dense.
 func smallNet(t *testing.T, outAct string) *Model {
 	t.Helper()

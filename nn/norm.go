@@ -119,7 +119,7 @@ func (b *BatchNormalization) Backward(dy *tensor.Tensor, need []bool) ([]*tensor
 	}
 	c := dy.Shape[len(dy.Shape)-1]
 	rows := dy.Len() / c
-	dx := tensor.New(dy.Shape...)
+	dx := b.gradBuf(dy.Shape...)
 	if !b.trainedForward {
 		// Frozen: fixed statistics, y = x*s + t.
 		tensor.BatchNormBackwardFrozen(c, dy.Data, data(b.gamma), b.movingVar.Value.Data, b.Epsilon, dx.Data)
