@@ -65,6 +65,11 @@ type Meta struct {
 	// name, calibrated on training images, for 8-bit inference (nil: not
 	// calibrated; see CalibrateInt8).
 	Int8 map[string]nn.Int8Range `json:"int8,omitempty"`
+	// Int8MaxErr is the error bound --int8 uses by default (see
+	// nn.Model.Int8MaxErr): the largest that kept int8 predictions in
+	// agreement with float32 when the model was quantized (see
+	// ChooseInt8MaxErr); 0: nn.DefaultInt8MaxErr.
+	Int8MaxErr float32 `json:"int8_max_err,omitempty"`
 	// TestSizes are the input sizes at which predictions are made and
 	// averaged (multi-scale testing; timm's test_input_size when it holds
 	// one size); empty means Size alone. The same weights run at every
@@ -276,6 +281,10 @@ func Load(path string) (*Classifier, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	if e := meta.Int8MaxErr; e < 0 || e > 1 || e != e {
+		return nil, fmt.Errorf("%s: int8 error bound %g: want a value in (0, 1]", path, e)
+	}
+	c.Model.Int8MaxErr = meta.Int8MaxErr
 	return c, nil
 }
 

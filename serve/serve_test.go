@@ -198,8 +198,8 @@ func TestLoopbackLoad(t *testing.T) {
 // BenchmarkServe measures latency and throughput over loopback with and
 // without micro-batching. TRASHSORT_BENCH_MODEL names a model file to serve
 // (default: a small untrained MobileNetV2); TRASHSORT_BENCH_INT8_MAX_ERR,
-// when set, serves it in int8 with that error threshold (serve --int8
-// --int8-max-err).
+// when set, serves it in int8 with that error bound (serve --int8
+// --int8-max-err; 0: the model's own, serve --int8).
 func BenchmarkServe(b *testing.B) {
 	for _, mb := range []int{1, 16} {
 		for _, c := range []int{1, 16} {
@@ -215,7 +215,9 @@ func BenchmarkServe(b *testing.B) {
 						if err != nil {
 							b.Fatalf("TRASHSORT_BENCH_INT8_MAX_ERR: %v", err)
 						}
-						clf.SetInt8MaxErr(float32(e))
+						if e > 0 {
+							clf.SetInt8MaxErr(float32(e))
+						}
 						if err := clf.UseInt8(); err != nil {
 							b.Fatal(err)
 						}

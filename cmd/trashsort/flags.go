@@ -51,7 +51,7 @@ type inferFlags struct {
 func (f *inferFlags) register(fs *pflag.FlagSet) {
 	fs.IntSliceVar(&f.testSizes, "test-sizes", nil, "input sizes whose predictions are averaged, overriding the model's own test sizes (e.g. its training size alone, for speed)")
 	fs.BoolVar(&f.on, "int8", false, "run the calibrated convolutions in 8-bit integers (see trashsort quantize)")
-	fs.Float64Var(&f.maxErr, "int8-max-err", nn.DefaultInt8MaxErr, "with --int8, a convolution runs in int8 only if its calibrated relative error against float32 is at most this (higher: faster, less exact)")
+	fs.Float64Var(&f.maxErr, "int8-max-err", 0, fmt.Sprintf("with --int8, a convolution runs in int8 only if its calibrated relative error against float32 is at most this (higher: faster, less exact; 0: the bound trashsort quantize chose for the model, else %g)", nn.DefaultInt8MaxErr))
 }
 
 // loadModel reads a model file, or the comma-separated files of an
@@ -69,10 +69,12 @@ func loadModel(path string, bf16 bool, q inferFlags) (*classifier.Classifier, er
 	}
 	clf.SetBF16(bf16)
 	if q.on {
-		if !(q.maxErr > 0) {
-			return nil, fmt.Errorf("--int8-max-err %g: want a positive relative error", q.maxErr)
+		if !(q.maxErr >= 0) {
+			return nil, fmt.Errorf("--int8-max-err %g: want a positive relative error (or 0: the model's own)", q.maxErr)
 		}
-		clf.SetInt8MaxErr(float32(q.maxErr))
+		if q.maxErr > 0 {
+			clf.SetInt8MaxErr(float32(q.maxErr))
+		}
 		if err := clf.UseInt8(); err != nil {
 			return nil, err
 		}

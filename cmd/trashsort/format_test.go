@@ -131,7 +131,7 @@ func TestEnsembleModelFlag(t *testing.T) {
 	}
 }
 
-// TestInt8Flags: --int8 needs a calibrated model and a positive
+// TestInt8Flags: --int8 needs a calibrated model and a non-negative
 // --int8-max-err, and says so.
 func TestInt8Flags(t *testing.T) {
 	dir := t.TempDir()
@@ -143,7 +143,7 @@ func TestInt8Flags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--int8"}, "no int8 calibration"},
-		{[]string{"--int8", "--int8-max-err", "0"}, "--int8-max-err"},
+		{[]string{"--int8", "--int8-max-err", "-1"}, "--int8-max-err"},
 	} {
 		_, err := run(t, append([]string{"eval", "--model", model, "--data", val}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"trashsort/classifier"
 	"trashsort/data"
+	"trashsort/nn"
 	"trashsort/tensor"
 )
 
@@ -14,8 +16,9 @@ func init() { register(quantizeCmd) }
 
 func quantizeCmd() *cobra.Command {
 	var modelPath, dataDir, out string
-	var images, batch int
+	var images, check, batch int
 	var seed uint64
+	var minAgree float64
 	cmd := &cobra.Command{
 		Use:   "quantize",
 		Short: "Calibrate 8-bit inference on training images and store it in the model file (for --int8)",
@@ -23,10 +26,19 @@ func quantizeCmd() *cobra.Command {
 of every convolution of the backbone, choose on one batch how much of that
 range the 8-bit steps cover (clipping rare outliers, by the error it causes)
 and how far the int8 result is from float32, and write them into the model
-file. Layers whose error stays over 1% run in float32. eval, predict, serve and bench
-then run with --int8 without calibration data (as PyTorch's post-training
-static quantization, prepare_fx + calibration + convert_fx, does).`,
+file. eval, predict, serve and bench then run with --int8 without
+calibration data (as PyTorch's post-training static quantization,
+prepare_fx + calibration + convert_fx, does).
+
+Then choose which convolutions --int8 runs in 8 bits: on further training
+images, held out from calibration, try error bounds from 1 (every
+convolution) down to 0.01 and keep the largest whose top-1 predictions
+agree with float32's on at least --min-agreement of them; the others stay
+float32. The choice is stored in the model; --int8-max-err overrides it.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !(minAgree >= 0 && minAgree <= 1) {
+				return fmt.Errorf("--min-agreement %g: want a fraction in [0, 1]", minAgree)
+			}
 			clf, err := classifier.Load(modelPath)
 			if err != nil {
 				return err
@@ -39,22 +51,29 @@ static quantization, prepare_fx + calibration + convert_fx, does).`,
 			if err != nil {
 				return err
 			}
-			batches, wait := l.Epoch(cmd.Context(), 0)
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			batches, wait := l.Epoch(ctx, 0)
 			n := 0
 			var tuneX *tensor.Tensor
+			var held []float32 // raw images held out for the agreement check
 			for b := range batches {
-				if n >= images {
-					continue // drain
+				switch {
+				case n < images:
+					if tuneX == nil {
+						tuneX = b.X.Clone()
+					}
+					if err := clf.CalibrateInt8(b.X); err != nil {
+						return err
+					}
+					n += len(b.Labels)
+				case len(held) < check*b.X.Len()/len(b.Labels):
+					held = append(held, b.X.Data...)
+				default:
+					cancel() // enough images: stop decoding the rest
 				}
-				if tuneX == nil {
-					tuneX = b.X.Clone()
-				}
-				if err := clf.CalibrateInt8(b.X); err != nil {
-					return err
-				}
-				n += len(b.Labels)
 			}
-			if err := wait(); err != nil {
+			if err := wait(); err != nil && (ctx.Err() == nil || cmd.Context().Err() != nil) {
 				return err
 			}
 			if n == 0 {
@@ -63,13 +82,34 @@ static quantization, prepare_fx + calibration + convert_fx, does).`,
 			if err := clf.TuneInt8(tuneX); err != nil {
 				return err
 			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "calibrated %d convolutions on %d images\n", len(clf.Meta.Int8), n)
+			if len(held) == 0 {
+				fmt.Fprintf(w, "no images left to check int8 against float32: --int8 keeps the default error bound %g\n", nn.DefaultInt8MaxErr)
+			} else {
+				s := clf.Meta.Size
+				x := &tensor.Tensor{Shape: []int{len(held) / (s * s * 3), s, s, 3}, Data: held}
+				chosen, checks, err := clf.ChooseInt8MaxErr(x, classifier.Int8Bounds, minAgree, batch)
+				if err != nil {
+					return err
+				}
+				for _, k := range checks {
+					fmt.Fprintf(w, "error bound %-5g %2d of %d convolutions in int8: top-1 agrees with float32 on %d of %d held-out images (%.1f%%)\n",
+						k.MaxErr, k.Layers, k.Calibrated, k.Agree, k.Images, 100*k.Agreement())
+				}
+				if last := checks[len(checks)-1]; last.Agreement() < minAgree {
+					fmt.Fprintf(w, "no bound reached %.1f%% agreement: --int8 keeps the smallest, %g\n", 100*minAgree, chosen)
+				} else {
+					fmt.Fprintf(w, "--int8 uses error bound %g\n", chosen)
+				}
+			}
 			if out == "" {
 				out = modelPath
 			}
 			if err := clf.Save(out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "calibrated %d convolutions on %d images: %s\n", len(clf.Meta.Int8), n, out)
+			fmt.Fprintf(w, "wrote %s\n", out)
 			return nil
 		},
 	}
@@ -78,6 +118,8 @@ static quantization, prepare_fx + calibration + convert_fx, does).`,
 	f.StringVar(&dataDir, "data", "", "training class folders (e.g. datasets/trashnet/train)")
 	f.StringVar(&out, "out", "", "write the calibrated model here (default: over --model)")
 	f.IntVar(&images, "images", 256, "how many training images to calibrate on")
+	f.IntVar(&check, "check-images", 256, "how many further training images to check int8 against float32 on (0: keep the default error bound)")
+	f.Float64Var(&minAgree, "min-agreement", 0.99, "the fraction of held-out images on which int8's top-1 class must match float32's")
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.Uint64Var(&seed, "seed", 1, "which images (shuffle seed)")
 	cmd.MarkFlagRequired("data")

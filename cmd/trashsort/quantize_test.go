@@ -44,4 +44,30 @@ func TestQuantizeThenPredictInt8(t *testing.T) {
 	if strings.Count(out, "\n") != 4 {
 		t.Errorf("predict --int8 output %q, want a header and 3 rows", out)
 	}
+	if back.Meta.Int8MaxErr != 0 {
+		t.Errorf("with no image held out, stored error bound %g, want none", back.Meta.Int8MaxErr)
+	}
+
+	// With images held out, quantize checks int8 against float32 and
+	// stores the largest bound that agrees well enough: with no minimum,
+	// the first tried (every convolution in int8).
+	out, err = run(t, "quantize", "--model", model, "--data", imgs, "--batch", "4", "--images", "4", "--min-agreement", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, " of 2 held-out images") {
+		t.Errorf("quantize output %q, want a check on the 2 held-out images", out)
+	}
+	if !strings.Contains(out, "--int8 uses error bound 1\n") {
+		t.Errorf("quantize output %q, want bound 1 chosen", out)
+	}
+	if back, err = classifier.Load(model); err != nil {
+		t.Fatal(err)
+	}
+	if back.Meta.Int8MaxErr != 1 || back.Model.Int8MaxErr != 1 {
+		t.Errorf("stored error bound %g (model %g), want 1", back.Meta.Int8MaxErr, back.Model.Int8MaxErr)
+	}
+	if _, err := run(t, "quantize", "--model", model, "--data", imgs, "--min-agreement", "2"); err == nil || !strings.Contains(err.Error(), "--min-agreement") {
+		t.Errorf("--min-agreement 2: %v", err)
+	}
 }
