@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,7 +19,7 @@ func init() { register(benchCmd) }
 
 func benchCmd() *cobra.Command {
 	var backbone, modes, peer, peerORT string
-	var size, batch, iters, warmup int
+	var size, batch, iters, warmup, rounds int
 	var bf16, int8 bool
 	var int8MaxErr float32
 	cmd := &cobra.Command{
@@ -35,8 +36,13 @@ the same mode in the same session and each line gets peer_img_per_s and
 ratio (trashsort img/s over the peer's). With --peer-ort PATH (ort_peer.mjs,
 run with node; ORT_NODE_DIR names the folder where onnxruntime-node is
 installed) the float32 forward line also gets ort_img_per_s and ort_ratio.
-This machine is noisy: compare only numbers taken together.`,
+This machine is noisy: compare only numbers taken together, and with
+--rounds N each mode runs N times, alternating with the peers, and every
+figure is the median of its N (the rounds are listed too).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rounds < 1 {
+				return fmt.Errorf("--rounds %d: want at least 1", rounds)
+			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			for _, mode := range strings.Split(modes, ",") {
 				if bf16 && !strings.HasSuffix(mode, "-bf16") {
@@ -49,30 +55,53 @@ This machine is noisy: compare only numbers taken together.`,
 				if err != nil {
 					return err
 				}
-				r, err := bench.Run(backbone, mode, size, batch, iters, warmup, int8MaxErr)
-				if err != nil {
-					return err
+				common := []string{"--size", fmt.Sprint(size), "--batch", fmt.Sprint(batch), "--iters", fmt.Sprint(iters), "--warmup", fmt.Sprint(warmup)}
+				// Each round runs trashsort, then the peers: on a noisy machine
+				// the medians of alternating rounds compare like with like.
+				var ours, torch, ort []float64
+				var r bench.Result
+				for k := 0; k < rounds; k++ {
+					if r, err = bench.Run(backbone, mode, size, batch, iters, warmup, int8MaxErr); err != nil {
+						return err
+					}
+					ours = append(ours, r.ImgPerS)
+					if peer != "" {
+						p, err := runPeer("/usr/bin/python3", append(append([]string{peer}, spec.PeerArgs()...), common...))
+						if err != nil {
+							return err
+						}
+						torch = append(torch, p)
+					}
+					if peerORT != "" && mode == "forward" {
+						p, err := runPeer("node", append([]string{peerORT, "--mode", "forward"}, common...))
+						if err != nil {
+							return err
+						}
+						ort = append(ort, p)
+					}
 				}
-				line := map[string]any{"peer": r.Peer, "mode": r.Mode, "size": r.Size, "batch": r.Batch, "img_per_s": r.ImgPerS, "gflop_per_s": r.GFLOPPerS}
+				ips := median(ours)
+				line := map[string]any{"peer": r.Peer, "mode": r.Mode, "size": r.Size, "batch": r.Batch, "img_per_s": ips, "gflop_per_s": round2(r.GFLOPPerS * ips / r.ImgPerS)}
 				if r.Int8Layers != "" {
 					line["int8_layers"] = r.Int8Layers
 				}
-				common := []string{"--size", fmt.Sprint(size), "--batch", fmt.Sprint(batch), "--iters", fmt.Sprint(iters), "--warmup", fmt.Sprint(warmup)}
-				if peer != "" {
-					p, err := runPeer("/usr/bin/python3", append(append([]string{peer}, spec.PeerArgs()...), common...))
-					if err != nil {
-						return err
-					}
-					line["peer_img_per_s"] = p
-					line["ratio"] = ratio(r.ImgPerS, p)
+				if rounds > 1 {
+					line["rounds"] = rounds
+					line["img_per_s_rounds"] = ours
 				}
-				if peerORT != "" && mode == "forward" {
-					p, err := runPeer("node", append([]string{peerORT, "--mode", "forward"}, common...))
-					if err != nil {
-						return err
+				if torch != nil {
+					line["peer_img_per_s"] = median(torch)
+					line["ratio"] = ratio(ips, median(torch))
+					if rounds > 1 {
+						line["peer_img_per_s_rounds"] = torch
 					}
-					line["ort_img_per_s"] = p
-					line["ort_ratio"] = ratio(r.ImgPerS, p)
+				}
+				if ort != nil {
+					line["ort_img_per_s"] = median(ort)
+					line["ort_ratio"] = ratio(ips, median(ort))
+					if rounds > 1 {
+						line["ort_img_per_s_rounds"] = ort
+					}
 				}
 				if err := enc.Encode(line); err != nil {
 					return err
@@ -87,6 +116,7 @@ This machine is noisy: compare only numbers taken together.`,
 	f.IntVar(&size, "size", 224, "input size")
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&iters, "iters", 3, "timed iterations")
+	f.IntVar(&rounds, "rounds", 1, "run each mode this many times, alternating with the peers, and report the medians (this machine is noisy)")
 	f.IntVar(&warmup, "warmup", 2, "untimed iterations first (the peers get the same; the engine's buffer pool settles in two passes)")
 	f.BoolVar(&bf16, "bf16", false, "add -bf16 to every mode (frozen layers in bfloat16, trained convolutions in mixed precision)")
 	f.BoolVar(&int8, "int8", false, "run forward as forward-int8 (calibrated on the benchmark batch)")
@@ -97,6 +127,18 @@ This machine is noisy: compare only numbers taken together.`,
 }
 
 func ratio(ours, peer float64) float64 { return float64(int(100*ours/peer+0.5)) / 100 }
+
+func round2(v float64) float64 { return float64(int(100*v+0.5)) / 100 }
+
+// median of a non-empty list.
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return round2((s[n/2-1] + s[n/2]) / 2)
+	}
+	return s[len(s)/2]
+}
 
 // runPeer runs a peer benchmark and returns the img_per_s of its last JSON line.
 func runPeer(prog string, args []string) (float64, error) {
