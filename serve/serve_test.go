@@ -240,7 +240,35 @@ func BenchmarkServe(b *testing.B) {
 				b.ReportMetric(float64(n)/wall.Seconds(), "req/s")
 				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+				b.ReportMetric(meanBatch(b, hs.URL), "images/batch")
 			})
 		}
 	}
+}
+
+// meanBatch reads the mean forward-pass batch size from the server's
+// Prometheus metrics.
+func meanBatch(t testing.TB, url string) float64 {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum, count float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "trashsort_batch_size_sum "); ok {
+			sum, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "trashsort_batch_size_count "); ok {
+			count, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if count == 0 {
+		t.Fatalf("no batch size in the metrics:\n%s", body)
+	}
+	return sum / count
 }
