@@ -120,7 +120,7 @@ figure is the median of its N (the rounds are listed too).`,
 	f.IntVar(&warmup, "warmup", 2, "untimed iterations first (the peers get the same; the engine's buffer pool settles in two passes)")
 	f.BoolVar(&bf16, "bf16", false, "add -bf16 to every mode (frozen layers in bfloat16, trained convolutions in mixed precision)")
 	f.BoolVar(&int8, "int8", false, "run forward as forward-int8 (calibrated on the benchmark batch)")
-	f.Float32Var(&int8MaxErr, "int8-max-err", 1, "forward-int8: largest calibration error of a layer run in int8 (1: every convolution, as the peer; eval and serve default to 0.01)")
+	f.Float32Var(&int8MaxErr, "int8-max-err", 1, "forward-int8: largest calibration error of a layer run in int8 (1: every convolution, as the peer; eval and serve use the bound quantize stored in the model, else 0.01)")
 	f.StringVar(&peer, "peer", "", "path of pytorch_peer.py, run with /usr/bin/python3 for comparison")
 	f.StringVar(&peerORT, "peer-ort", "", "path of ort_peer.mjs, run with node for the forward mode (ORT_NODE_DIR: onnxruntime-node's folder)")
 	return cmd
