@@ -68,6 +68,8 @@ type trainer struct {
 	st      state
 	res     *Result
 	best    map[string]classifier.Tensor
+	files   fileWriter                   // checkpoints and best models, written in the background
+	snap    map[string]classifier.Tensor // the checkpoint's copy of the values training changes
 
 	weightsPath string
 }
@@ -284,7 +286,15 @@ func (t *trainer) stageOf(epoch int) int {
 	return 2
 }
 
-func (t *trainer) run(ctx context.Context) error {
+func (t *trainer) run(ctx context.Context) (err error) {
+	// Every file queued must be written before the run returns: Fit then
+	// writes the final model over the best-so-far one, and a resume
+	// needs the last checkpoint.
+	defer func() {
+		if werr := t.files.wait(); werr != nil && err == nil {
+			err = werr
+		}
+	}()
 	total := t.cfg.Epochs1 + t.cfg.Epochs2
 	curStage := 0
 	for epoch := t.st.Epoch; epoch < total; epoch++ {
@@ -322,22 +332,24 @@ func (t *trainer) run(ctx context.Context) error {
 		t.st.Epoch = epoch + 1
 		// A final fit has no validation: the last epoch is the model.
 		improved := log.ValAcc > t.st.Best.ValAcc || t.st.Best.Epoch == 0 || t.cfg.FinalFit
+		var saveBest func() error // writes the best model so far to Out
 		if improved {
 			t.st.Best = log
 			if t.ema != nil {
 				t.ema.swap()
 			}
 			t.best = cloneTensors(classifier.Tensors(t.m))
-			var err error
-			if t.cfg.Out != "" {
-				t.fillSummary()
-				err = t.clf.Save(t.cfg.Out)
-			}
 			if t.ema != nil {
 				t.ema.swap()
 			}
-			if err != nil {
-				return err
+			if t.cfg.Out != "" {
+				t.fillSummary()
+				meta, err := classifier.Metadata(t.clf.Meta)
+				if err != nil {
+					return err
+				}
+				best, out := t.best, t.cfg.Out // the best weights are never modified, only replaced
+				saveBest = func() error { return writeTensors(out, best, meta) }
 			}
 		}
 		t.callbacks(log, stage)
@@ -350,7 +362,11 @@ func (t *trainer) run(ctx context.Context) error {
 				log.Epoch, total, stage, log.Loss, log.Acc, log.ValLoss, log.ValAcc, log.LR, log.Seconds, log.ImgPerS, log.RSSMB/1024, log.PeakRSSMB/1024, mark)
 		}
 		if t.cfg.Checkpoint != "" {
-			if err := t.saveCheckpoint(); err != nil {
+			if err := t.saveCheckpoint(saveBest); err != nil {
+				return err
+			}
+		} else if saveBest != nil {
+			if err := t.files.queue(saveBest); err != nil {
 				return err
 			}
 		}
