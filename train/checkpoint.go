@@ -51,11 +51,8 @@ func (t *trainer) paramNames() map[*nn.Param]string {
 	return names
 }
 
-// saveCheckpoint queues the writing of weights, optimizer slots and state
-// (see fileWriter): their values are copied now, and written atomically
-// while the next epoch trains. first, when not nil, is written before them
-// in the same job (the best model so far).
-func (t *trainer) saveCheckpoint(first func() error) error {
+// saveCheckpoint writes weights, optimizer slots and state atomically.
+func (t *trainer) saveCheckpoint() error {
 	ts := classifier.Tensors(t.m)
 	names := t.paramNames()
 	for _, p := range t.params {
@@ -85,62 +82,28 @@ func (t *trainer) saveCheckpoint(first func() error) error {
 	// epoch's name, so a resume never takes them from --out (which another
 	// run may have written); the previous best file is removed only after
 	// the checkpoint that stops naming it is in place.
-	best, bestTensors := "", t.best
-	writeBest := false
+	best := ""
 	if t.best != nil && t.st.Best.Epoch > 0 {
 		best = t.bestPath(t.st.Best.Epoch)
-		writeBest = t.st.bestSaved != t.st.Best.Epoch
-		t.st.bestSaved = t.st.Best.Epoch
+		if t.st.bestSaved != t.st.Best.Epoch {
+			if err := atomicfile.Write(best, func(w io.Writer) error { return safetensors.Write(w, t.best, nil) }); err != nil {
+				return err
+			}
+			t.st.bestSaved = t.st.Best.Epoch
+		}
 	}
-	// The job in flight may still read the previous snapshot.
-	if err := t.files.wait(); err != nil {
+	if err := atomicfile.Write(t.checkpointPath(), func(w io.Writer) error {
+		return safetensors.Write(w, ts, meta)
+	}); err != nil {
 		return err
 	}
-	snap := t.snapshot(ts)
-	dir, last := t.cfg.Checkpoint, t.checkpointPath()
-	return t.files.queue(func() error {
-		if first != nil {
-			if err := first(); err != nil {
-				return err
-			}
+	old, _ := filepath.Glob(filepath.Join(t.cfg.Checkpoint, "best-epoch*.safetensors"))
+	for _, p := range old {
+		if p != best {
+			os.Remove(p)
 		}
-		if writeBest {
-			if err := writeTensors(best, bestTensors, nil); err != nil {
-				return err
-			}
-		}
-		if err := writeTensors(last, snap, meta); err != nil {
-			return err
-		}
-		old, _ := filepath.Glob(filepath.Join(dir, "best-epoch*.safetensors"))
-		for _, p := range old {
-			if p != best {
-				os.Remove(p)
-			}
-		}
-		return nil
-	})
-}
-
-// snapshot copies ts into buffers kept from the last checkpoint (training
-// changes the values while the copy is being written).
-func (t *trainer) snapshot(ts map[string]classifier.Tensor) map[string]classifier.Tensor {
-	out := make(map[string]classifier.Tensor, len(ts))
-	for k, v := range ts {
-		buf := t.snap[k].Data
-		if len(buf) != len(v.Data) {
-			buf = make([]float32, len(v.Data))
-		}
-		copy(buf, v.Data)
-		out[k] = classifier.Tensor{Shape: append([]int(nil), v.Shape...), Data: buf}
 	}
-	t.snap = out
-	return out
-}
-
-// writeTensors writes a safetensors file atomically.
-func writeTensors(path string, ts map[string]classifier.Tensor, meta map[string]string) error {
-	return atomicfile.Write(path, func(w io.Writer) error { return safetensors.Write(w, ts, meta) })
+	return nil
 }
 
 // bestPath is the checkpoint's copy of the weights of best epoch e.

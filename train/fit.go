@@ -68,8 +68,6 @@ type trainer struct {
 	st      state
 	res     *Result
 	best    map[string]classifier.Tensor
-	files   fileWriter                   // checkpoints and best models, written in the background
-	snap    map[string]classifier.Tensor // the checkpoint's copy of the values training changes
 
 	weightsPath string
 }
@@ -286,15 +284,7 @@ func (t *trainer) stageOf(epoch int) int {
 	return 2
 }
 
-func (t *trainer) run(ctx context.Context) (err error) {
-	// Every file queued must be written before the run returns: Fit then
-	// writes the final model over the best-so-far one, and a resume
-	// needs the last checkpoint.
-	defer func() {
-		if werr := t.files.wait(); werr != nil && err == nil {
-			err = werr
-		}
-	}()
+func (t *trainer) run(ctx context.Context) error {
 	total := t.cfg.Epochs1 + t.cfg.Epochs2
 	curStage := 0
 	for epoch := t.st.Epoch; epoch < total; epoch++ {
@@ -332,24 +322,22 @@ func (t *trainer) run(ctx context.Context) (err error) {
 		t.st.Epoch = epoch + 1
 		// A final fit has no validation: the last epoch is the model.
 		improved := log.ValAcc > t.st.Best.ValAcc || t.st.Best.Epoch == 0 || t.cfg.FinalFit
-		var saveBest func() error // writes the best model so far to Out
 		if improved {
 			t.st.Best = log
 			if t.ema != nil {
 				t.ema.swap()
 			}
 			t.best = cloneTensors(classifier.Tensors(t.m))
+			var err error
+			if t.cfg.Out != "" {
+				t.fillSummary()
+				err = t.clf.Save(t.cfg.Out)
+			}
 			if t.ema != nil {
 				t.ema.swap()
 			}
-			if t.cfg.Out != "" {
-				t.fillSummary()
-				meta, err := classifier.Metadata(t.clf.Meta)
-				if err != nil {
-					return err
-				}
-				best, out := t.best, t.cfg.Out // the best weights are never modified, only replaced
-				saveBest = func() error { return writeTensors(out, best, meta) }
+			if err != nil {
+				return err
 			}
 		}
 		t.callbacks(log, stage)
@@ -362,11 +350,7 @@ func (t *trainer) run(ctx context.Context) (err error) {
 				log.Epoch, total, stage, log.Loss, log.Acc, log.ValLoss, log.ValAcc, log.LR, log.Seconds, log.ImgPerS, log.RSSMB/1024, log.PeakRSSMB/1024, mark)
 		}
 		if t.cfg.Checkpoint != "" {
-			if err := t.saveCheckpoint(saveBest); err != nil {
-				return err
-			}
-		} else if saveBest != nil {
-			if err := t.files.queue(saveBest); err != nil {
+			if err := t.saveCheckpoint(); err != nil {
 				return err
 			}
 		}
