@@ -240,6 +240,13 @@ func (f *File) ReadInto(name string, dst []float32) error {
 	if e.Len() != len(dst) {
 		return fmt.Errorf("%s: tensor %q holds %d values, want %d", f.name, name, e.Len(), len(dst))
 	}
+	if littleEndian && len(dst) > 0 {
+		// The file's bytes are the slice's own: read them in place.
+		if _, err := f.r.ReadAt(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), f.dataStart+e.Begin); err != nil {
+			return fmt.Errorf("%s: tensor %q: %w", f.name, name, err)
+		}
+		return nil
+	}
 	buf := make([]byte, min(e.End-e.Begin, 1<<20))
 	for off, i := e.Begin, 0; off < e.End; {
 		n := min(int64(len(buf)), e.End-off)
