@@ -294,11 +294,27 @@ func (b *builder) step(pd C.dnnl_primitive_desc_t, args ...any) {
 
 // reorder adds a reorder step from memory src (desc a) to dst (desc z).
 func (b *builder) reorder(a, z *C.dnnl_memory_desc_t, src, dst C.dnnl_memory_t) {
+	b.reorderAttr(a, z, src, dst, nil, "create reorder")
+}
+
+// reorderAttr adds a reorder step whose primitive attribute set, when not
+// nil, configures (a post-op, output scales); what names it in errors.
+func (b *builder) reorderAttr(a, z *C.dnnl_memory_desc_t, src, dst C.dnnl_memory_t, set func(C.dnnl_primitive_attr_t) C.dnnl_status_t, what string) {
 	if b.err != nil {
 		return
 	}
+	var attr C.dnnl_primitive_attr_t
+	if set != nil {
+		if b.err = check(C.dnnl_primitive_attr_create(&attr), "attr"); b.err != nil {
+			return
+		}
+		defer C.dnnl_primitive_attr_destroy(attr)
+		if b.err = check(set(attr), what); b.err != nil {
+			return
+		}
+	}
 	var pd C.dnnl_primitive_desc_t
-	b.err = check(C.dnnl_reorder_primitive_desc_create(&pd, a, engine, z, engine, nil), "create reorder")
+	b.err = check(C.dnnl_reorder_primitive_desc_create(&pd, a, engine, z, engine, C.const_dnnl_primitive_attr_t(attr)), what)
 	if b.err != nil {
 		return
 	}
@@ -332,47 +348,15 @@ func (b *builder) addGrads(want, wUser *C.dnnl_memory_desc_t, mw C.dnnl_memory_t
 // reorderAdd adds a step that adds memory src (desc a) to dst (desc z),
 // converting the layout.
 func (b *builder) reorderAdd(a, z *C.dnnl_memory_desc_t, src, dst C.dnnl_memory_t) {
-	if b.err != nil {
-		return
-	}
-	var attr C.dnnl_primitive_attr_t
-	if b.err = check(C.dnnl_primitive_attr_create(&attr), "attr"); b.err != nil {
-		return
-	}
-	defer C.dnnl_primitive_attr_destroy(attr)
-	if b.err = check(C.ts_post_sum(attr), "reorder sum"); b.err != nil {
-		return
-	}
-	var pd C.dnnl_primitive_desc_t
-	b.err = check(C.dnnl_reorder_primitive_desc_create(&pd, a, engine, z, engine, C.const_dnnl_primitive_attr_t(attr)), "create accumulating reorder")
-	if b.err != nil {
-		return
-	}
-	b.pds = append(b.pds, pd)
-	b.step(pd, C.DNNL_ARG_FROM, src, C.DNNL_ARG_TO, dst)
+	b.reorderAttr(a, z, src, dst, func(attr C.dnnl_primitive_attr_t) C.dnnl_status_t { return C.ts_post_sum(attr) }, "create accumulating reorder")
 }
 
 // reorderScaled adds a reorder step that multiplies by *scale on the way
 // (quantization).
 func (b *builder) reorderScaled(a, z *C.dnnl_memory_desc_t, src, dst C.dnnl_memory_t, scale *C.float) {
-	if b.err != nil {
-		return
-	}
-	var attr C.dnnl_primitive_attr_t
-	if b.err = check(C.dnnl_primitive_attr_create(&attr), "attr"); b.err != nil {
-		return
-	}
-	defer C.dnnl_primitive_attr_destroy(attr)
-	if b.err = check(C.dnnl_primitive_attr_set_output_scales(attr, 1, 0, scale), "reorder scale"); b.err != nil {
-		return
-	}
-	var pd C.dnnl_primitive_desc_t
-	b.err = check(C.dnnl_reorder_primitive_desc_create(&pd, a, engine, z, engine, C.const_dnnl_primitive_attr_t(attr)), "create quantizing reorder")
-	if b.err != nil {
-		return
-	}
-	b.pds = append(b.pds, pd)
-	b.step(pd, C.DNNL_ARG_FROM, src, C.DNNL_ARG_TO, dst)
+	b.reorderAttr(a, z, src, dst, func(attr C.dnnl_primitive_attr_t) C.dnnl_status_t {
+		return C.dnnl_primitive_attr_set_output_scales(attr, 1, 0, scale)
+	}, "create quantizing reorder")
 }
 
 // pd creates a primitive descriptor for an op descriptor.
