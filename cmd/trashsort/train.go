@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -88,10 +89,8 @@ var recipes = map[string]recipe{
 // member; the horizontal flip at evaluation added one image there and none
 // on average for single models, so it is left to --tta).
 func init() {
-	max := recipe{flags: map[string]string{"members": "3"}, forBackbone: recipes["tuned"].forBackbone}
-	for k, v := range recipes["tuned"].flags {
-		max.flags[k] = v
-	}
+	max := recipe{flags: maps.Clone(recipes["tuned"].flags), forBackbone: recipes["tuned"].forBackbone}
+	max.flags["members"] = "3"
 	recipes["max"] = max
 	recipes["fast"] = fastRecipe()
 }
@@ -102,17 +101,10 @@ func init() {
 // against 11.5 for tuned, for about 3 points less on val); other backbones
 // get tuned's settings with two views.
 func fastRecipe() recipe {
-	r := recipe{flags: map[string]string{}, forBackbone: map[string]map[string]string{}}
-	for k, v := range recipes["tuned"].flags {
-		r.flags[k] = v
-	}
+	r := recipe{flags: maps.Clone(recipes["tuned"].flags), forBackbone: map[string]map[string]string{}}
 	r.flags["cache-features"] = "2"
 	for bb, flags := range recipes["tuned"].forBackbone {
-		m := map[string]string{}
-		for k, v := range flags {
-			m[k] = v
-		}
-		r.forBackbone[bb] = m
+		r.forBackbone[bb] = maps.Clone(flags)
 	}
 	iv3 := r.forBackbone["inception_v3"]
 	iv3["size"], iv3["cache-features"], iv3["test-sizes"] = "235", "2", "235"
