@@ -89,14 +89,7 @@ func (c *Classifier) top1(x *tensor.Tensor, batch int) ([]int, error) {
 		}
 		k := p.Shape[1]
 		for r := 0; r < hi-lo; r++ {
-			row := p.Data[r*k : (r+1)*k]
-			best := 0
-			for j, v := range row {
-				if v > row[best] {
-					best = j
-				}
-			}
-			out = append(out, best)
+			out = append(out, tensor.Argmax(p.Data[r*k:(r+1)*k]))
 		}
 	}
 	return out, nil
