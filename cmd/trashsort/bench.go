@@ -126,7 +126,7 @@ figure is the median of its N (the rounds are listed too).`,
 	return cmd
 }
 
-func ratio(ours, peer float64) float64 { return float64(int(100*ours/peer+0.5)) / 100 }
+func ratio(ours, peer float64) float64 { return round2(ours / peer) }
 
 func round2(v float64) float64 { return float64(int(100*v+0.5)) / 100 }
 
