@@ -242,7 +242,7 @@ func (f *File) ReadInto(name string, dst []float32) error {
 	}
 	if littleEndian && len(dst) > 0 {
 		// The file's bytes are the slice's own: read them in place.
-		if _, err := f.r.ReadAt(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), f.dataStart+e.Begin); err != nil {
+		if _, err := f.r.ReadAt(bytesOf(dst), f.dataStart+e.Begin); err != nil {
 			return fmt.Errorf("%s: tensor %q: %w", f.name, name, err)
 		}
 		return nil
@@ -300,7 +300,7 @@ func writeF32(w *bufio.Writer, v []float32) {
 		return
 	}
 	if littleEndian {
-		w.Write(unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+		w.Write(bytesOf(v))
 		return
 	}
 	var buf [4]byte
@@ -308,4 +308,9 @@ func writeF32(w *bufio.Writer, v []float32) {
 		binary.LittleEndian.PutUint32(buf[:], math.Float32bits(x))
 		w.Write(buf[:])
 	}
+}
+
+// bytesOf is the memory of a non-empty v, seen as bytes.
+func bytesOf(v []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
 }
