@@ -420,9 +420,14 @@ func ConvBackwardData(g tensor.ConvGeom, dy, w, dx []float32) error {
 // ConvBackwardWeights adds the gradient of the weights (Keras layout) to dw
 // and, when db is not nil, the bias gradient to db, from the forward input
 // x and dy. Adding, not overwriting, is how a model accumulates gradients.
+// 1x1, 1xk and kx1 stride-1 convolutions that keep the image size use GEMMs
+// (see GEMMWeights), the others oneDNN's convolution kernel.
 func ConvBackwardWeights(g tensor.ConvGeom, x, dy, dw, db []float32) error {
 	if err := checkConvBackwardWeights("convolution backward weights", g, x, dy, dw, db); err != nil {
 		return err
+	}
+	if gemmWeightsOK(g) {
+		return do(func() error { return gemmBackwardWeights(g, x, dy, dw, db) })
 	}
 	key := convKey{backwardWeights, F32, g, db != nil, Linear}
 	return do(func() error {

@@ -105,6 +105,67 @@ func TestConvMatchesReference(t *testing.T) {
 	}
 }
 
+// TestConvBackwardWeightsGEMM: the weight and bias gradients of the
+// convolutions that gemmWeightsOK admits (1x1, 1xk, kx1, stride 1, SAME,
+// including even kernels with uneven padding) match the reference both with
+// GEMMs and with oneDNN's convolution kernel, added to what the buffers
+// hold; other shapes are not admitted.
+func TestConvBackwardWeightsGEMM(t *testing.T) {
+	defer func(v bool) { GEMMWeights = v }(GEMMWeights)
+	r := rand.New(rand.NewPCG(5, 6))
+	cases := []struct {
+		n, h, w, c, f, kh, kw int
+		pad                   string
+		gemm                  bool
+	}{
+		{2, 5, 5, 24, 40, 1, 1, tensor.Valid, true},
+		{3, 7, 7, 16, 8, 1, 1, tensor.Same, true},
+		{2, 5, 5, 24, 40, 1, 3, tensor.Same, true},
+		{2, 5, 5, 24, 40, 3, 1, tensor.Same, true},
+		{2, 8, 6, 16, 12, 1, 7, tensor.Same, true},
+		{2, 6, 8, 16, 12, 7, 1, tensor.Same, true},
+		{2, 7, 7, 8, 16, 1, 2, tensor.Same, true},
+		{2, 7, 5, 8, 16, 4, 1, tensor.Same, true},
+		{1, 1, 9, 8, 8, 1, 3, tensor.Same, true},
+		{2, 5, 5, 24, 40, 3, 3, tensor.Same, false},
+		{2, 8, 8, 16, 12, 1, 3, tensor.Valid, false},
+	}
+	for _, tc := range cases {
+		for _, gemm := range []bool{true, false} {
+			for _, bias := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%v/gemm=%v/bias=%v", tc, gemm, bias), func(t *testing.T) {
+					GEMMWeights = gemm
+					g, err := tensor.NewConvGeom(tc.n, tc.h, tc.w, tc.c, tc.f, tc.kh, tc.kw, 1, 1, tc.pad, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := gemmWeightsOK(g); got != (gemm && tc.gemm) {
+						t.Fatalf("gemmWeightsOK = %v", got)
+					}
+					x, dy := randSlice(r, g.InLen()), randSlice(r, g.OutLen())
+					wantDw, gotDw := make([]float32, g.WeightLen()), randSlice(r, g.WeightLen())
+					var wantDb, gotDb []float32
+					if bias {
+						wantDb, gotDb = make([]float32, g.F), randSlice(r, g.F)
+					}
+					tensor.ConvBackwardWeights(g, x, dy, wantDw, wantDb)
+					addTo(wantDw, gotDw)
+					addTo(wantDb, gotDb)
+					if err := ConvBackwardWeights(g, x, dy, gotDw, gotDb); err != nil {
+						t.Fatal(err)
+					}
+					if e := tensor.RelErr(gotDw, wantDw); e > tol {
+						t.Errorf("weights rel err %g", e)
+					}
+					if e := tensor.RelErr(gotDb, wantDb); bias && e > tol {
+						t.Errorf("bias rel err %g", e)
+					}
+				})
+			}
+		}
+	}
+}
+
 func TestConvRejectsShortBuffers(t *testing.T) {
 	g, _ := tensor.NewConvGeom(1, 4, 4, 2, 2, 3, 3, 1, 1, tensor.Same, 1)
 	err := ConvForward(g, make([]float32, 3), make([]float32, g.WeightLen()), nil, make([]float32, g.OutLen()), 0)
