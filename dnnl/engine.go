@@ -9,7 +9,8 @@
 package dnnl
 
 /*
-#cgo LDFLAGS: -ldnnl
+#cgo CFLAGS: -fopenmp
+#cgo LDFLAGS: -ldnnl -fopenmp
 #include "ts_dnnl.h"
 */
 import "C"
@@ -53,6 +54,7 @@ func start() {
 	ready := make(chan error)
 	go func() {
 		runtime.LockOSThread()
+		C.ts_start_workers()
 		if st := C.dnnl_engine_create(&engine, C.dnnl_cpu, 0); st != C.dnnl_success {
 			ready <- statusErr(st, "create CPU engine")
 			return

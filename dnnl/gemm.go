@@ -113,8 +113,9 @@ func maskedRows(g tensor.ConvGeom, dy []float32, dyH, dyW int) []float32 {
 }
 
 // sgemmTN computes c[m, n] += a^T b for row-major a ([k, m], leading
-// dimension lda) and b ([k, n], ldb), with oneDNN's multithreaded sgemm.
+// dimension lda) and b ([k, n], ldb), with oneDNN's multithreaded sgemm
+// (signals blocked: see ts_sgemm).
 func sgemmTN(m, n, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int) error {
-	return check(C.dnnl_sgemm('T', 'N', C.dnnl_dim_t(m), C.dnnl_dim_t(n), C.dnnl_dim_t(k), 1,
+	return check(C.ts_sgemm('T', 'N', C.dnnl_dim_t(m), C.dnnl_dim_t(n), C.dnnl_dim_t(k), 1,
 		(*C.float)(a), C.dnnl_dim_t(lda), (*C.float)(b), C.dnnl_dim_t(ldb), 1, (*C.float)(c), C.dnnl_dim_t(ldc)), "sgemm")
 }

@@ -2,6 +2,8 @@
 // Go memory is only touched for the length of one call.
 #ifndef TS_DNNL_H
 #define TS_DNNL_H
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dnnl.h>
@@ -97,5 +99,37 @@ static inline dnnl_status_t ts_post_sum(dnnl_primitive_attr_t attr) {
 	dnnl_post_ops_destroy(po);
 	return st;
 }
+// oneDNN 2.x's JIT GEMM kernels (dnnl_sgemm and the primitives built on
+// it) point the stack pointer into the heap while they run, so a signal
+// handler run on one of their threads writes into the heap (oneDNN issue
+// 4845). The engine's threads therefore run kernels with every signal
+// blocked: the process's signals go to the other threads, and one aimed at
+// the engine's thread waits until the call returns.
+
+// ts_start_workers creates OpenMP's worker threads, which inherit the
+// signal mask of the thread that starts them, with every signal blocked.
+// Call it on the engine's thread before any kernel runs.
+static inline void ts_start_workers(void) {
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	#pragma omp parallel
+	{
+		__asm__ volatile("" ::: "memory");
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+// ts_sgemm is dnnl_sgemm with every signal blocked on the calling thread.
+static inline dnnl_status_t ts_sgemm(char ta, char tb, dnnl_dim_t m, dnnl_dim_t n, dnnl_dim_t k, float alpha,
+		const float *a, dnnl_dim_t lda, const float *b, dnnl_dim_t ldb, float beta, float *c, dnnl_dim_t ldc) {
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return st;
+}
+
 static inline void *ts_allocate(void) { return DNNL_MEMORY_ALLOCATE; }
 #endif
