@@ -193,7 +193,9 @@ func (c *Conv2D) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, err
 	return out, nil
 }
 
+// addInto adds src to dst element by element.
 func addInto(dst, src []float32) {
+	dst = dst[:len(src)] // one bounds check, not one per element
 	for i, v := range src {
 		dst[i] += v
 	}
