@@ -62,3 +62,37 @@ func BenchmarkConv(b *testing.B) {
 	h, m := Stats()
 	fmt.Printf("primitive cache: %d hits, %d misses; ISA %s; oneDNN %s\n", h, m, ISA(), Version())
 }
+
+// BenchmarkConvBackwardWeights compares the weight gradients of
+// InceptionV3's top blocks at 224 px (5x5, batch 32) and 299 px (8x8) as
+// GEMMs (GEMMWeights, the default) and with oneDNN's backward-weights
+// kernel plus the reorder that adds its blocked result to the Keras layout.
+func BenchmarkConvBackwardWeights(b *testing.B) {
+	defer func(v bool) { GEMMWeights = v }(GEMMWeights)
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range []convShape{
+		{"1x1_5x5x2048-448", 32, 5, 5, 2048, 448, 1, 1, 1, tensor.Same},
+		{"1x1_5x5x1280-320", 32, 5, 5, 1280, 320, 1, 1, 1, tensor.Same},
+		{"1x3_5x5x384-384", 32, 5, 5, 384, 384, 1, 3, 1, tensor.Same},
+		{"3x1_5x5x384-384", 32, 5, 5, 384, 384, 3, 1, 1, tensor.Same},
+		{"1x1_8x8x2048-448", 32, 8, 8, 2048, 448, 1, 1, 1, tensor.Same},
+		{"1x3_8x8x384-384", 32, 8, 8, 384, 384, 1, 3, 1, tensor.Same},
+	} {
+		g, err := tensor.NewConvGeom(s.n, s.h, s.w, s.c, s.f, s.kh, s.kw, s.s, s.s, s.pad, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x, dy, dw := randSlice(r, g.InLen()), randSlice(r, g.OutLen()), make([]float32, g.WeightLen())
+		for _, gemm := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%s/gemm=%v", s.name, gemm), func(b *testing.B) {
+				GEMMWeights = gemm
+				for b.Loop() {
+					if err := ConvBackwardWeights(g, x, dy, dw, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(g.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
