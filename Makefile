@@ -1,5 +1,5 @@
 # Two entry points: `make run` (the main job) and `make test`.
-APT_PKGS := libdnnl-dev libhdf5-dev pkg-config
+APT_PKGS := gcc libdnnl-dev libhdf5-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 
