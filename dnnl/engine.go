@@ -18,8 +18,10 @@ import "C"
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 )
 
@@ -30,6 +32,9 @@ var (
 	stream    C.dnnl_stream_t
 	startErr  error
 
+	// engineTid is the engine's OS thread, to which its goroutine is locked.
+	engineTid int
+
 	cache  = map[any]*op{}
 	hits   atomic.Int64
 	misses atomic.Int64
@@ -38,15 +43,50 @@ var (
 // Stats reports the primitive cache's hits and misses (a miss creates primitives).
 func Stats() (hit, miss int64) { return hits.Load(), misses.Load() }
 
-// do runs fn on the oneDNN thread and waits for it.
+// do runs fn on the oneDNN thread and waits for it; called on that thread
+// (inside Exclusive), it runs fn directly. A panic in fn is raised again
+// in the caller's goroutine.
 func do(fn func() error) error {
 	startOnce.Do(start)
 	if startErr != nil {
 		return startErr
 	}
+	if syscall.Gettid() == engineTid {
+		return fn()
+	}
 	done := make(chan error, 1)
-	calls <- func() { done <- fn() }
-	return <-done
+	calls <- func() { done <- guarded(fn) }
+	err := <-done
+	if p, ok := err.(enginePanic); ok {
+		panic(fmt.Sprintf("%v\n\non the engine's thread:\n%s", p.value, p.stack))
+	}
+	return err
+}
+
+// Exclusive runs fn on the engine's thread and returns its error. The
+// calls fn makes to this package then run directly instead of each being
+// handed to that thread and back, which costs about 25 µs a call on a
+// 2-core VM: a forward pass makes about a hundred. fn must not wait for
+// another goroutine that calls this package, which would wait for fn.
+func Exclusive(fn func() error) error { return do(fn) }
+
+// enginePanic carries a panic on the engine's thread back to the caller.
+type enginePanic struct {
+	value any
+	stack []byte
+}
+
+func (p enginePanic) Error() string { return fmt.Sprint("panic: ", p.value) }
+
+// guarded runs fn, turning a panic into an enginePanic so that the
+// engine's thread survives it.
+func guarded(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = enginePanic{r, debug.Stack()}
+		}
+	}()
+	return fn()
 }
 
 func start() {
@@ -54,6 +94,7 @@ func start() {
 	ready := make(chan error)
 	go func() {
 		runtime.LockOSThread()
+		engineTid = syscall.Gettid()
 		C.ts_start_workers()
 		if st := C.dnnl_engine_create(&engine, C.dnnl_cpu, 0); st != C.dnnl_success {
 			ready <- statusErr(st, "create CPU engine")
