@@ -79,26 +79,7 @@ func TestConvMatchesReference(t *testing.T) {
 					if e := tensor.RelErr(gotDx, wantDx); e > tol {
 						t.Errorf("backward data rel err %g", e)
 					}
-					// The gradients are added to what the buffers hold.
-					wantDw, gotDw := make([]float32, g.WeightLen()), randSlice(r, g.WeightLen())
-					var wantDb, gotDb []float32
-					if bias {
-						wantDb, gotDb = make([]float32, g.F), randSlice(r, g.F)
-					}
-					tensor.ConvBackwardWeights(g, x, dy, wantDw, wantDb)
-					addTo(wantDw, gotDw)
-					addTo(wantDb, gotDb)
-					if err := ConvBackwardWeights(g, x, dy, gotDw, gotDb); err != nil {
-						t.Fatal(err)
-					}
-					if e := tensor.RelErr(gotDw, wantDw); e > tol {
-						t.Errorf("backward weights rel err %g", e)
-					}
-					if bias {
-						if e := tensor.RelErr(gotDb, wantDb); e > tol {
-							t.Errorf("backward bias rel err %g", e)
-						}
-					}
+					checkBackwardWeights(t, r, g, x, dy, bias)
 				})
 			}
 		}
@@ -142,27 +123,34 @@ func TestConvBackwardWeightsGEMM(t *testing.T) {
 					if got := gemmWeightsOK(g); got != (gemm && tc.gemm) {
 						t.Fatalf("gemmWeightsOK = %v", got)
 					}
-					x, dy := randSlice(r, g.InLen()), randSlice(r, g.OutLen())
-					wantDw, gotDw := make([]float32, g.WeightLen()), randSlice(r, g.WeightLen())
-					var wantDb, gotDb []float32
-					if bias {
-						wantDb, gotDb = make([]float32, g.F), randSlice(r, g.F)
-					}
-					tensor.ConvBackwardWeights(g, x, dy, wantDw, wantDb)
-					addTo(wantDw, gotDw)
-					addTo(wantDb, gotDb)
-					if err := ConvBackwardWeights(g, x, dy, gotDw, gotDb); err != nil {
-						t.Fatal(err)
-					}
-					if e := tensor.RelErr(gotDw, wantDw); e > tol {
-						t.Errorf("weights rel err %g", e)
-					}
-					if e := tensor.RelErr(gotDb, wantDb); bias && e > tol {
-						t.Errorf("bias rel err %g", e)
-					}
+					checkBackwardWeights(t, r, g, randSlice(r, g.InLen()), randSlice(r, g.OutLen()), bias)
 				})
 			}
 		}
+	}
+}
+
+// checkBackwardWeights checks ConvBackwardWeights against the reference,
+// the weight (and with bias, the bias) gradients added to random values
+// already in the buffers.
+func checkBackwardWeights(t *testing.T, r *rand.Rand, g tensor.ConvGeom, x, dy []float32, bias bool) {
+	t.Helper()
+	wantDw, gotDw := make([]float32, g.WeightLen()), randSlice(r, g.WeightLen())
+	var wantDb, gotDb []float32
+	if bias {
+		wantDb, gotDb = make([]float32, g.F), randSlice(r, g.F)
+	}
+	tensor.ConvBackwardWeights(g, x, dy, wantDw, wantDb)
+	addTo(wantDw, gotDw)
+	addTo(wantDb, gotDb)
+	if err := ConvBackwardWeights(g, x, dy, gotDw, gotDb); err != nil {
+		t.Fatal(err)
+	}
+	if e := tensor.RelErr(gotDw, wantDw); e > tol {
+		t.Errorf("backward weights rel err %g", e)
+	}
+	if e := tensor.RelErr(gotDb, wantDb); bias && e > tol {
+		t.Errorf("backward bias rel err %g", e)
 	}
 }
 
