@@ -399,3 +399,57 @@ func TestTrainBF16GradientsCloseToFloat32(t *testing.T) {
 		t.Errorf("inference changed with TrainBF16: rel err %g", e)
 	}
 }
+
+// TestTrainReLUFusionMatchesUnfused checks that a training BatchNorm that
+// computes the ReLU after it (fuseTrainReLU) gives the training pass's
+// output, every gradient and the moving statistics of the two layers run
+// one after the other, and that an inference pass afterwards runs the ReLU
+// again.
+func TestTrainReLUFusionMatchesUnfused(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	x, w := randTensor(r, 4, 6, 6, 3), randTensor(r, 4, 3)
+	step := func(fuse bool) (m *Model, y []float32, grads map[string][]float32, infer []float32) {
+		old := fuseTrainReLU
+		fuseTrainReLU = fuse
+		defer func() { fuseTrainReLU = old }()
+		m = smallNet(t, "linear")
+		m.ZeroGrad()
+		out, err := m.Forward(x, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y = append([]float32(nil), out.Data...)
+		l, _ := m.Layer("bn_a")
+		if bn := l.(*BatchNormalization); (bn.fusedWS != nil) != fuse {
+			t.Fatalf("fuse=%v: the ReLU mask was kept: %v", fuse, bn.fusedWS != nil)
+		}
+		if err := m.Backward(w, false); err != nil {
+			t.Fatal(err)
+		}
+		grads = map[string][]float32{}
+		for _, p := range m.TrainableParams() {
+			grads[p.Name] = append([]float32(nil), p.Grad.Data...)
+		}
+		for _, p := range l.Params() {
+			grads[p.Name] = append([]float32(nil), p.Value.Data...) // moving statistics
+		}
+		got, err := m.Forward(x, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, y, grads, got.Data
+	}
+	_, wantY, want, wantInfer := step(false)
+	_, gotY, got, gotInfer := step(true)
+	if e := tensor.RelErr(gotY, wantY); e > 1e-6 {
+		t.Errorf("training output rel err %g", e)
+	}
+	for name, g := range want {
+		if e := tensor.RelErr(got[name], g); e > 1e-5 {
+			t.Errorf("%s: rel err %g", name, e)
+		}
+	}
+	if e := tensor.RelErr(gotInfer, wantInfer); e > 1e-6 {
+		t.Errorf("inference after a fused training pass: rel err %g", e)
+	}
+}
