@@ -97,13 +97,6 @@ func (b *BatchNormalization) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tenso
 		if err := dnnl.BatchNormInference(rows, c, x.Data, data(b.gamma), data(b.beta), b.movingMean.Value.Data, b.movingVar.Value.Data, b.Epsilon, y.Data); err != nil {
 			return nil, shapeErr(&b.LayerBase, "%v", err)
 		}
-		if b.reluFused {
-			// The model plans fusions for training-mode layers only; the
-			// ReLU layer after this one passes its input through.
-			if err := dnnl.ActivationForward(dnnl.ReLU, y.Data, y.Data); err != nil {
-				return nil, shapeErr(&b.LayerBase, "%v", err)
-			}
-		}
 		if m.Keep {
 			b.x = x
 		}
@@ -111,7 +104,7 @@ func (b *BatchNormalization) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tenso
 	}
 	mean, variance := make([]float32, c), make([]float32, c)
 	b.fusedWS = nil
-	if b.reluFused {
+	if b.reluFused && m.Keep {
 		n, err := dnnl.BatchNormReLUWorkspaceLen(rows, c, b.Epsilon, b.gamma != nil, b.beta != nil)
 		if err != nil {
 			return nil, shapeErr(&b.LayerBase, "%v", err)
