@@ -15,7 +15,6 @@ type bnKey struct {
 	rows, c      int
 	eps          float32
 	scale, shift bool
-	relu         bool // training and backward: a ReLU fused after the normalization
 }
 
 func (k bnKey) flags() C.uint {
@@ -28,9 +27,6 @@ func (k bnKey) flags() C.uint {
 	}
 	if k.shift {
 		f |= C.dnnl_use_shift
-	}
-	if k.relu {
-		f |= C.dnnl_fuse_norm_relu
 	}
 	return f
 }
@@ -84,13 +80,6 @@ func bnOp(k bnKey) (*op, error) {
 		default:
 			args = []any{C.DNNL_ARG_SRC, dm(), C.DNNL_ARG_MEAN, sm(), C.DNNL_ARG_VARIANCE, sm(), C.DNNL_ARG_DIFF_DST, dm(), C.DNNL_ARG_DIFF_SRC, dm()}
 		}
-		if k.relu {
-			// The ReLU's mask, written forward and read backward: the
-			// handle after the data and statistics ones.
-			wsMD := bd.query(pd, C.dnnl_query_workspace_md)
-			bd.o.ws = int(C.dnnl_memory_desc_get_size(wsMD))
-			args = append(args, C.DNNL_ARG_WORKSPACE, bd.memory(wsMD, false))
-		}
 		if k.scale {
 			args = append(args, C.DNNL_ARG_SCALE, sm())
 		}
@@ -129,10 +118,10 @@ func bnCheck(what string, rows, c int, data [][]float32, stats [][]float32) erro
 	return nil
 }
 
-// withScaleShift sets the present scale and shift handles from index i on
-// (after the data, statistics and workspace handles), in the order bnOp
-// binds them.
-func withScaleShift(hs h, i int, gamma, beta []float32) h {
+// withScaleShift appends the present scale and shift handles after the
+// four data and statistics handles, in the order bnOp binds them.
+func withScaleShift(hs h, gamma, beta []float32) h {
+	i := 4
 	for _, p := range [][]float32{gamma, beta} {
 		if p != nil {
 			hs[i] = ptr(p)
@@ -151,80 +140,43 @@ func BatchNormInference(rows, c int, x, gamma, beta, mean, variance []float32, e
 	if mean == nil || variance == nil {
 		return fmt.Errorf("dnnl: batch norm inference needs mean and variance")
 	}
-	k := bnKey{inference, rows, c, eps, gamma != nil, beta != nil, false}
+	k := bnKey{inference, rows, c, eps, gamma != nil, beta != nil}
 	return do(func() error {
 		o, err := bnOp(k)
 		if err != nil {
 			return err
 		}
-		return o.run(0, withScaleShift(h{ptr(x), ptr(mean), ptr(variance), ptr(y)}, 4, gamma, beta))
+		return o.run(0, withScaleShift(h{ptr(x), ptr(mean), ptr(variance), ptr(y)}, gamma, beta))
 	})
 }
 
 // BatchNormTraining normalizes with the batch's own statistics, which it
 // writes to mean and variance (biased variance).
 func BatchNormTraining(rows, c int, x, gamma, beta []float32, eps float32, y, mean, variance []float32) error {
-	return BatchNormTrainingReLU(rows, c, x, gamma, beta, eps, y, mean, variance, nil)
-}
-
-// BatchNormTrainingReLU is BatchNormTraining followed by a ReLU, in one
-// pass, when ws is not nil: ws (BatchNormReLUWorkspaceLen bytes) receives
-// the ReLU's mask for BatchNormBackwardReLU. This saves the ReLU's own
-// passes over memory, forward and backward.
-func BatchNormTrainingReLU(rows, c int, x, gamma, beta []float32, eps float32, y, mean, variance []float32, ws []byte) error {
 	if err := bnCheck("batch norm training", rows, c, [][]float32{x, y}, [][]float32{gamma, beta, mean, variance}); err != nil {
 		return err
 	}
-	k := bnKey{training, rows, c, eps, gamma != nil, beta != nil, ws != nil}
+	k := bnKey{training, rows, c, eps, gamma != nil, beta != nil}
 	return do(func() error {
 		o, err := bnOp(k)
 		if err != nil {
 			return err
 		}
-		hs, i := h{ptr(x), ptr(y), ptr(mean), ptr(variance)}, 4
-		if ws != nil {
-			if len(ws) < o.ws {
-				return fmt.Errorf("dnnl: batch norm training: workspace of %d bytes, needs %d", len(ws), o.ws)
-			}
-			hs[i] = ptr(ws)
-			i++
-		}
-		return o.run(0, withScaleShift(hs, i, gamma, beta))
+		return o.run(0, withScaleShift(h{ptr(x), ptr(y), ptr(mean), ptr(variance)}, gamma, beta))
 	})
-}
-
-// BatchNormReLUWorkspaceLen is the size in bytes of the ReLU mask that
-// BatchNormTrainingReLU writes for rows of c channels.
-func BatchNormReLUWorkspaceLen(rows, c int, eps float32, scale, shift bool) (int, error) {
-	if rows < 1 || c < 1 {
-		return 0, fmt.Errorf("dnnl: batch norm workspace: bad shape %d x %d", rows, c)
-	}
-	var n int
-	err := do(func() error {
-		o, err := bnOp(bnKey{training, rows, c, eps, scale, shift, true})
-		n = o.ws
-		return err
-	})
-	return n, err
 }
 
 // BatchNormBackward computes dx, and dgamma and dbeta where the layer has
 // them, for training-mode batch normalization with the given batch statistics.
 // hasBeta says whether the layer has a shift (center=True).
 func BatchNormBackward(rows, c int, x, dy, gamma, mean, variance []float32, eps float32, hasBeta bool, dx, dgamma, dbeta []float32) error {
-	return BatchNormBackwardReLU(rows, c, x, dy, gamma, mean, variance, eps, hasBeta, dx, dgamma, dbeta, nil)
-}
-
-// BatchNormBackwardReLU is BatchNormBackward for BatchNormTrainingReLU: dy
-// is the gradient of the ReLU's output and ws the mask that pass wrote.
-func BatchNormBackwardReLU(rows, c int, x, dy, gamma, mean, variance []float32, eps float32, hasBeta bool, dx, dgamma, dbeta []float32, ws []byte) error {
 	if err := bnCheck("batch norm backward", rows, c, [][]float32{x, dy, dx}, [][]float32{gamma, mean, variance, dgamma, dbeta}); err != nil {
 		return err
 	}
 	if gamma != nil && dgamma == nil || hasBeta && dbeta == nil {
 		return fmt.Errorf("dnnl: batch norm backward: missing parameter gradient buffer")
 	}
-	k := bnKey{backward, rows, c, eps, gamma != nil, hasBeta, ws != nil}
+	k := bnKey{backward, rows, c, eps, gamma != nil, hasBeta}
 	return do(func() error {
 		o, err := bnOp(k)
 		if err != nil {
@@ -232,13 +184,6 @@ func BatchNormBackwardReLU(rows, c int, x, dy, gamma, mean, variance []float32, 
 		}
 		hs := h{ptr(x), ptr(mean), ptr(variance), ptr(dy), ptr(dx)}
 		i := 5
-		if ws != nil {
-			if len(ws) < o.ws {
-				return fmt.Errorf("dnnl: batch norm backward: workspace of %d bytes, needs %d", len(ws), o.ws)
-			}
-			hs[i] = ptr(ws)
-			i++
-		}
 		if gamma != nil {
 			hs[i] = ptr(gamma)
 			i++

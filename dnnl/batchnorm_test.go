@@ -74,42 +74,6 @@ func TestBatchNormMatchesReference(t *testing.T) {
 						t.Errorf("backward dbeta rel err %g", e)
 					}
 				}
-
-				// With a fused ReLU: the reference is the normalization,
-				// then ReLU, and backward the ReLU's mask on dy first.
-				n, err := BatchNormReLUWorkspaceLen(rows, c, eps, scale, shift)
-				if err != nil || n < 1 {
-					t.Fatalf("workspace %d bytes: %v", n, err)
-				}
-				if err := BatchNormTrainingReLU(rows, c, x, gamma, beta, eps, got, gm, gv, make([]byte, n-1)); err == nil {
-					t.Error("a short workspace was accepted")
-				}
-				ws := make([]byte, n)
-				if err := BatchNormTrainingReLU(rows, c, x, gamma, beta, eps, got, gm, gv, ws); err != nil {
-					t.Fatal(err)
-				}
-				masked := make([]float32, rows*c)
-				for i, v := range want {
-					want[i] = max(v, 0)
-					if v > 0 {
-						masked[i] = dy[i]
-					}
-				}
-				if e := tensor.RelErr(got, want); e > tol {
-					t.Errorf("training with ReLU rel err %g", e)
-				}
-				tensor.BatchNormBackward(c, x, masked, gamma, bm, bv, eps, wdx, wdg, wdb)
-				for _, g := range [][]float32{gdg, gdb} {
-					clear(g)
-				}
-				if err := BatchNormBackwardReLU(rows, c, x, dy, gamma, bm, bv, eps, shift, gdx, gdg, gdb, ws); err != nil {
-					t.Fatal(err)
-				}
-				for _, p := range [][2][]float32{{gdx, wdx}, {gdg, wdg}, {gdb, wdb}} {
-					if e := tensor.RelErr(p[0], p[1]); e > tol {
-						t.Errorf("backward with ReLU rel err %g", e)
-					}
-				}
 			})
 		}
 	}

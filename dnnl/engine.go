@@ -153,7 +153,7 @@ type op struct {
 	steps []*C.ts_step
 	mems  []C.dnnl_memory_t
 	impl  string
-	ws    int // workspace bytes: max pooling, BatchNorm with a fused ReLU
+	ws    int // workspace bytes, for max pooling
 	temps []temp
 
 	// Forward convolutions: the steps that reorder the input and the
@@ -169,7 +169,7 @@ type op struct {
 }
 
 // h is the handle list of one step; nil entries keep the bound memory.
-type h [10]unsafe.Pointer
+type h [8]unsafe.Pointer
 
 func (o *op) run(i int, hs h) error {
 	for _, t := range o.temps {
@@ -177,7 +177,7 @@ func (o *op) run(i int, hs h) error {
 			return err
 		}
 	}
-	st := C.ts_run(o.steps[i], stream, hs[0], hs[1], hs[2], hs[3], hs[4], hs[5], hs[6], hs[7], hs[8], hs[9])
+	st := C.ts_run(o.steps[i], stream, hs[0], hs[1], hs[2], hs[3], hs[4], hs[5], hs[6], hs[7])
 	return check(st, "execute "+o.impl)
 }
 

@@ -10,7 +10,7 @@
 #include <dnnl_debug.h>
 
 #define TS_MAX_ARGS 12
-#define TS_MAX_HANDLES 10
+#define TS_MAX_HANDLES 8
 
 typedef struct {
 	dnnl_primitive_t prim;
@@ -58,8 +58,8 @@ static inline int ts_step_add(ts_step *s, int arg, dnnl_memory_t mem) {
 }
 
 static inline dnnl_status_t ts_run(ts_step *s, dnnl_stream_t stream, void *h0, void *h1, void *h2,
-		void *h3, void *h4, void *h5, void *h6, void *h7, void *h8, void *h9) {
-	void *h[TS_MAX_HANDLES] = {h0, h1, h2, h3, h4, h5, h6, h7, h8, h9};
+		void *h3, void *h4, void *h5, void *h6, void *h7) {
+	void *h[TS_MAX_HANDLES] = {h0, h1, h2, h3, h4, h5, h6, h7};
 	dnnl_exec_arg_t a[TS_MAX_ARGS];
 	for (int i = 0; i < s->n; i++) {
 		a[i].arg = s->arg[i];

@@ -152,38 +152,3 @@ func (m *Model) tryFused(i int, r *run, training bool, vals []*tensor.Tensor, re
 	m.release(c.inputs, vals, refs, want)
 	return true, nil
 }
-
-// fuseTrainReLU lets a BatchNormalization that trains (batch statistics,
-// with a backward pass to come) compute the ReLU layer after it, its only
-// consumer, in the same oneDNN primitive, forward and backward (oneDNN's
-// fuse_norm_relu, with the ReLU's mask kept between them): the ReLU's own
-// passes over memory go, about 6 ms of a 280 ms stage2-cached step of
-// InceptionV3. The results are the same. It is a variable for tests.
-var fuseTrainReLU = true
-
-// planTrainReLU marks, for the pass about to run, the BatchNormalization
-// layers that compute the ReLU after them and those ReLUs (see
-// fuseTrainReLU), and clears the marks of the last pass elsewhere.
-func (m *Model) planTrainReLU(r *run, training bool, want []bool) {
-	for _, l := range m.Layers {
-		switch t := l.(type) {
-		case *BatchNormalization:
-			t.reluFused = false
-		case *Activation:
-			t.absorbed = false
-		}
-	}
-	if !training || !fuseTrainReLU {
-		return
-	}
-	for i, l := range m.Layers {
-		bn, ok := l.(*BatchNormalization)
-		if !ok || !bn.Trainable || !r.reqGrad[i] || !r.needed[i] || r.fed[i] || want[i] || len(m.consumers[i]) != 1 {
-			continue
-		}
-		k := m.consumers[i][0]
-		if a, ok := m.Layers[k].(*Activation); ok && a.Kind == "relu" && r.needed[k] && !r.fed[k] {
-			bn.reluFused, a.absorbed = true, true
-		}
-	}
-}

@@ -46,10 +46,6 @@ type Activation struct {
 	Kind    string
 	x, y    *tensor.Tensor
 	lastLen int
-	// absorbed is set by the model for a training pass in which the
-	// BatchNormalization before this ReLU computes it (see
-	// fuseTrainReLU): the layer then passes values and gradients through.
-	absorbed bool
 }
 
 // NewActivation returns an Activation layer of the given kind.
@@ -112,10 +108,6 @@ func (a *Activation) OutputShape(in [][]int) ([]int, error) {
 // Forward applies the activation.
 func (a *Activation) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error) {
 	x := in[0]
-	if a.absorbed {
-		a.x, a.y = nil, nil
-		return x, nil
-	}
 	y := m.alloc(x.Shape...)
 	switch a.Kind {
 	case "softmax":
@@ -137,9 +129,6 @@ func (a *Activation) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tensor, error
 
 // Backward uses the kept output.
 func (a *Activation) Backward(dy *tensor.Tensor, need []bool) ([]*tensor.Tensor, error) {
-	if a.absorbed {
-		return []*tensor.Tensor{dy}, nil
-	}
 	if a.y == nil {
 		return nil, shapeErr(&a.LayerBase, "backward without a kept forward pass")
 	}

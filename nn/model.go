@@ -443,7 +443,6 @@ func (m *Model) runLocked(feeds map[int]*tensor.Tensor, outputs []int, training 
 	for _, o := range outputs {
 		want[o] = true
 	}
-	m.planTrainReLU(r, training, want)
 	if m.buffers == nil {
 		m.buffers = newArena()
 	}

@@ -24,13 +24,6 @@ type BatchNormalization struct {
 	batchMean      []float32
 	batchVar       []float32
 	trainedForward bool
-
-	// reluFused is set by the model for a training pass in which this
-	// layer computes the ReLU layer that follows it (see fuseTrainReLU);
-	// ws holds that ReLU's mask, fusedWS is it during such a pass.
-	reluFused bool
-	ws        []byte
-	fusedWS   []byte
 }
 
 // NewBatchNormalization returns a BatchNormalization with Keras' defaults
@@ -103,18 +96,7 @@ func (b *BatchNormalization) Forward(in []*tensor.Tensor, m Mode) (*tensor.Tenso
 		return y, nil
 	}
 	mean, variance := make([]float32, c), make([]float32, c)
-	b.fusedWS = nil
-	if b.reluFused && m.Keep {
-		n, err := dnnl.BatchNormReLUWorkspaceLen(rows, c, b.Epsilon, b.gamma != nil, b.beta != nil)
-		if err != nil {
-			return nil, shapeErr(&b.LayerBase, "%v", err)
-		}
-		if len(b.ws) != n {
-			b.ws = make([]byte, n)
-		}
-		b.fusedWS = b.ws
-	}
-	if err := dnnl.BatchNormTrainingReLU(rows, c, x.Data, data(b.gamma), data(b.beta), b.Epsilon, y.Data, mean, variance, b.fusedWS); err != nil {
+	if err := dnnl.BatchNormTraining(rows, c, x.Data, data(b.gamma), data(b.beta), b.Epsilon, y.Data, mean, variance); err != nil {
 		return nil, shapeErr(&b.LayerBase, "%v", err)
 	}
 	mm, mv := b.movingMean.Value.Data, b.movingVar.Value.Data
@@ -153,7 +135,7 @@ func (b *BatchNormalization) Backward(dy *tensor.Tensor, need []bool) ([]*tensor
 	if b.beta != nil {
 		dbeta = make([]float32, c)
 	}
-	if err := dnnl.BatchNormBackwardReLU(rows, c, b.x.Data, dy.Data, data(b.gamma), b.batchMean, b.batchVar, b.Epsilon, b.beta != nil, dx.Data, dg, dbeta, b.fusedWS); err != nil {
+	if err := dnnl.BatchNormBackward(rows, c, b.x.Data, dy.Data, data(b.gamma), b.batchMean, b.batchVar, b.Epsilon, b.beta != nil, dx.Data, dg, dbeta); err != nil {
 		return nil, shapeErr(&b.LayerBase, "%v", err)
 	}
 	if b.gamma != nil {
