@@ -65,24 +65,12 @@ func TestConvBackwardBF16CloseToFloat32(t *testing.T) {
 			t.Errorf("%v: backward data rel err %g, want (0, 2e-2]", tc, e)
 		}
 		for _, bias := range []bool{false, true} {
-			wantDw, gotDw := make([]float32, g.WeightLen()), randSlice(r, g.WeightLen()) // added to
-			var wantDb, gotDb []float32
-			if bias {
-				wantDb, gotDb = make([]float32, g.F), randSlice(r, g.F)
+			ew, eb := backwardWeightsErr(t, r, g, x, dy, bias, ConvBackwardWeightsBF16)
+			if ew > 2e-2 || ew == 0 {
+				t.Errorf("%v: backward weights rel err %g, want (0, 2e-2]", tc, ew)
 			}
-			tensor.ConvBackwardWeights(g, x, dy, wantDw, wantDb)
-			addTo(wantDw, gotDw)
-			addTo(wantDb, gotDb)
-			if err := ConvBackwardWeightsBF16(g, x, dy, gotDw, gotDb); err != nil {
-				t.Fatal(err)
-			}
-			if e := tensor.RelErr(gotDw, wantDw); e > 2e-2 || e == 0 {
-				t.Errorf("%v: backward weights rel err %g, want (0, 2e-2]", tc, e)
-			}
-			if bias {
-				if e := tensor.RelErr(gotDb, wantDb); e > 2e-2 {
-					t.Errorf("%v: bias gradient rel err %g", tc, e)
-				}
+			if bias && eb > 2e-2 {
+				t.Errorf("%v: bias gradient rel err %g", tc, eb)
 			}
 		}
 	}

@@ -135,6 +135,22 @@ func TestConvBackwardWeightsGEMM(t *testing.T) {
 // already in the buffers.
 func checkBackwardWeights(t *testing.T, r *rand.Rand, g tensor.ConvGeom, x, dy []float32, bias bool) {
 	t.Helper()
+	ew, eb := backwardWeightsErr(t, r, g, x, dy, bias, ConvBackwardWeights)
+	if ew > tol {
+		t.Errorf("backward weights rel err %g", ew)
+	}
+	if bias && eb > tol {
+		t.Errorf("backward bias rel err %g", eb)
+	}
+}
+
+// backwardWeightsErr runs bw (ConvBackwardWeights or its bfloat16 form) on
+// gradient buffers that already hold random values, and returns its
+// relative errors against the reference for the weight and bias gradients
+// (the second 0 without bias).
+func backwardWeightsErr(t *testing.T, r *rand.Rand, g tensor.ConvGeom, x, dy []float32, bias bool,
+	bw func(g tensor.ConvGeom, x, dy, dw, db []float32) error) (float64, float64) {
+	t.Helper()
 	wantDw, gotDw := make([]float32, g.WeightLen()), randSlice(r, g.WeightLen())
 	var wantDb, gotDb []float32
 	if bias {
@@ -143,15 +159,10 @@ func checkBackwardWeights(t *testing.T, r *rand.Rand, g tensor.ConvGeom, x, dy [
 	tensor.ConvBackwardWeights(g, x, dy, wantDw, wantDb)
 	addTo(wantDw, gotDw)
 	addTo(wantDb, gotDb)
-	if err := ConvBackwardWeights(g, x, dy, gotDw, gotDb); err != nil {
+	if err := bw(g, x, dy, gotDw, gotDb); err != nil {
 		t.Fatal(err)
 	}
-	if e := tensor.RelErr(gotDw, wantDw); e > tol {
-		t.Errorf("backward weights rel err %g", e)
-	}
-	if e := tensor.RelErr(gotDb, wantDb); bias && e > tol {
-		t.Errorf("backward bias rel err %g", e)
-	}
+	return tensor.RelErr(gotDw, wantDw), tensor.RelErr(gotDb, wantDb)
 }
 
 func TestConvRejectsShortBuffers(t *testing.T) {
