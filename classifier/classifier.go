@@ -75,6 +75,19 @@ type Meta struct {
 	// one size); empty means Size alone. The same weights run at every
 	// size, since the backbones are fully convolutional.
 	TestSizes []int `json:"test_sizes,omitempty"`
+	// Adapted records each adaptation to a site since training (see
+	// package adapt), oldest first.
+	Adapted []Adaptation `json:"adapted,omitempty"`
+}
+
+// Adaptation is one unsupervised adaptation of a model to a site.
+type Adaptation struct {
+	// Method is "adabn": BatchNorm statistics re-estimated on the photos.
+	Method string `json:"method"`
+	Photos int    `json:"photos"`
+	// Source is the base name of the photos' folder.
+	Source string `json:"source"`
+	Date   string `json:"date"`
 }
 
 // Rescale is the preprocessing that multiplies pixels by Meta.Rescale

@@ -18,7 +18,9 @@ const (
 	MaxInputSize = 1024
 	MaxHeadUnits = 16384
 	MaxClasses   = 10000
-	maxClassName = 256
+	// maxAdaptations bounds the adaptation history a file may record.
+	maxAdaptations = 100
+	maxClassName   = 256
 )
 
 // validate checks meta once its defaults are filled in.
@@ -34,6 +36,9 @@ func (meta Meta) validate() error {
 	}
 	if d := meta.Head.Dropout; !(d >= 0 && d < 1) {
 		return fmt.Errorf("classifier: dropout %g outside [0, 1)", d)
+	}
+	if len(meta.Adapted) > maxAdaptations {
+		return fmt.Errorf("classifier: %d adaptations recorded, more than %d", len(meta.Adapted), maxAdaptations)
 	}
 	if len(meta.Classes) > MaxClasses {
 		return fmt.Errorf("classifier: %d classes, more than %d", len(meta.Classes), MaxClasses)

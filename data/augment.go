@@ -45,6 +45,28 @@ type Augment struct {
 	// timm's --reprob): one rectangle covering 2-33% of the image with
 	// aspect ratio log-uniform in [0.3, 3.3] is filled with uniform noise.
 	Erasing float64 `json:",omitzero"`
+
+	// Robustness to real sites, where items lie on anything but a white
+	// board. Background is the probability of taking the item off its
+	// board (ItemMask) and compositing it, with a soft shadow, onto a new
+	// background: a crop of a photo from the Backgrounds folder (half the
+	// time, when set), else a generated one (a two-colour gradient,
+	// multi-scale noise, or a zoomed crop of another training photo).
+	Background  float64 `json:",omitzero"`
+	Backgrounds string  `json:",omitzero"`
+	// Hue turns the hue by U(-h, h) of a full turn (torchvision's
+	// ColorJitter hue, h <= 0.5); Greyscale is the probability of a grey
+	// image (RandomGrayscale).
+	Hue       float64 `json:",omitzero"`
+	Greyscale float64 `json:",omitzero"`
+	// Illumination g multiplies the image by a linear ramp from 1-a to 1+a
+	// along a random direction, a ~ U(0, g): light from one side.
+	Illumination float64 `json:",omitzero"`
+	// Blur is the probability of a Gaussian blur with sigma ~ U(0.1, 2)
+	// pixels (torchvision's GaussianBlur); JPEG the probability of
+	// re-compression at a quality ~ U{30..90}.
+	Blur float64 `json:",omitzero"`
+	JPEG float64 `json:",omitzero"`
 }
 
 // SeedRecipe is the seed recipe's augmentation: shear 0.2, zoom 0.2,
@@ -72,6 +94,14 @@ func (a *Augment) Validate() error {
 	if a.CropRatio != [2]float64{} && (a.CropRatio[0] <= 0 || a.CropRatio[1] < a.CropRatio[0]) {
 		return fmt.Errorf("augment: bad crop ratio %v", a.CropRatio)
 	}
+	for _, p := range []struct {
+		name     string
+		v, limit float64
+	}{{"background", a.Background, 1}, {"hue", a.Hue, 0.5}, {"greyscale", a.Greyscale, 1}, {"illumination", a.Illumination, 1}, {"blur", a.Blur, 1}, {"jpeg", a.JPEG, 1}} {
+		if !(p.v >= 0 && p.v <= p.limit) {
+			return fmt.Errorf("augment: %s %g outside [0, %g]", p.name, p.v, p.limit)
+		}
+	}
 	if a.Contrast < 0 || a.Contrast >= 1 || a.Saturation < 0 || a.Saturation > 1 || a.Erasing < 0 || a.Erasing > 1 {
 		return fmt.Errorf("augment: contrast in [0, 1), saturation and erasing in [0, 1]: %+v", *a)
 	}
@@ -89,6 +119,19 @@ type Transform struct {
 	// Erase, when EraseH > 0, is the rectangle filled with noise drawn from EraseSeed.
 	EraseR, EraseC, EraseH, EraseW int
 	EraseSeed                      uint64
+	// BgKind, when not zero, is the kind of background the item is put
+	// on, drawn with its shadow from BgSeed (see Augment.Background).
+	BgKind int    `json:",omitzero"`
+	BgSeed uint64 `json:",omitzero"`
+	// Hue is the hue turn (a fraction of a full turn), Grey a grey image,
+	// IllumGain and IllumAngle the illumination ramp, BlurSigma the blur,
+	// JPEGQuality the re-compression (zero: each off).
+	Hue         float64 `json:",omitzero"`
+	Grey        bool    `json:",omitzero"`
+	IllumGain   float64 `json:",omitzero"`
+	IllumAngle  float64 `json:",omitzero"`
+	BlurSigma   float64 `json:",omitzero"`
+	JPEGQuality int     `json:",omitzero"`
 }
 
 // Random draws a transform for an h x w image, in Keras' order.
@@ -154,6 +197,11 @@ func (a *Augment) Random(r *rand.Rand, h, w int) Transform {
 			break
 		}
 	}
+	photos := 0
+	if a.Backgrounds != "" {
+		photos = 1
+	}
+	a.drawRobust(r, &t, photos)
 	return t
 }
 
@@ -234,7 +282,10 @@ func (t Transform) Matrix(h, w int) (mat3, bool) {
 
 // Apply renders src under t into dst as float32 HWC values in [0, 255]:
 // the affine warp (bilinear, like scipy's order=1), then flips, then
-// brightness, in Keras' order.
+// brightness, in Keras' order; then contrast and saturation, the
+// robustness options (hue, greyscale, illumination, blur, JPEG) and
+// erasing. The background (BgKind) is composited before, by the Loader,
+// which has the other photos it needs.
 func (t Transform) Apply(src *RGB, dst []float32, fill string, cval float64) {
 	h, w := src.H, src.W
 	m, warp := t.Matrix(h, w)
@@ -281,6 +332,7 @@ func (t Transform) Apply(src *RGB, dst []float32, fill string, cval float64) {
 		}
 	}
 	t.colour(dst[:3*h*w])
+	t.robust(dst[:3*h*w], w, h)
 	if t.EraseH > 0 {
 		r := rand.New(rand.NewPCG(t.EraseSeed, 0x65726173))
 		for y := t.EraseR; y < t.EraseR+t.EraseH; y++ {

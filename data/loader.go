@@ -3,9 +3,12 @@ package data
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"sync"
 
 	"trashsort/tensor"
@@ -43,6 +46,8 @@ type Loader struct {
 	ds  *Dataset
 	cfg Config
 	*images
+	// backgrounds are the photos of Augment.Backgrounds at the input size.
+	backgrounds []*RGB
 }
 
 // images is the decoded-image cache, shareable between loaders of one dataset.
@@ -95,7 +100,13 @@ func NewLoader(ds *Dataset, cfg Config) (*Loader, error) {
 		}
 	}
 	cfg.Sizes = extra
-	return &Loader{ds: ds, cfg: cfg, images: &images{cache: map[int]*RGB{}, bad: map[int]error{}}}, nil
+	l := &Loader{ds: ds, cfg: cfg, images: &images{cache: map[int]*RGB{}, bad: map[int]error{}}}
+	if cfg.Augment != nil && cfg.Augment.Backgrounds != "" {
+		if err := l.loadBackgrounds(cfg.Augment.Backgrounds); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
 // Dataset returns the loader's dataset.
@@ -240,6 +251,11 @@ func (l *Loader) Render(i, view int, dst []float32) error {
 	}
 	r := rand.New(rand.NewPCG(l.cfg.Seed^uint64(view)*0xbf58476d1ce4e5b9, uint64(i)+1))
 	t := l.cfg.Augment.Random(r, img.H, img.W)
+	if t.BgKind != bgNone {
+		if img, err = l.composite(img, i, t); err != nil {
+			return err
+		}
+	}
 	fill := l.cfg.Augment.FillMode
 	if fill == "" {
 		fill = "nearest"
@@ -404,4 +420,72 @@ func (l *Loader) buildSizes(b int, order []int) (Batch, error) {
 	}
 	bt.X = bt.Views[l.cfg.Size]
 	return bt, nil
+}
+
+// maxBackgrounds bounds the background photos kept in memory.
+const maxBackgrounds = 2000
+
+// loadBackgrounds decodes every image below dir at the input size.
+func (l *Loader) loadBackgrounds(dir string) error {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !e.IsDir() && IsImageName(e.Name()) {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("backgrounds: %w", err)
+	}
+	if len(paths) == 0 {
+		return fmt.Errorf("backgrounds: no images in %s", dir)
+	}
+	sort.Strings(paths)
+	if len(paths) > maxBackgrounds {
+		paths = paths[:maxBackgrounds]
+	}
+	for _, p := range paths {
+		img, err := DecodeFile(p)
+		if err != nil {
+			return fmt.Errorf("backgrounds: %w", err)
+		}
+		l.backgrounds = append(l.backgrounds, Resize(img, l.cfg.Size, l.cfg.Size, l.cfg.Resize))
+	}
+	return nil
+}
+
+// composite puts item i's photo onto the background t draws.
+func (l *Loader) composite(img *RGB, i int, t Transform) (*RGB, error) {
+	var otherErr error
+	other := func(r *rand.Rand) *RGB {
+		j := r.IntN(l.Len())
+		if j == i && l.Len() > 1 {
+			j = (j + 1) % l.Len()
+		}
+		o, err := l.image(j)
+		if err != nil {
+			otherErr = err
+			return img
+		}
+		return o
+	}
+	photo := func(r *rand.Rand) *RGB {
+		if len(l.backgrounds) == 0 {
+			return other(r)
+		}
+		return l.backgrounds[r.IntN(len(l.backgrounds))]
+	}
+	bg := background(t.BgKind, t.BgSeed, img.W, img.H, other, photo)
+	if otherErr != nil {
+		// Another photo failing to decode is that photo's problem, reported
+		// where it is loaded; this one goes on a generated background.
+		bg = background(bgNoise, t.BgSeed, img.W, img.H, nil, nil)
+	}
+	r := rand.New(rand.NewPCG(t.BgSeed, 0x73686164))
+	shadow := 0.5 * r.Float64()
+	dx, dy := r.IntN(img.W/15+1)-img.W/30, r.IntN(img.H/15+1)-img.H/30
+	return Composite(img, bg, shadow, dx, dy), nil
 }

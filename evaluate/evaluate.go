@@ -38,6 +38,14 @@ type Options struct {
 	// MinConfidence is the "unsure" threshold on calibrated confidence:
 	// 0 is the model's own, a negative value none.
 	MinConfidence float64
+	// Unknown, when set, holds photos of none of the model's classes: the
+	// report then measures how well each open-set score tells them from
+	// the dataset's photos (Report.Unknown).
+	Unknown *data.Dataset
+	// OpenSetFit, when set with Unknown, is the labelled data (the
+	// model's training split) whose pooled features fit the Mahalanobis
+	// score's class means and covariance.
+	OpenSetFit *data.Dataset
 }
 
 // ClassMetrics are one class's scores.
@@ -77,9 +85,16 @@ type Report struct {
 	Mistakes  []Mistake      `json:"mistakes"`
 	// Calibration measures the confidences and the "unsure" threshold.
 	Calibration Calibration `json:"calibration"`
+	// Absent lists the model's classes the data has no photos of; the
+	// scores are over the classes present (a site without glass).
+	Absent []string `json:"absent,omitempty"`
+	// Unknown measures telling photos of none of the classes from the
+	// data's (Options.Unknown).
+	Unknown *UnknownReport `json:"unknown,omitempty"`
 }
 
-// Run evaluates clf on ds. ds's classes must be the model's (by name).
+// Run evaluates clf on ds. ds's classes must be the model's (by name);
+// a class without photos is reported in Report.Absent.
 func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Options) (*Report, error) {
 	if strings.Join(ds.Classes, ",") != strings.Join(clf.Meta.Classes, ",") {
 		// Re-read with the model's classes so indices agree.
@@ -105,30 +120,12 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 	for i := range r.Confusion {
 		r.Confusion[i] = make([]int, k)
 	}
-	var raw []float32
-	var labels []int
-	var paths []string
-	ch, errf := l.Epoch(ctx, 0)
-	for b := range ch {
-		r.Skipped += len(b.Skipped)
-		if len(b.Labels) == 0 {
-			continue
-		}
-		p, err := PredictRaw(clf, b.Images(), o.TTA)
-		if err != nil {
-			for range ch {
-			}
-			return nil, err
-		}
-		raw = append(raw, p.Data...)
-		labels = append(labels, b.Labels...)
-		for _, it := range b.Items {
-			paths = append(paths, ds.Items[it].Path)
-		}
-	}
-	if err := errf(); err != nil {
+	pr, err := collect(ctx, clf, l, ds, o.TTA, o.Unknown != nil)
+	if err != nil {
 		return nil, err
 	}
+	raw, labels, paths := pr.raw, pr.labels, pr.paths
+	r.Skipped += pr.skipped
 	if len(labels) == 0 {
 		return nil, fmt.Errorf("evaluate: no readable images in %s", ds.Root)
 	}
@@ -162,6 +159,13 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 	}
 	r.score(clf.Meta.Classes)
 	r.Calibration = measureCalibration(raw, labels, k, clf.Temperature(), clf.Threshold(o.MinConfidence))
+	if o.Unknown != nil {
+		u, err := scoreUnknown(ctx, clf, pr, o)
+		if err != nil {
+			return nil, err
+		}
+		r.Unknown = u
+	}
 	return r, nil
 }
 
@@ -217,6 +221,19 @@ func flip(x *tensor.Tensor) *tensor.Tensor {
 func (r *Report) score(classes []string) {
 	k := len(classes)
 	correct := 0
+	present := 0
+	r.Absent = nil
+	for c := 0; c < k; c++ {
+		n := 0
+		for j := 0; j < k; j++ {
+			n += r.Confusion[c][j]
+		}
+		if n > 0 {
+			present++
+		} else {
+			r.Absent = append(r.Absent, classes[c])
+		}
+	}
 	var macro, weighted ClassMetrics
 	for c := 0; c < k; c++ {
 		tp := r.Confusion[c][c]
@@ -237,9 +254,12 @@ func (r *Report) score(classes []string) {
 			m.F1 = 2 * m.Precision * m.Recall / (m.Precision + m.Recall)
 		}
 		r.Classes = append(r.Classes, m)
-		macro.Precision += m.Precision / float64(k)
-		macro.Recall += m.Recall / float64(k)
-		macro.F1 += m.F1 / float64(k)
+		if support == 0 {
+			continue // an absent class has no recall to average
+		}
+		macro.Precision += m.Precision / float64(present)
+		macro.Recall += m.Recall / float64(present)
+		macro.F1 += m.F1 / float64(present)
 		w := float64(support) / float64(r.Images)
 		weighted.Precision += m.Precision * w
 		weighted.Recall += m.Recall * w
@@ -295,6 +315,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "\ncalibration: temperature %.3f; expected calibration error %.4f before, %.4f after (%d bins)\n", c.Temperature, c.ECEBefore, c.ECEAfter, calibrate.Bins)
 	fmt.Fprintf(w, "unsure below %.3f confidence: answers %.1f%% of the images (%d of %d), %.2f%% accuracy on them\n",
 		c.MinConfidence, 100*c.Coverage, c.Answered, r.Images, 100*c.AnsweredAccuracy)
+	if len(r.Absent) > 0 {
+		fmt.Fprintf(w, "absent from the data (scored over the other classes): %s\n", strings.Join(r.Absent, ", "))
+	}
+	if u := r.Unknown; u != nil {
+		fmt.Fprintf(w, "\nnone of the classes: %d photos in %s against the %d above\n", u.Images, u.Data, u.Known)
+		for _, s := range u.Scores {
+			fmt.Fprintf(w, "  %-12s AUROC %.4f, unknown photos kept at 95%% of in-class kept: %.1f%%\n", s.Score, s.AUROC, 100*s.FPR95)
+		}
+	}
 	if err := r.writeConfusion(w, "confusion matrix (rows: true, columns: predicted)", func(v, _ int) string { return fmt.Sprint(v) }); err != nil {
 		return err
 	}

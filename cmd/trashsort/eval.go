@@ -25,7 +25,7 @@ import (
 func init() { register(evalCmd, predictCmd) }
 
 func evalCmd() *cobra.Command {
-	var modelPath, dataDir, reportDir string
+	var modelPath, dataDir, reportDir, mapPath, unknownDir, fitDir string
 	format := formatTable
 	var asJSON, tta, bf16, explainMistakes bool
 	var inf inferFlags
@@ -45,11 +45,36 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ds, err := data.FromFolder(dataDir, clf.Meta.Classes)
+			var mapping data.Mapping
+			if mapPath != "" {
+				if mapping, err = data.ReadMapping(mapPath); err != nil {
+					return err
+				}
+			}
+			site, err := data.FromSite(dataDir, clf.Meta.Classes, mapping)
 			if err != nil {
 				return err
 			}
-			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: batch, TTA: tta, Mistakes: mistakes, MinConfidence: minConf, Explain: explainMistakes && reportDir != ""})
+			opts := evaluate.Options{Batch: batch, TTA: tta, Mistakes: mistakes, MinConfidence: minConf, Explain: explainMistakes && reportDir != ""}
+			if unknownDir != "" {
+				u, err := data.FromFolder(unknownDir, nil)
+				if err != nil {
+					// Loose photos rather than folders of them.
+					if u, err = data.FromFolder(filepath.Dir(unknownDir), []string{filepath.Base(unknownDir)}); err != nil {
+						return fmt.Errorf("--unknown: %w", err)
+					}
+				}
+				site.Unknown.Items = append(site.Unknown.Items, u.Items...)
+			}
+			if len(site.Unknown.Items) > 0 {
+				opts.Unknown = site.Unknown
+			}
+			if fitDir != "" {
+				if opts.OpenSetFit, err = data.FromFolder(fitDir, clf.Meta.Classes); err != nil {
+					return fmt.Errorf("--fit-openset: %w", err)
+				}
+			}
+			r, err := evaluate.Run(cmd.Context(), clf, site.Known, opts)
 			if err != nil {
 				return err
 			}
@@ -60,6 +85,9 @@ func evalCmd() *cobra.Command {
 	f := cmd.Flags()
 	modelFilesFlag(f, &modelPath)
 	f.StringVar(&dataDir, "data", "", "class folders to score (e.g. datasets/trashnet/test)")
+	f.StringVar(&mapPath, "map", "", "JSON file mapping the data's folders to the model's classes, or to null for things that are none of them (scored as unknown)")
+	f.StringVar(&unknownDir, "unknown", "", "photos of none of the model's classes: report how well each open-set score (max_prob, energy, mahalanobis) tells them from the data's")
+	f.StringVar(&fitDir, "fit-openset", "", "labelled class folders (the training split) that fit the Mahalanobis score's class means and covariance for --unknown")
 	f.StringVar(&reportDir, "report", "", "folder for report.json, confusion.png and mistakes.html")
 	formatFlag(f, &format, "output: table (precision, recall, f1 and support per class, calibration, confusion matrix), json (the whole report) or csv (one row per class, then macro avg, weighted avg and accuracy)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")

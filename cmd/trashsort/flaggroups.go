@@ -25,7 +25,7 @@ var trainFlagGroups = []flagGroup{
 		"cache-features", "cache-at", "feature-cache", "cache-memory", "bf16"}},
 	{"Model", []string{"backbone", "model", "weights", "size", "test-sizes", "units", "dropout", "rescale"}},
 	{"Augmentation", []string{"no-augment", "shear", "zoom", "hflip", "vflip", "rotation", "width-shift", "height-shift",
-		"brightness", "crop-scale", "contrast", "saturation", "erasing", "fill-mode", "mixup"}},
+		"brightness", "crop-scale", "contrast", "saturation", "erasing", "background", "backgrounds", "hue", "greyscale", "illumination", "blur", "jpeg", "fill-mode", "mixup"}},
 	{"Stage 1", []string{"epochs1", "optimizer1", "lr1"}},
 	{"Stage 2", []string{"epochs2", "unfreeze-from", "optimizer2", "lr2", "momentum", "warmup"}},
 	{"Both stages", []string{"class-weight", "label-smoothing", "weight-decay", "ema", "final-fit", "bf16-train"}},

@@ -1,0 +1,171 @@
+package evaluate
+
+import (
+	"context"
+	"fmt"
+
+	"trashsort/calibrate"
+	"trashsort/classifier"
+	"trashsort/data"
+	"trashsort/openset"
+	"trashsort/tensor"
+)
+
+// predictions are a model's outputs over a dataset, in the loader's order.
+type predictions struct {
+	raw      []float32 // uncalibrated probabilities, [images, classes]
+	labels   []int
+	paths    []string
+	skipped  int
+	logits   []float32 // with outputs: [images, classes]
+	features []float32 // with outputs: [images, dim]
+	dim      int
+}
+
+// collect runs clf over every batch of l. With outputs it also keeps the
+// logits and pooled features (single models only); with tta each output is
+// the mean over the image and its horizontal flip.
+func collect(ctx context.Context, clf *classifier.Classifier, l *data.Loader, ds *data.Dataset, tta, outputs bool) (*predictions, error) {
+	pr := &predictions{}
+	ch, errf := l.Epoch(ctx, 0)
+	for b := range ch {
+		pr.skipped += len(b.Skipped)
+		if len(b.Labels) == 0 {
+			continue
+		}
+		var err error
+		if outputs {
+			err = pr.addOutputs(clf, b.Images(), tta)
+		} else {
+			var p *tensor.Tensor
+			if p, err = PredictRaw(clf, b.Images(), tta); err == nil {
+				pr.raw = append(pr.raw, p.Data...)
+			}
+		}
+		if err != nil {
+			for range ch {
+			}
+			return nil, err
+		}
+		pr.labels = append(pr.labels, b.Labels...)
+		for _, it := range b.Items {
+			pr.paths = append(pr.paths, ds.Items[it].Path)
+		}
+	}
+	if err := errf(); err != nil {
+		return nil, err
+	}
+	return pr, nil
+}
+
+func (pr *predictions) addOutputs(clf *classifier.Classifier, v classifier.Views, tta bool) error {
+	o, err := clf.PredictOutputs(v)
+	if err != nil {
+		return err
+	}
+	if tta {
+		flipped := classifier.Views{}
+		for s, x := range v {
+			flipped[s] = flip(x)
+		}
+		q, err := clf.PredictOutputs(flipped)
+		if err != nil {
+			return err
+		}
+		for _, pair := range [][2]*tensor.Tensor{{o.Probs, q.Probs}, {o.Logits, q.Logits}, {o.Features, q.Features}} {
+			for i := range pair[0].Data {
+				pair[0].Data[i] = (pair[0].Data[i] + pair[1].Data[i]) / 2
+			}
+		}
+	}
+	pr.raw = append(pr.raw, o.Probs.Data...)
+	pr.logits = append(pr.logits, o.Logits.Data...)
+	pr.features = append(pr.features, o.Features.Data...)
+	pr.dim = o.Features.Shape[1]
+	return nil
+}
+
+// UnknownScore is how well one open-set score separates the dataset's
+// photos (in-class) from the unknown ones.
+type UnknownScore struct {
+	Score string  `json:"score"`
+	AUROC float64 `json:"auroc"`
+	// FPR95 is the share of unknown photos kept at the threshold that
+	// keeps 95% of the in-class ones.
+	FPR95 float64 `json:"fpr_at_95_tpr"`
+}
+
+// UnknownReport measures open-set recognition on photos of none of the classes.
+type UnknownReport struct {
+	Data   string         `json:"data"`
+	Images int            `json:"images"`
+	Known  int            `json:"known_images"`
+	Scores []UnknownScore `json:"scores"`
+	// FitData is where the Mahalanobis score's class statistics came from.
+	FitData string `json:"fit_data,omitempty"`
+}
+
+// Shrinkage of the Mahalanobis score's shared covariance towards its mean
+// variance: pooled features have more dimensions (2048) than a small
+// dataset has images.
+const gaussianShrink = 0.1
+
+func scoreUnknown(ctx context.Context, clf *classifier.Classifier, known *predictions, o Options) (*UnknownReport, error) {
+	if known.logits == nil {
+		return nil, fmt.Errorf("evaluate: open-set scores need a single model's outputs")
+	}
+	sizes := clf.InputSizes()
+	loader := func(ds *data.Dataset) (*data.Loader, error) {
+		return data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: max(o.Batch, 1), Workers: o.Workers})
+	}
+	l, err := loader(o.Unknown)
+	if err != nil {
+		return nil, err
+	}
+	unk, err := collect(ctx, clf, l, o.Unknown, o.TTA, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(unk.labels) == 0 {
+		return nil, fmt.Errorf("evaluate: no readable images in %s", o.Unknown.Root)
+	}
+	k := len(clf.Meta.Classes)
+	rep := &UnknownReport{Data: o.Unknown.Root, Images: len(unk.labels), Known: len(known.labels)}
+	add := func(name string, score func(p *predictions, i int) float64) {
+		var in, out []float64
+		for i := range known.labels {
+			in = append(in, score(known, i))
+		}
+		for i := range unk.labels {
+			out = append(out, score(unk, i))
+		}
+		rep.Scores = append(rep.Scores, UnknownScore{Score: name, AUROC: openset.AUROC(in, out), FPR95: openset.FPRAtTPR(in, out, 0.95)})
+	}
+	T := clf.Temperature()
+	add(openset.MaxProb, func(p *predictions, i int) float64 {
+		return openset.MaxProbScore(calibrate.Scale(p.raw[i*k:(i+1)*k], k, T))
+	})
+	add(openset.Energy, func(p *predictions, i int) float64 {
+		return openset.EnergyScore(p.logits[i*k:(i+1)*k], 1)
+	})
+	if o.OpenSetFit != nil {
+		l, err := loader(o.OpenSetFit)
+		if err != nil {
+			return nil, err
+		}
+		fit, err := collect(ctx, clf, l, o.OpenSetFit, false, true)
+		if err != nil {
+			return nil, err
+		}
+		g, err := openset.FitGaussian(fit.features, fit.labels, k, fit.dim, gaussianShrink)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: fitting the Mahalanobis score on %s: %w", o.OpenSetFit.Root, err)
+		}
+		rep.FitData = o.OpenSetFit.Root
+		add(openset.Mahalanobis, func(p *predictions, i int) float64 {
+			s, _ := g.Score(p.features[i*p.dim : (i+1)*p.dim])
+			return s
+		})
+	}
+	return rep, nil
+}
