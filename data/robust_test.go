@@ -1,9 +1,12 @@
 package data
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"trashsort/internal/testimages"
 )
 
 // board is a w x w near-white board with a red square of side s in the centre.
@@ -206,5 +209,22 @@ func TestShiftIsDeterministic(t *testing.T) {
 	}
 	if c := Shift(img, 8); string(c.Pix) == string(a.Pix) {
 		t.Fatal("two seeds gave the same view")
+	}
+}
+
+func TestWriteShifted(t *testing.T) {
+	root, out := t.TempDir(), t.TempDir()
+	testimages.ClassFolders(t, root, []string{"a", "b"}, 2)
+	ds, err := FromFolder(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := WriteShifted(context.Background(), ds, out, 1)
+	if err != nil || n != 4 {
+		t.Fatalf("wrote %d, %v", n, err)
+	}
+	back, err := FromFolder(out, []string{"a", "b"})
+	if err != nil || len(back.Items) != 4 {
+		t.Fatalf("shifted copy: %v, %d items", err, len(back.Items))
 	}
 }

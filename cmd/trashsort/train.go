@@ -471,6 +471,6 @@ func dataCmd() *cobra.Command {
 		},
 	}
 	fetch.Flags().StringVar(&dir, "dir", defaultDataDir, "destination folder")
-	cmd.AddCommand(fetch, dataCheckCmd())
+	cmd.AddCommand(fetch, dataCheckCmd(), dataShiftCmd())
 	return cmd
 }
