@@ -33,7 +33,7 @@ func run(t *testing.T, args ...string) (string, error) {
 // TestCommandsRegisteredOneWay: every subcommand comes from commands, each
 // once, and help lists them sorted by name.
 func TestCommandsRegisteredOneWay(t *testing.T) {
-	want := []string{"bench", "calibrate", "data", "eval", "explain", "export", "layers", "predict", "quantize", "run", "serve", "train", "weights"}
+	want := []string{"adapt", "bench", "calibrate", "data", "eval", "explain", "export", "layers", "predict", "quantize", "run", "serve", "train", "weights"}
 	seen := map[string]bool{}
 	for _, newCmd := range commands {
 		name := newCmd().Name()
