@@ -162,3 +162,17 @@ func FromPhotos(root string) (*Dataset, error) {
 	}
 	return d, nil
 }
+
+// Classes are the distinct class names the mapping maps to, sorted.
+func (m Mapping) Classes() []string {
+	seen := map[string]bool{}
+	var cs []string
+	for _, c := range m {
+		if c != nil && !seen[*c] {
+			seen[*c] = true
+			cs = append(cs, *c)
+		}
+	}
+	sort.Strings(cs)
+	return cs
+}

@@ -24,6 +24,12 @@ type Config struct {
 	// Backbone names a registered architecture (default models.Default());
 	// Size is the input size (224).
 	Backbone string
+	// FromModel, when set, starts from a trained model file instead of the
+	// backbone's ImageNet weights: its backbone, and its head when the
+	// classes are the same (else the output layer starts afresh), for
+	// fine-tuning a model on a site's few labelled photos. Backbone, size,
+	// head width and preprocessing are the model's.
+	FromModel string
 	Size     int
 	// TestSizes are the input sizes whose predictions the saved model
 	// averages (classifier.Meta.TestSizes); empty: Size alone. Training

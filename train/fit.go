@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,9 +88,11 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 		if cfg.EarlyStopping > 0 || cfg.ReducePatience > 0 {
 			return nil, errors.New("a final fit has no validation to watch: early stopping and reduce-on-plateau are off with it")
 		}
-		all := *trainSet
-		all.Items = append(append([]data.Item(nil), trainSet.Items...), valSet.Items...)
-		trainSet = &all
+		if valSet != trainSet { // the same set given twice is trained on once
+			all := *trainSet
+			all.Items = append(append([]data.Item(nil), trainSet.Items...), valSet.Items...)
+			trainSet = &all
+		}
 	}
 	if strings.Join(trainSet.Classes, ",") != strings.Join(valSet.Classes, ",") {
 		return nil, fmt.Errorf("train classes %v and validation classes %v differ", trainSet.Classes, valSet.Classes)
@@ -98,6 +101,17 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 	if cfg.Rescale != 0 {
 		meta.Preprocess, meta.Rescale = "rescale", cfg.Rescale
 	}
+	var prev *classifier.Classifier
+	if cfg.FromModel != "" {
+		if prev, err = classifier.Load(cfg.FromModel); err != nil {
+			return nil, fmt.Errorf("from-model: %w", err)
+		}
+		pm := prev.Meta
+		meta.Backbone, meta.Alpha, meta.Preprocess, meta.Rescale = pm.Backbone, pm.Alpha, pm.Preprocess, pm.Rescale
+		meta.Head.Units, meta.Resize, meta.Adapted = pm.Head.Units, pm.Resize, pm.Adapted
+		meta.Size, meta.TestSizes = pm.Size, pm.TestSizes
+		cfg.Backbone, cfg.Resize, cfg.Size, cfg.TestSizes, weightsPath = pm.Backbone, pm.Resize, pm.Size, pm.TestSizes, cfg.FromModel
+	}
 	clf, err := classifier.New(meta, cfg.Seed)
 	if err != nil {
 		return nil, err
@@ -105,7 +119,12 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 	t := &trainer{cfg: cfg, clf: clf, m: clf.Model, res: &Result{Classifier: clf}, weightsPath: weightsPath}
 	clf.Model.TrainBF16 = cfg.TrainBF16
 	t.gapIdx = clf.BaseEnd + 1
-	if weightsPath != "" {
+	switch {
+	case prev != nil:
+		if err := startFrom(t.m, prev, trainSet.Classes); err != nil {
+			return nil, err
+		}
+	case weightsPath != "":
 		if err := models.LoadKerasBase(t.m, weightsPath, clf.BaseEnd); err != nil {
 			return nil, err
 		}
@@ -172,10 +191,15 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 			return nil, err
 		}
 	}
-	if !cfg.FinalFit { // a final fit has no held-out split to calibrate on
+	switch {
+	case !cfg.FinalFit:
 		if err := t.calibrate(ctx); err != nil {
 			return nil, err
 		}
+	case prev != nil:
+		// A final fit has no held-out split to calibrate on; a fine-tuned
+		// model keeps the calibration of the model it started from.
+		clf.Meta.Calibration = prev.Meta.Calibration
 	}
 	t.fillSummary()
 	if cfg.Out != "" {
@@ -584,4 +608,28 @@ func cloneTensors(ts map[string]classifier.Tensor) map[string]classifier.Tensor 
 		out[k] = classifier.Tensor{Shape: v.Shape, Data: append([]float32(nil), v.Data...)}
 	}
 	return out
+}
+
+// startFrom copies a trained model's weights into m: every weight whose
+// name and shape m shares (the output layer's only with the same classes).
+func startFrom(m *nn.Model, prev *classifier.Classifier, classes []string) error {
+	own := classifier.Tensors(m)
+	from := classifier.Tensors(prev.Model)
+	take := map[string]classifier.Tensor{}
+	sameClasses := slices.Equal(classes, prev.Meta.Classes)
+	for name, t := range own {
+		f, ok := from[name]
+		if strings.HasPrefix(name, "dense_1/") && !sameClasses {
+			ok = false
+		}
+		if ok && slices.Equal(f.Shape, t.Shape) {
+			take[name] = f
+		} else {
+			take[name] = t
+		}
+	}
+	if err := classifier.SetTensors(m, take, "from-model"); err != nil {
+		return fmt.Errorf("from-model: %w", err)
+	}
+	return nil
 }

@@ -21,9 +21,9 @@ type flagGroup struct {
 // trainFlagGroups are the headings of train's and run's help.
 var trainFlagGroups = []flagGroup{
 	{"General", []string{"recipe", "seed", "members", "batch", "workers", "help"}},
-	{"Data", []string{"data", "train", "val", "val-split", "images", "train-list", "val-list", "list-labels", "extra", "resize",
+	{"Data", []string{"data", "train", "val", "val-split", "images", "train-list", "val-list", "list-labels", "map", "extra", "resize",
 		"cache-features", "cache-at", "feature-cache", "cache-memory", "bf16"}},
-	{"Model", []string{"backbone", "model", "weights", "size", "test-sizes", "units", "dropout", "rescale"}},
+	{"Model", []string{"backbone", "model", "from-model", "weights", "size", "test-sizes", "units", "dropout", "rescale"}},
 	{"Augmentation", []string{"no-augment", "shear", "zoom", "hflip", "vflip", "rotation", "width-shift", "height-shift",
 		"brightness", "crop-scale", "contrast", "saturation", "erasing", "background", "backgrounds", "hue", "greyscale", "illumination", "blur", "jpeg", "fill-mode", "mixup"}},
 	{"Stage 1", []string{"epochs1", "optimizer1", "lr1"}},

@@ -35,6 +35,7 @@ type trainFlags struct {
 	valList      string
 	listLabels   string
 	weightsPath  string
+	mapPath      string
 	rescale      string
 	brightness   string
 	cropScale    string
@@ -139,6 +140,7 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.members, "members", 1, "train N models with seeds --seed, --seed+1, ... (files --out, then -2, -3, ... before the extension) for an ensemble")
 	fs.StringVar(&f.dataDir, "data", "", "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else "+defaultDataDir+", fetched if absent)")
 	fs.StringArrayVar(&f.extra, "extra", nil, "more training images in class folders, e.g. the service's --corrections folder (repeatable)")
+	fs.StringVar(&f.mapPath, "map", "", "JSON file mapping --train's and --val's folders to classes (null: left out), e.g. a site's own folder names; the classes are --from-model's, else the mapping's")
 	fs.StringVar(&f.trainDir, "train", "", "training class folders (overrides --data)")
 	fs.StringVar(&f.valDir, "val", "", "validation class folders (overrides --data)")
 	fs.Float64Var(&f.valSplit, "val-split", 0, "hold out this fraction of the training folders for validation instead (seeded)")
@@ -147,6 +149,7 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.valList, "val-list", "", "split list for validation")
 	fs.StringVar(&f.listLabels, "list-labels", "glass,paper,cardboard,plastic,metal,trash", "class names of list labels 1, 2, ... (TrashNet's by default)")
 	backboneFlag(fs, &c.Backbone)
+	fs.StringVar(&c.FromModel, "from-model", "", "start from this trained model file (its backbone, size and head; the output layer afresh when the classes differ) to fine-tune it on a site's labelled photos")
 	fs.StringVar(&f.weightsPath, "weights", "", "backbone weight file or folder (default $"+weights.EnvVar+", the cache, or a download); "+randomWeights+" starts from random weights")
 	fs.IntVar(&c.Size, "size", 224, "input size (flow_from_directory's target_size)")
 	fs.IntSliceVar(&c.TestSizes, "test-sizes", nil, "input sizes whose predictions the saved model averages, e.g. 299,331,363 (multi-scale testing; timm's test_input_size for one size); default --size alone")
@@ -407,7 +410,13 @@ func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	tr, va, _, err := f.datasets(cmd)
+	var tr, va *data.Dataset
+	if f.mapPath != "" {
+		tr, va, err = f.mappedDatasets(cfg.FromModel)
+		cfg.FinalFit = f.cfg.FinalFit
+	} else {
+		tr, va, _, err = f.datasets(cmd)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -418,9 +427,11 @@ func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, 
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "extra: %d training images from %s\n", n, dir)
 	}
-	w, err := resolveWeights(cmd, cfg.Backbone, f.weightsPath)
-	if err != nil {
-		return nil, nil, err
+	w := ""
+	if cfg.FromModel == "" {
+		if w, err = resolveWeights(cmd, cfg.Backbone, f.weightsPath); err != nil {
+			return nil, nil, err
+		}
 	}
 	out := cmd.ErrOrStderr()
 	fmt.Fprintf(out, "train: %s\nval:   %s\n", tr.Describe(), va.Describe())
@@ -473,4 +484,44 @@ func dataCmd() *cobra.Command {
 	fetch.Flags().StringVar(&dir, "dir", defaultDataDir, "destination folder")
 	cmd.AddCommand(fetch, dataCheckCmd(), dataShiftCmd())
 	return cmd
+}
+
+// mappedDatasets reads --train and --val through --map, with the classes
+// of the model file fromModel, or else the mapping's classes.
+func (f *trainFlags) mappedDatasets(fromModel string) (*data.Dataset, *data.Dataset, error) {
+	if f.trainDir == "" {
+		return nil, nil, fmt.Errorf("--map reads --train (and --val): give --train")
+	}
+	m, err := data.ReadMapping(f.mapPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	var classes []string
+	if fromModel != "" {
+		prev, err := classifier.Load(fromModel)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--from-model: %w", err)
+		}
+		classes = prev.Meta.Classes
+	} else {
+		classes = m.Classes()
+	}
+	var sets []*data.Dataset
+	for _, dir := range []string{f.trainDir, f.valDir} {
+		if dir == "" {
+			continue
+		}
+		s, err := data.FromSite(dir, classes, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		sets = append(sets, s.Known)
+	}
+	if len(sets) == 1 {
+		// A few labelled photos are too few to hold some out: train on
+		// them all and keep the last epoch (a final fit).
+		f.cfg.FinalFit = true
+		return sets[0], sets[0], nil
+	}
+	return sets[0], sets[1], nil
 }
