@@ -30,7 +30,7 @@ type Config struct {
 	// fine-tuning a model on a site's few labelled photos. Backbone, size,
 	// head width and preprocessing are the model's.
 	FromModel string
-	Size     int
+	Size      int
 	// TestSizes are the input sizes whose predictions the saved model
 	// averages (classifier.Meta.TestSizes); empty: Size alone. Training
 	// and the per-epoch validation use Size.
