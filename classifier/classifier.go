@@ -11,6 +11,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"trashsort/openset"
 
 	"trashsort/atomicfile"
 	"trashsort/calibrate"
@@ -78,6 +79,8 @@ type Meta struct {
 	// Adapted records each adaptation to a site since training (see
 	// package adapt), oldest first.
 	Adapted []Adaptation `json:"adapted,omitempty"`
+	// OpenSet is the "none of my classes" detector (nil: none).
+	OpenSet *OpenSet `json:"open_set,omitempty"`
 }
 
 // Adaptation is one unsupervised adaptation of a model to a site.
@@ -119,6 +122,8 @@ type Classifier struct {
 	members []*Classifier
 	// scaled holds the model rebuilt at each other test size (see TestSizes).
 	scaled scaledModels
+	// gauss is the open-set detector's class Gaussians (see OpenSet).
+	gauss *openset.Gaussian
 }
 
 // New builds the model described by meta with freshly initialized head
@@ -253,8 +258,12 @@ func (c *Classifier) Save(path string) error {
 	if err != nil {
 		return err
 	}
+	ts := Tensors(c.Model)
+	for name, t := range c.openSetTensors() {
+		ts[name] = t
+	}
 	return atomicfile.Write(path, func(w io.Writer) error {
-		return safetensors.Write(w, Tensors(c.Model), meta)
+		return safetensors.Write(w, ts, meta)
 	})
 }
 
@@ -286,7 +295,10 @@ func Load(path string) (*Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := loadWeights(c.Model, f, path); err != nil {
+	if err := loadWeights(c.Model, f, path, meta.OpenSet != nil); err != nil {
+		return nil, err
+	}
+	if err := c.loadOpenSet(f, path); err != nil {
 		return nil, err
 	}
 	if meta.Int8 != nil {

@@ -70,7 +70,7 @@ func (meta Meta) validate() error {
 // loadWeights checks every weight of m against the file's header (names
 // and shapes, nothing missing, nothing extra) and only then reads the data
 // straight into the model's buffers.
-func loadWeights(m *nn.Model, f *safetensors.File, source string) error {
+func loadWeights(m *nn.Model, f *safetensors.File, source string, openSet bool) error {
 	type want struct {
 		name string
 		p    *nn.Param
@@ -89,7 +89,15 @@ func loadWeights(m *nn.Model, f *safetensors.File, source string) error {
 			ws = append(ws, want{name, p})
 		}
 	}
-	if len(ws) != len(f.Entries) {
+	extra := 0
+	if openSet { // the detector's tensors, checked by loadOpenSet
+		for _, name := range []string{openSetMeans, openSetPrecision} {
+			if _, ok := f.Entries[name]; ok {
+				extra++
+			}
+		}
+	}
+	if len(ws)+extra != len(f.Entries) {
 		return fmt.Errorf("%s: holds %d weights, the model has %d", source, len(f.Entries), len(ws))
 	}
 	for _, w := range ws {

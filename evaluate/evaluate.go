@@ -120,7 +120,7 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 	for i := range r.Confusion {
 		r.Confusion[i] = make([]int, k)
 	}
-	pr, err := collect(ctx, clf, l, ds, o.TTA, o.Unknown != nil)
+	pr, err := collect(ctx, clf, l, ds, o.TTA, o.Unknown != nil && clf.Members() == 1)
 	if err != nil {
 		return nil, err
 	}
@@ -322,6 +322,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "\nnone of the classes: %d photos in %s against the %d above\n", u.Images, u.Data, u.Known)
 		for _, s := range u.Scores {
 			fmt.Fprintf(w, "  %-12s AUROC %.4f, unknown photos kept at 95%% of in-class kept: %.1f%%\n", s.Score, s.AUROC, 100*s.FPR95)
+		}
+		if d := u.Detector; d != nil {
+			fmt.Fprintf(w, "  the model's detector (threshold %.1f): keeps %.1f%% of the in-class photos, refuses %.1f%% of the others\n", d.Threshold, 100*d.KnownKeptShare, 100*d.UnknownRefusedShare)
 		}
 	}
 	if err := r.writeConfusion(w, "confusion matrix (rows: true, columns: predicted)", func(v, _ int) string { return fmt.Sprint(v) }); err != nil {

@@ -103,6 +103,8 @@ type UnknownReport struct {
 	Scores []UnknownScore `json:"scores"`
 	// FitData is where the Mahalanobis score's class statistics came from.
 	FitData string `json:"fit_data,omitempty"`
+	// Detector is the model's own detector's answers, when it has one.
+	Detector *Detector `json:"detector,omitempty"`
 }
 
 // Shrinkage of the Mahalanobis score's shared covariance towards its mean
@@ -149,23 +151,124 @@ func scoreUnknown(ctx context.Context, clf *classifier.Classifier, known *predic
 		return openset.EnergyScore(p.logits[i*k:(i+1)*k], 1)
 	})
 	if o.OpenSetFit != nil {
-		l, err := loader(o.OpenSetFit)
+		g, _, err := fitGaussian(ctx, clf, o.OpenSetFit, o)
 		if err != nil {
 			return nil, err
-		}
-		fit, err := collect(ctx, clf, l, o.OpenSetFit, false, true)
-		if err != nil {
-			return nil, err
-		}
-		g, err := openset.FitGaussian(fit.features, fit.labels, k, fit.dim, gaussianShrink)
-		if err != nil {
-			return nil, fmt.Errorf("evaluate: fitting the Mahalanobis score on %s: %w", o.OpenSetFit.Root, err)
 		}
 		rep.FitData = o.OpenSetFit.Root
 		add(openset.Mahalanobis, func(p *predictions, i int) float64 {
 			s, _ := g.Score(p.features[i*p.dim : (i+1)*p.dim])
 			return s
 		})
+	} else if clf.HasOpenSet() {
+		rep.FitData = "the model's detector"
+		add(openset.Mahalanobis, func(p *predictions, i int) float64 {
+			s, _ := clf.OpenSetScore(p.features[i*p.dim : (i+1)*p.dim])
+			return s
+		})
+	}
+	if clf.HasOpenSet() {
+		d := &Detector{Threshold: clf.Meta.OpenSet.Threshold}
+		for i := range known.labels {
+			if _, unknown := clf.OpenSetScore(known.features[i*known.dim : (i+1)*known.dim]); !unknown {
+				d.KnownKept++
+			}
+		}
+		for i := range unk.labels {
+			if _, unknown := clf.OpenSetScore(unk.features[i*unk.dim : (i+1)*unk.dim]); unknown {
+				d.UnknownRefused++
+			}
+		}
+		d.KnownKeptShare = float64(d.KnownKept) / float64(len(known.labels))
+		d.UnknownRefusedShare = float64(d.UnknownRefused) / float64(len(unk.labels))
+		rep.Detector = d
 	}
 	return rep, nil
+}
+
+// Detector is what the model's own open-set detector answers on the data.
+type Detector struct {
+	Threshold           float64 `json:"threshold"`
+	KnownKept           int     `json:"known_kept"`
+	KnownKeptShare      float64 `json:"known_kept_share"`
+	UnknownRefused      int     `json:"unknown_refused"`
+	UnknownRefusedShare float64 `json:"unknown_refused_share"`
+}
+
+// fitGaussian fits class Gaussians on the pooled features of ds.
+func fitGaussian(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Options) (*openset.Gaussian, int, error) {
+	sizes := clf.InputSizes()
+	l, err := data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: max(o.Batch, 1), Workers: o.Workers})
+	if err != nil {
+		return nil, 0, err
+	}
+	fit, err := collect(ctx, clf, l, ds, false, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(fit.labels) == 0 {
+		return nil, 0, fmt.Errorf("evaluate: no readable images in %s", ds.Root)
+	}
+	g, err := openset.FitGaussian(fit.features, fit.labels, len(clf.Meta.Classes), fit.dim, gaussianShrink)
+	if err != nil {
+		return nil, 0, fmt.Errorf("evaluate: fitting the Mahalanobis score on %s: %w", ds.Root, err)
+	}
+	return g, len(fit.labels), nil
+}
+
+// DefaultOpenSetTPR is the share of in-class held-out images the stored
+// open-set threshold keeps.
+const DefaultOpenSetTPR = 0.95
+
+// FitOpenSet fits the model's "none of my classes" detector and stores it
+// in clf: class Gaussians on the pooled features of fit (the training
+// split, unaugmented) and the threshold that keeps tpr of heldOut's
+// images (the validation split; DefaultOpenSetTPR when tpr is 0).
+func FitOpenSet(ctx context.Context, clf *classifier.Classifier, fit, heldOut *data.Dataset, tpr float64, o Options) error {
+	if tpr == 0 {
+		tpr = DefaultOpenSetTPR
+	}
+	if !(tpr > 0 && tpr < 1) {
+		return fmt.Errorf("evaluate: open-set true positive rate %g outside (0, 1)", tpr)
+	}
+	g, n, err := fitGaussian(ctx, clf, fit, o)
+	if err != nil {
+		return err
+	}
+	sizes := clf.InputSizes()
+	l, err := data.NewLoader(heldOut, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: max(o.Batch, 1), Workers: o.Workers})
+	if err != nil {
+		return err
+	}
+	ho, err := collect(ctx, clf, l, heldOut, false, true)
+	if err != nil {
+		return err
+	}
+	if len(ho.labels) == 0 {
+		return fmt.Errorf("evaluate: no readable images in %s", heldOut.Root)
+	}
+	scores := make([]float64, len(ho.labels))
+	for i := range scores {
+		scores[i], _ = g.Score(ho.features[i*ho.dim : (i+1)*ho.dim])
+	}
+	return clf.SetOpenSet(g, classifier.OpenSet{
+		Threshold: openset.Threshold(scores, tpr), TPR: tpr, FitImages: n, HeldOutImages: len(scores), Shrink: gaussianShrink,
+	})
+}
+
+// PredictOutputs is Predict with the logits and pooled features: the
+// probabilities calibrated, each output averaged with the horizontal flip's
+// when tta is set. It needs a single model.
+func PredictOutputs(clf *classifier.Classifier, v classifier.Views, tta bool) (*classifier.Outputs, error) {
+	pr := &predictions{}
+	if err := pr.addOutputs(clf, v, tta); err != nil {
+		return nil, err
+	}
+	n := len(pr.raw) / len(clf.Meta.Classes)
+	clf.Calibrate(pr.raw)
+	return &classifier.Outputs{
+		Probs:    &tensor.Tensor{Shape: []int{n, len(clf.Meta.Classes)}, Data: pr.raw},
+		Logits:   &tensor.Tensor{Shape: []int{n, len(clf.Meta.Classes)}, Data: pr.logits},
+		Features: &tensor.Tensor{Shape: []int{n, pr.dim}, Data: pr.features},
+	}, nil
 }

@@ -8,12 +8,13 @@ import (
 	"trashsort/calibrate"
 	"trashsort/classifier"
 	"trashsort/data"
+	"trashsort/evaluate"
 )
 
 func init() { register(calibrateCmd) }
 
 func calibrateCmd() *cobra.Command {
-	var modelPath, dataDir, out string
+	var modelPath, dataDir, out, openSetFit string
 	var target float64
 	var batch int
 	cmd := &cobra.Command{
@@ -58,6 +59,17 @@ the lowest confidence threshold at which the answered images reach --target accu
 				return err
 			}
 			clf.Meta.Calibration = &c
+			if openSetFit != "" {
+				fit, err := data.FromFolder(openSetFit, clf.Meta.Classes)
+				if err != nil {
+					return fmt.Errorf("--openset-fit: %w", err)
+				}
+				if err := evaluate.FitOpenSet(cmd.Context(), clf, fit, ds, 0, evaluate.Options{Batch: batch}); err != nil {
+					return err
+				}
+				o := clf.Meta.OpenSet
+				fmt.Fprintf(cmd.OutOrStdout(), "open set: Mahalanobis on %d images of %s; threshold %.1f keeps %.0f%% of the %d held-out images\n", o.FitImages, openSetFit, o.Threshold, 100*o.TPR, o.HeldOutImages)
+			}
 			if err := clf.Save(out); err != nil {
 				return err
 			}
@@ -72,6 +84,7 @@ the lowest confidence threshold at which the answered images reach --target accu
 	f.StringVarP(&out, "output", "o", "", "model file to write (may be --model itself)")
 	f.Float64Var(&target, "target", calibrate.DefaultTargetAccuracy, "accuracy on the answered images that the threshold aims for")
 	f.IntVar(&batch, "batch", 32, "batch size")
+	f.StringVar(&openSetFit, "openset-fit", "", "also fit the \"none of my classes\" detector: class Gaussians of the pooled features of these class folders (the training split), its threshold keeping 95% of --data's images")
 	cmd.MarkFlagRequired("data")
 	cmd.MarkFlagRequired("output")
 	return cmd

@@ -195,13 +195,24 @@ func predictCmd() *cobra.Command {
 				for k, s := range sizes {
 					views[s] = &tensor.Tensor{Shape: []int{len(names), s, s, 3}, Data: xs[k]}
 				}
+				k := len(clf.Meta.Classes)
+				if clf.HasOpenSet() {
+					o, err := evaluate.PredictOutputs(clf, views, tta)
+					if err != nil {
+						return err
+					}
+					d := o.Features.Shape[1]
+					for i, n := range names {
+						w.write(n, o.Probs.Data[i*k:(i+1)*k], o.Features.Data[i*d:(i+1)*d])
+					}
+					continue
+				}
 				p, err := evaluate.Predict(clf, views, tta)
 				if err != nil {
 					return err
 				}
-				k := len(clf.Meta.Classes)
 				for i, n := range names {
-					w.write(n, p.Data[i*k:(i+1)*k])
+					w.write(n, p.Data[i*k:(i+1)*k], nil)
 				}
 			}
 			if err := w.flush(); err != nil {
@@ -300,13 +311,15 @@ func newPredictionWriter(w io.Writer, format outputFormat, clf *classifier.Class
 	return p
 }
 
-func (p *predictionWriter) write(name string, probs []float32) {
+// write prints one image's answer; features, when the model has an
+// open-set detector, are the image's pooled features.
+func (p *predictionWriter) write(name string, probs, features []float32) {
 	idx := make([]int, len(probs))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
-	label, _ := p.clf.Label(probs, p.threshold)
+	label, _ := p.clf.LabelOpen(probs, features, p.threshold)
 	switch p.format {
 	case formatCSV:
 		row := []string{name, label, fmt.Sprintf("%.4f", probs[idx[0]])}
@@ -323,7 +336,7 @@ func (p *predictionWriter) write(name string, probs []float32) {
 		for _, i := range idx[:p.top] {
 			top = append(top, map[string]any{"label": p.classes[i], "probability": probs[i]})
 		}
-		b, _ := json.Marshal(map[string]any{"file": name, "label": label, "unsure": label == classifier.Unsure, "guess": p.classes[idx[0]],
+		b, _ := json.Marshal(map[string]any{"file": name, "label": label, "unsure": label == classifier.Unsure, "unknown": label == classifier.Unknown, "guess": p.classes[idx[0]],
 			"confidence": probs[idx[0]], "top": top, "probabilities": all})
 		fmt.Fprintln(p.w, string(b))
 	default:
@@ -331,8 +344,11 @@ func (p *predictionWriter) write(name string, probs []float32) {
 		for _, i := range idx[:p.top] {
 			parts = append(parts, fmt.Sprintf("%s %.1f%%", p.classes[i], 100*probs[i]))
 		}
-		if label == classifier.Unsure {
+		switch label {
+		case classifier.Unsure:
 			label = "unsure: " + p.classes[idx[0]] + "?"
+		case classifier.Unknown:
+			label = "not one of " + strings.Join(p.classes, ", ") + ": retake the photo or use general waste"
 		}
 		fmt.Fprintf(p.tw, "%s\t%s\t%.1f%%\t%s\n", name, label, 100*probs[idx[0]], strings.Join(parts, ", "))
 	}
