@@ -1,6 +1,8 @@
 package serve
 
 import (
+	"strings"
+
 	"trashsort/classifier"
 )
 
@@ -9,6 +11,10 @@ type answer struct {
 	// Label is the class, or "unsure" when the confidence is below the threshold.
 	Label  string `json:"label"`
 	Unsure bool   `json:"unsure"`
+	// Unknown is set when the model's open-set detector finds the photo to
+	// be none of its classes (Label "unknown"); Message then says so.
+	Unknown bool   `json:"unknown"`
+	Message string `json:"message,omitempty"`
 	// Guess is the most probable class, also when unsure.
 	Guess         string             `json:"guess"`
 	Confidence    float32            `json:"confidence"`
@@ -26,15 +32,21 @@ type answer struct {
 func (s *Server) threshold() float64 { return s.clf.Threshold(s.opts.MinConfidence) }
 
 // newAnswer labels calibrated probabilities.
-func (s *Server) newAnswer(probs []float32) answer {
+func (s *Server) newAnswer(probs []float32, unknown bool) answer {
 	t := s.threshold()
 	label, best := s.clf.Label(probs, t)
+	if unknown {
+		label = classifier.Unknown
+	}
 	a := answer{Label: label, Unsure: label == classifier.Unsure, Guess: s.clf.Meta.Classes[best],
 		Confidence: probs[best], MinConfidence: t, Probabilities: map[string]float64{}, Model: s.modelID}
 	for i, p := range probs {
 		a.Probabilities[s.clf.Meta.Classes[i]] = float64(p)
 	}
-	if !a.Unsure {
+	if unknown {
+		a.Unknown = true
+		a.Message = "not one of " + strings.Join(s.clf.Meta.Classes, ", ") + ": retake the photo or use general waste"
+	} else if !a.Unsure {
 		a.Hint = s.opts.Hints[label]
 	}
 	return a

@@ -54,7 +54,7 @@ func (s *Server) classifyPixels(ctx context.Context, x [][]float32) (answer, *ap
 		s.opts.Log.Printf("classify: %v", res.err)
 		return answer{}, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"}
 	}
-	a := s.newAnswer(res.probs)
+	a := s.newAnswer(res.probs, res.unknown)
 	a.Batch = res.batch
 	return a, nil
 }

@@ -198,6 +198,9 @@ type Server struct {
 	// forward runs one batch: calibrated probabilities from the images at
 	// every input size (tests replace it).
 	forward func(classifier.Views) (*tensor.Tensor, error)
+	// openForward, set when the model has an open-set detector, is forward
+	// with each image's verdict of that detector.
+	openForward func(classifier.Views) (*tensor.Tensor, []bool, error)
 	// sizes are the input sizes images are decoded at (clf.InputSizes).
 	sizes []int
 }
@@ -210,8 +213,10 @@ type job struct {
 
 type result struct {
 	probs []float32
-	err   error
-	batch int
+	// unknown: the model's open-set detector found the image to be none of its classes.
+	unknown bool
+	err     error
+	batch   int
 }
 
 // New returns a server for clf; modelPath (may be "") names its file, or
@@ -230,6 +235,21 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 			}
 			return p, err
 		}, sizes: clf.InputSizes()}
+	if clf.HasOpenSet() {
+		s.openForward = func(v classifier.Views) (*tensor.Tensor, []bool, error) {
+			o, err := clf.PredictOutputs(v)
+			if err != nil {
+				return nil, nil, err
+			}
+			clf.Calibrate(o.Probs.Data)
+			n, d := o.Features.Shape[0], o.Features.Shape[1]
+			unknown := make([]bool, n)
+			for i := range unknown {
+				_, unknown[i] = clf.OpenSetScore(o.Features.Data[i*d : (i+1)*d])
+			}
+			return o.Probs, unknown, nil
+		}
+	}
 	s.modelID = modelID(clf, modelPath)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/classify", s.instrument("classify", s.classify))
@@ -276,7 +296,7 @@ func (s *Server) Warm(ctx context.Context) error {
 		for _, size := range s.sizes {
 			x[size] = tensor.New(n, size, size, 3)
 		}
-		if _, err := s.predict(x); err != nil {
+		if _, _, err := s.predict(x); err != nil {
 			return fmt.Errorf("serve: warm-up forward pass at batch %d: %w", n, err)
 		}
 	}
@@ -418,7 +438,7 @@ func (s *Server) runBatch(jobs []*job) {
 		x[size] = t
 	}
 	s.metrics.batch.Observe(float64(len(live)))
-	p, err := s.predict(x)
+	p, unknown, err := s.predict(x)
 	k := len(s.clf.Meta.Classes)
 	if err == nil && (p == nil || len(p.Data) != len(live)*k) {
 		err = fmt.Errorf("forward pass returned %d values for %d images of %d classes", lenData(p), len(live), k)
@@ -428,7 +448,7 @@ func (s *Server) runBatch(jobs []*job) {
 			j.done <- result{err: err}
 			continue
 		}
-		j.done <- result{probs: append([]float32(nil), p.Data[i*k:(i+1)*k]...), batch: len(live)}
+		j.done <- result{probs: append([]float32(nil), p.Data[i*k:(i+1)*k]...), unknown: unknown != nil && unknown[i], batch: len(live)}
 	}
 }
 
@@ -441,14 +461,18 @@ func lenData(t *tensor.Tensor) int {
 
 // predict runs the forward pass, turning a panic into an error so that one
 // bad batch does not take the service down.
-func (s *Server) predict(x classifier.Views) (p *tensor.Tensor, err error) {
+func (s *Server) predict(x classifier.Views) (p *tensor.Tensor, unknown []bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.metrics.panics.Inc()
 			err = fmt.Errorf("panic in the forward pass: %v\n%s", r, debug.Stack())
 		}
 	}()
-	return s.forward(x)
+	if s.openForward != nil {
+		return s.openForward(x)
+	}
+	p, err = s.forward(x)
+	return p, nil, err
 }
 
 type apiErr struct {

@@ -39,8 +39,12 @@ async function classify(file) {
 }
 
 function render(j) {
-  $("result").classList.toggle("unsure", !!j.unsure);
-  if (j.unsure) {
+  $("result").classList.toggle("unsure", !!j.unsure || !!j.unknown);
+  if (j.unknown) {
+    $("label").textContent = "not something I know";
+    $("confidence").textContent = `closest class ${j.guess}, ${(100 * j.confidence).toFixed(1)}%`;
+    $("hint").textContent = j.message;
+  } else if (j.unsure) {
     $("label").textContent = "not sure: please check";
     $("confidence").textContent = `best guess ${j.guess}, ${(100 * j.confidence).toFixed(1)}%`;
     $("hint").textContent = `The model is below its ${Math.floor(1000 * j.min_confidence) / 10}% confidence threshold for this photo. Look at the item yourself, or try a closer photo on a plain background.`;

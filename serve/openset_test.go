@@ -1,0 +1,59 @@
+package serve
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"trashsort/classifier"
+	"trashsort/openset"
+)
+
+// A model whose open-set detector refuses everything answers "unknown" with
+// the message, and one that accepts everything answers a class.
+func TestClassifyUnknown(t *testing.T) {
+	for _, tc := range []struct {
+		threshold float64
+		unknown   bool
+	}{{math.MaxFloat64, true}, {-math.MaxFloat64, false}} {
+		clf := testServerClassifier(t)
+		k := len(clf.Meta.Classes)
+		gap := clf.Model.Index("global_average_pooling2d")
+		d := clf.Model.Layers[gap].Base().OutShape()[0]
+		g := &openset.Gaussian{Dim: d, Means: make([][]float64, k), Precision: make([]float64, d*d)}
+		for c := range g.Means {
+			g.Means[c] = make([]float64, d)
+		}
+		for i := 0; i < d; i++ {
+			g.Precision[i*d+i] = 1
+		}
+		if err := clf.SetOpenSet(g, classifier.OpenSet{Threshold: tc.threshold}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(clf, "", Options{Timeout: 2 * time.Minute, MinConfidence: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(s.Handler())
+		body, ct := multipartBody("image", jpegImage(40, 30))
+		resp, err := http.Post(hs.URL+"/v1/classify", ct, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a answer
+		json.NewDecoder(resp.Body).Decode(&a)
+		resp.Body.Close()
+		hs.Close()
+		s.Close()
+		if resp.StatusCode != 200 || a.Unknown != tc.unknown || (a.Label == classifier.Unknown) != tc.unknown {
+			t.Fatalf("threshold %g: status %d, answer %+v", tc.threshold, resp.StatusCode, a)
+		}
+		if tc.unknown && !strings.Contains(a.Message, "not one of cardboard, glass") {
+			t.Fatalf("message %q", a.Message)
+		}
+	}
+}
