@@ -14,7 +14,8 @@ import (
 func init() { register(calibrateCmd) }
 
 func calibrateCmd() *cobra.Command {
-	var modelPath, dataDir, out, openSetFit string
+	var modelPath, out, openSetFit string
+	var dataDirs []string
 	var target float64
 	var batch int
 	cmd := &cobra.Command{
@@ -29,9 +30,16 @@ the lowest confidence threshold at which the answered images reach --target accu
 			if err != nil {
 				return err
 			}
-			ds, err := data.FromFolder(dataDir, clf.Meta.Classes)
+			ds, err := data.FromFolder(dataDirs[0], clf.Meta.Classes)
 			if err != nil {
 				return err
+			}
+			for _, dir := range dataDirs[1:] {
+				more, err := data.FromFolder(dir, clf.Meta.Classes)
+				if err != nil {
+					return err
+				}
+				ds.Items = append(ds.Items, more.Items...)
 			}
 			sizes := clf.InputSizes()
 			l, err := data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: batch})
@@ -80,7 +88,7 @@ the lowest confidence threshold at which the answered images reach --target accu
 	}
 	f := cmd.Flags()
 	modelFileFlag(f, &modelPath)
-	f.StringVar(&dataDir, "data", "", "held-out class folders (e.g. datasets/trashnet/val)")
+	f.StringArrayVar(&dataDirs, "data", nil, "held-out class folders (e.g. datasets/trashnet/val); repeat to calibrate on several together, e.g. val and its shifted copy ('trashsort data shift'), so that the temperature is not fitted to clean photos alone")
 	f.StringVarP(&out, "output", "o", "", "model file to write (may be --model itself)")
 	f.Float64Var(&target, "target", calibrate.DefaultTargetAccuracy, "accuracy on the answered images that the threshold aims for")
 	f.IntVar(&batch, "batch", 32, "batch size")
