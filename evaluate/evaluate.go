@@ -110,8 +110,7 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 	if o.Mistakes == 0 {
 		o.Mistakes = 24
 	}
-	sizes := clf.InputSizes()
-	l, err := data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: o.Batch, Workers: o.Workers})
+	l, err := loaderFor(clf, ds, o)
 	if err != nil {
 		return nil, err
 	}

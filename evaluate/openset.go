@@ -22,6 +22,28 @@ type predictions struct {
 	dim      int
 }
 
+// loaderFor reads ds at the model's input sizes, in order, unaugmented.
+func loaderFor(clf *classifier.Classifier, ds *data.Dataset, o Options) (*data.Loader, error) {
+	sizes := clf.InputSizes()
+	return data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: max(o.Batch, 1), Workers: o.Workers})
+}
+
+// predictAll runs clf over ds with outputs (see collect).
+func predictAll(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Options, tta bool) (*predictions, error) {
+	l, err := loaderFor(clf, ds, o)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := collect(ctx, clf, l, ds, tta, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(pr.labels) == 0 {
+		return nil, fmt.Errorf("evaluate: no readable images in %s", ds.Root)
+	}
+	return pr, nil
+}
+
 // collect runs clf over every batch of l. With outputs it also keeps the
 // logits and pooled features (single models only); with tta each output is
 // the mean over the image and its horizontal flip.
@@ -116,20 +138,9 @@ func scoreUnknown(ctx context.Context, clf *classifier.Classifier, known *predic
 	if known.logits == nil {
 		return nil, fmt.Errorf("evaluate: open-set scores need a single model's outputs")
 	}
-	sizes := clf.InputSizes()
-	loader := func(ds *data.Dataset) (*data.Loader, error) {
-		return data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: max(o.Batch, 1), Workers: o.Workers})
-	}
-	l, err := loader(o.Unknown)
+	unk, err := predictAll(ctx, clf, o.Unknown, o, o.TTA)
 	if err != nil {
 		return nil, err
-	}
-	unk, err := collect(ctx, clf, l, o.Unknown, o.TTA, true)
-	if err != nil {
-		return nil, err
-	}
-	if len(unk.labels) == 0 {
-		return nil, fmt.Errorf("evaluate: no readable images in %s", o.Unknown.Root)
 	}
 	k := len(clf.Meta.Classes)
 	rep := &UnknownReport{Data: o.Unknown.Root, Images: len(unk.labels), Known: len(known.labels)}
@@ -197,17 +208,9 @@ type Detector struct {
 
 // fitGaussian fits class Gaussians on the pooled features of ds.
 func fitGaussian(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Options) (*openset.Gaussian, int, error) {
-	sizes := clf.InputSizes()
-	l, err := data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: max(o.Batch, 1), Workers: o.Workers})
+	fit, err := predictAll(ctx, clf, ds, o, false)
 	if err != nil {
 		return nil, 0, err
-	}
-	fit, err := collect(ctx, clf, l, ds, false, true)
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(fit.labels) == 0 {
-		return nil, 0, fmt.Errorf("evaluate: no readable images in %s", ds.Root)
 	}
 	g, err := openset.FitGaussian(fit.features, fit.labels, len(clf.Meta.Classes), fit.dim, gaussianShrink)
 	if err != nil {
@@ -235,17 +238,9 @@ func FitOpenSet(ctx context.Context, clf *classifier.Classifier, fit, heldOut *d
 	if err != nil {
 		return err
 	}
-	sizes := clf.InputSizes()
-	l, err := data.NewLoader(heldOut, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: max(o.Batch, 1), Workers: o.Workers})
+	ho, err := predictAll(ctx, clf, heldOut, o, false)
 	if err != nil {
 		return err
-	}
-	ho, err := collect(ctx, clf, l, heldOut, false, true)
-	if err != nil {
-		return err
-	}
-	if len(ho.labels) == 0 {
-		return fmt.Errorf("evaluate: no readable images in %s", heldOut.Root)
 	}
 	scores := make([]float64, len(ho.labels))
 	for i := range scores {
