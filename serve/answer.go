@@ -43,6 +43,14 @@ func (s *Server) newAnswer(probs []float32, unknown bool) answer {
 	for i, p := range probs {
 		a.Probabilities[s.clf.Meta.Classes[i]] = float64(p)
 	}
+	outcome := "answered"
+	switch {
+	case unknown:
+		outcome = "unknown"
+	case a.Unsure:
+		outcome = "unsure"
+	}
+	s.metrics.answers.WithLabelValues(a.Guess, outcome).Inc()
 	if unknown {
 		a.Unknown = true
 		a.Message = "not one of " + strings.Join(s.clf.Meta.Classes, ", ") + ": retake the photo or use general waste"

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"encoding/json"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -47,6 +48,19 @@ func TestClassifyUnknown(t *testing.T) {
 		var a answer
 		json.NewDecoder(resp.Body).Decode(&a)
 		resp.Body.Close()
+		mr, err := http.Get(hs.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := io.ReadAll(mr.Body)
+		mr.Body.Close()
+		outcome := "answered"
+		if tc.unknown {
+			outcome = "unknown"
+		}
+		if want := `trashsort_answers_total{class="` + a.Guess + `",outcome="` + outcome + `"} 1`; !strings.Contains(string(m), want) {
+			t.Fatalf("metrics lack %s", want)
+		}
 		hs.Close()
 		s.Close()
 		if resp.StatusCode != 200 || a.Unknown != tc.unknown || (a.Label == classifier.Unknown) != tc.unknown {

@@ -649,6 +649,10 @@ type metrics struct {
 	errors   *prometheus.CounterVec
 	batch    prometheus.Histogram
 	panics   prometheus.Counter
+	// answers counts answers by the most probable class and by outcome
+	// (answered, unsure, unknown): a rising share of unsure or unknown
+	// answers for a class is a site drifting away from the training data.
+	answers *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -670,8 +674,11 @@ func newMetrics() *metrics {
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trashsort_panics_total", Help: "Forward passes that panicked (answered 500).",
 		}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trashsort_answers_total", Help: "Classified images by most probable class and outcome (answered, unsure, unknown).",
+		}, []string{"class", "outcome"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.errors, m.batch, m.panics, prometheus.NewGoCollector())
+	m.reg.MustRegister(m.requests, m.latency, m.errors, m.batch, m.panics, m.answers, prometheus.NewGoCollector())
 	return m
 }
 
