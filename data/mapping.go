@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -175,4 +176,49 @@ func (m Mapping) Classes() []string {
 	}
 	sort.Strings(cs)
 	return cs
+}
+
+// StratifiedFolds splits ds's items into k folds of item indices, each
+// class dealt round-robin over the folds after a seeded shuffle, so that
+// every fold holds about 1/k of every class. Every item is in exactly one
+// fold.
+func StratifiedFolds(ds *Dataset, k int, seed uint64) ([][]int, error) {
+	if k < 2 {
+		return nil, fmt.Errorf("folds: want at least 2, got %d", k)
+	}
+	byClass := map[int][]int{}
+	for i, it := range ds.Items {
+		byClass[it.Label] = append(byClass[it.Label], i)
+	}
+	for c, items := range byClass {
+		if len(items) < k {
+			return nil, fmt.Errorf("folds: class %q has %d photos, fewer than the %d folds", ds.Classes[c], len(items), k)
+		}
+	}
+	labels := make([]int, 0, len(byClass))
+	for c := range byClass {
+		labels = append(labels, c)
+	}
+	sort.Ints(labels)
+	folds := make([][]int, k)
+	r := rand.New(rand.NewPCG(seed, 0x666f6c64))
+	next := 0
+	for _, c := range labels {
+		items := byClass[c]
+		r.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
+		for _, i := range items {
+			folds[next%k] = append(folds[next%k], i)
+			next++
+		}
+	}
+	return folds, nil
+}
+
+// Select returns the dataset of the given items of ds.
+func (d *Dataset) Select(items []int) *Dataset {
+	out := &Dataset{Root: d.Root, Classes: d.Classes}
+	for _, i := range items {
+		out.Items = append(out.Items, d.Items[i])
+	}
+	return out
 }

@@ -66,3 +66,36 @@ func TestReadMapping(t *testing.T) {
 		t.Fatalf("a JSON list: error %v, want one naming the file", err)
 	}
 }
+
+func TestStratifiedFolds(t *testing.T) {
+	ds := &Dataset{Classes: []string{"a", "b"}}
+	for i := 0; i < 10; i++ {
+		ds.Items = append(ds.Items, Item{Path: string(rune('a' + i)), Label: i % 2})
+	}
+	folds, err := StratifiedFolds(ds, 5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]int{}
+	for _, f := range folds {
+		perClass := [2]int{}
+		for _, i := range f {
+			seen[i]++
+			perClass[ds.Items[i].Label]++
+		}
+		if perClass != [2]int{1, 1} {
+			t.Fatalf("fold %v holds %v of each class, want one", f, perClass)
+		}
+	}
+	if len(seen) != 10 {
+		t.Fatalf("%d of 10 items in the folds", len(seen))
+	}
+	for i, n := range seen {
+		if n != 1 {
+			t.Fatalf("item %d in %d folds", i, n)
+		}
+	}
+	if _, err := StratifiedFolds(ds, 6, 1); err == nil {
+		t.Fatal("a class with fewer photos than folds was accepted")
+	}
+}

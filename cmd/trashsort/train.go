@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/dnnl"
+	"trashsort/evaluate"
 	"trashsort/models"
 	"trashsort/train"
 	"trashsort/weights"
@@ -364,6 +366,7 @@ func fetchWeights(cmd *cobra.Command, spec models.Spec) (string, string, error) 
 
 func trainCmd() *cobra.Command {
 	f := &trainFlags{cacheDefault: 3, recipe: "seed"}
+	var folds int
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train a classifier with the two-stage transfer-learning recipe",
@@ -375,6 +378,9 @@ names its own, see 'trashsort layers') and trains with SGD(1e-4, momentum
 0.9). The best epoch (validation accuracy) is saved. train uses the seed
 recipe's settings (--recipe seed) unless told otherwise.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if folds > 0 {
+				return crossValidate(cmd, f, folds)
+			}
 			_, paths, err := runTraining(cmd, f)
 			if err == nil && len(paths) > 1 {
 				fmt.Fprintf(cmd.OutOrStdout(), "ensemble: --model %s\n", strings.Join(paths, ","))
@@ -383,8 +389,52 @@ recipe's settings (--recipe seed) unless told otherwise.`,
 		},
 	}
 	f.register(cmd.Flags())
+	cmd.Flags().IntVar(&folds, "folds", 0, "instead of training one model, report the mean and spread of accuracy over K stratified folds of --train (train on K-1, score the rest): what labelling a small folder buys")
 	groupFlags(cmd, trainFlagGroups)
 	return cmd
+}
+
+// crossValidate is train --folds: the settings of f over k folds of --train.
+func crossValidate(cmd *cobra.Command, f *trainFlags, k int) error {
+	if err := f.applyRecipe(cmd.Flags()); err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	var tr *data.Dataset
+	if f.mapPath != "" {
+		tr, _, err = f.mappedDatasets(cfg.FromModel)
+	} else {
+		tr, _, _, err = f.datasets(cmd)
+	}
+	if err != nil {
+		return err
+	}
+	w := ""
+	if cfg.FromModel == "" {
+		if w, err = resolveWeights(cmd, cfg.Backbone, f.weightsPath); err != nil {
+			return err
+		}
+	}
+	cfg.Progress = cmd.ErrOrStderr()
+	folds, mean, sd, err := train.CrossValidate(cmd.Context(), cfg, tr, k, w, func(ctx context.Context, clf *classifier.Classifier, test *data.Dataset) (float64, error) {
+		r, err := evaluate.Run(ctx, clf, test, evaluate.Options{Batch: cfg.Batch})
+		if err != nil {
+			return 0, err
+		}
+		return r.Accuracy, nil
+	})
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	for i, fd := range folds {
+		fmt.Fprintf(out, "fold %d of %d: trained on %d, scored %d: accuracy %.4f\n", i+1, k, len(fd.Train.Items), len(fd.Test.Items), fd.Score)
+	}
+	fmt.Fprintf(out, "accuracy over %d folds: %.4f ± %.4f\n", k, mean, sd)
+	return nil
 }
 
 // memberPath is the file of ensemble member i (0-based) for out:
