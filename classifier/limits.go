@@ -3,6 +3,9 @@ package classifier
 import (
 	"fmt"
 	"math"
+	"path/filepath"
+	"strings"
+	"unicode"
 
 	"trashsort/nn"
 	"trashsort/safetensors"
@@ -47,6 +50,9 @@ func (meta Meta) validate() error {
 	for _, c := range meta.Classes {
 		if c == "" || len(c) > maxClassName {
 			return fmt.Errorf("classifier: class name %.40q is empty or longer than %d bytes", c, maxClassName)
+		}
+		if !safeClassName(c) {
+			return fmt.Errorf("classifier: class name %.40q is not a single safe folder name (no separators, no control characters, not . or ..): corrections are stored in a folder per class", c)
 		}
 		if seen[c] {
 			return fmt.Errorf("classifier: class %q appears twice", c)
@@ -107,4 +113,19 @@ func loadWeights(m *nn.Model, f *safetensors.File, source string, openSet bool) 
 		w.p.Touch()
 	}
 	return nil
+}
+
+// safeClassName reports whether a class name can name a folder of its own
+// inside another (the service stores corrections in one per class): one
+// local path element, without separators or control characters.
+func safeClassName(c string) bool {
+	if !filepath.IsLocal(c) || c == "." || strings.ContainsAny(c, `/\`) {
+		return false
+	}
+	for _, r := range c {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
