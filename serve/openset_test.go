@@ -71,3 +71,40 @@ func TestClassifyUnknown(t *testing.T) {
 		}
 	}
 }
+
+// A model with a NaN bias answers 500 with an error body, not a 200 with
+// none, and the metrics count a 500.
+func TestNonFiniteAnswerIs500(t *testing.T) {
+	clf := testServerClassifier(t)
+	for _, p := range clf.Model.Layers[clf.Model.Index("dense_1")].Params() {
+		if p.Name == "bias" {
+			p.Value.Data[0] = float32(math.NaN())
+			p.Touch()
+		}
+	}
+	s, err := New(clf, "", Options{Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	defer func() { hs.Close(); s.Close() }()
+	body, ct := multipartBody("image", jpegImage(40, 30))
+	resp, err := http.Post(hs.URL+"/v1/classify", ct, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(b), "could not be encoded") {
+		t.Fatalf("status %d, body %q", resp.StatusCode, b)
+	}
+	mr, err := http.Get(hs.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	if !strings.Contains(string(m), `trashsort_http_requests_total{code="500",handler="classify"} 1`) {
+		t.Fatal("metrics do not count the 500")
+	}
+}

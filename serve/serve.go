@@ -488,9 +488,17 @@ func apiError(w http.ResponseWriter, status int, kind, msg string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// A value JSON cannot hold (a non-finite probability from a broken
+		// model) is the server's failure, said as one, never a 200 with an
+		// empty body.
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(map[string]any{"error": map[string]any{"kind": "internal", "message": "the answer could not be encoded: " + err.Error(), "status": status}})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	w.Write(append(b, '\n'))
 }
 
 // readImage extracts the image bytes from a multipart field "image" or a raw body.
