@@ -10,6 +10,7 @@ package train
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 
 	"trashsort/classifier"
@@ -186,4 +187,41 @@ func unfreezeIndex(m *nn.Model, from, fallback string) (int, error) {
 		return 0, fmt.Errorf("unfreeze-from: no layer named %q", from)
 	}
 	return i, nil
+}
+
+// Validate refuses every setting outside its range, naming the setting
+// and its command-line flag. Fit calls it after Defaults.
+func (c *Config) Validate() error {
+	finitePos := func(v float64) bool { return v > 0 && !math.IsInf(v, 0) }
+	checks := []struct {
+		bad           bool
+		field, flag   string
+		value, range_ string
+	}{
+		{c.Batch < 1, "Batch", "--batch", fmt.Sprint(c.Batch), "at least 1"},
+		{c.Size < 1, "Size", "--size", fmt.Sprint(c.Size), "at least 1"},
+		{c.Epochs1 < 0, "Epochs1", "--epochs1", fmt.Sprint(c.Epochs1), "0 or more"},
+		{c.Epochs2 < 0, "Epochs2", "--epochs2", fmt.Sprint(c.Epochs2), "0 or more"},
+		{c.Epochs1+c.Epochs2 < 1 && c.FromModel == "", "Epochs1+Epochs2", "--epochs1 and --epochs2", fmt.Sprint(c.Epochs1 + c.Epochs2), "at least 1 epoch in all (an untrained model is not written)"},
+		{!finitePos(c.LR1), "LR1", "--lr1", fmt.Sprint(c.LR1), "a positive, finite rate"},
+		{!finitePos(c.LR2), "LR2", "--lr2", fmt.Sprint(c.LR2), "a positive, finite rate"},
+		{!(c.Momentum2 >= 0 && c.Momentum2 < 1), "Momentum2", "--momentum", fmt.Sprint(c.Momentum2), "[0, 1)"},
+		{!(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1), "LabelSmoothing", "--label-smoothing", fmt.Sprint(c.LabelSmoothing), "[0, 1)"},
+		{!(c.Mixup >= 0 && !math.IsInf(c.Mixup, 0)), "Mixup", "--mixup", fmt.Sprint(c.Mixup), "0 or a finite alpha"},
+		{!(c.WeightDecay >= 0 && !math.IsInf(c.WeightDecay, 0)), "WeightDecay", "--weight-decay", fmt.Sprint(c.WeightDecay), "0 or more, finite"},
+		{!(c.EMA >= 0 && c.EMA < 1), "EMA", "--ema", fmt.Sprint(c.EMA), "[0, 1)"},
+		{!(c.Warmup >= 0 && !math.IsInf(c.Warmup, 0)), "Warmup", "--warmup", fmt.Sprint(c.Warmup), "0 or more epochs"},
+		{c.CacheFeatures < -1, "CacheFeatures", "--cache-features", fmt.Sprint(c.CacheFeatures), "-1, 0 or a number of views"},
+		{c.EarlyStopping < 0, "EarlyStopping", "--early-stopping", fmt.Sprint(c.EarlyStopping), "0 (off) or more"},
+		{c.ReducePatience < 0, "ReducePatience", "--reduce-lr", fmt.Sprint(c.ReducePatience), "0 (off) or more"},
+		{!(c.ReduceFactor > 0 && c.ReduceFactor < 1), "ReduceFactor", "--reduce-factor", fmt.Sprint(c.ReduceFactor), "(0, 1)"},
+		{c.Workers < 0, "Workers", "--workers", fmt.Sprint(c.Workers), "0 (one per CPU) or more"},
+		{c.CacheBudget < 0, "CacheBudget", "--cache-memory", fmt.Sprint(c.CacheBudget), "0 or more bytes"},
+	}
+	for _, k := range checks {
+		if k.bad {
+			return fmt.Errorf("train: %s (%s) is %s: want %s", k.field, k.flag, k.value, k.range_)
+		}
+	}
+	return nil
 }

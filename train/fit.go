@@ -79,6 +79,9 @@ type trainer struct {
 func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weightsPath string) (*Result, error) {
 	start := time.Now()
 	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	unlock, err := lockOutput(cfg)
 	if err != nil {
 		return nil, err
