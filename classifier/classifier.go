@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"trashsort/openset"
@@ -282,6 +283,9 @@ func ParseMeta(meta map[string]string, source string) (Meta, error) {
 // Load reads a classifier saved by Save. The metadata is bounded and every
 // weight's shape checked against the model before weight data is read.
 func Load(path string) (*Classifier, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a folder, not a model file (a .safetensors file written by train)", path)
+	}
 	f, err := safetensors.Open(path)
 	if err != nil {
 		return nil, err

@@ -103,3 +103,10 @@ func writeTensors(t *testing.T, path string, ts map[string]Tensor, meta map[stri
 }
 
 func createFile(path string) (*os.File, error) { return os.Create(path) }
+
+func TestLoadFolderSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "is a folder") {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -108,3 +108,30 @@ func TestNonFiniteAnswerIs500(t *testing.T) {
 		t.Fatal("metrics do not count the 500")
 	}
 }
+
+// Serve options outside their ranges are refused, not silently replaced
+// by defaults or left to overflow.
+func TestOptionsRefused(t *testing.T) {
+	clf := testServerClassifier(t)
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"negative feedback rate", Options{FeedbackPerMinute: -5}, "feedback per minute"},
+		{"negative max files", Options{MaxFiles: -3}, "max files"},
+		{"huge max body", Options{MaxBodyBytes: 1 << 60}, "max body bytes"},
+		{"too many files", Options{MaxFiles: 5000}, "max files"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(clf, "", tc.o)
+			if err == nil {
+				s.Close()
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to name %q", err, tc.want)
+			}
+		})
+	}
+}

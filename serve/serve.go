@@ -44,6 +44,7 @@ var webFS embed.FS
 // Defaults for Options; the README's service section lists them.
 const (
 	DefaultMaxBodyBytes      = 10 << 20
+	maxBodyLimit             = 1 << 30
 	DefaultMaxPixels         = 4096 * 3072 // 12.6 MP: a 12 MP phone photo (4032 x 3024) fits
 	DefaultDecodeMemory      = 512 << 20
 	DefaultTimeout           = 10 * time.Second
@@ -114,10 +115,19 @@ func (o Options) withDefaults() (Options, error) {
 		{"timeout", int64(o.Timeout)}, {"max batch", int64(o.MaxBatch)}, {"batch wait", int64(o.BatchWait)},
 		{"queue size", int64(o.QueueSize)}, {"read header timeout", int64(o.ReadHeaderTimeout)},
 		{"read timeout", int64(o.ReadTimeout)}, {"write timeout", int64(o.WriteTimeout)}, {"idle timeout", int64(o.IdleTimeout)},
+		{"feedback per minute", int64(o.FeedbackPerMinute)}, {"max files", int64(o.MaxFiles)},
 	} {
 		if f.v < 0 {
 			return o, fmt.Errorf("serve: %s %d is negative (0 means the default)", f.name, f.v)
 		}
+	}
+	// A batch request may carry MaxFiles bodies of MaxBodyBytes: both
+	// bounded so that their product cannot overflow.
+	if o.MaxBodyBytes > maxBodyLimit {
+		return o, fmt.Errorf("serve: max body bytes %d exceeds %d (1 GiB)", o.MaxBodyBytes, int64(maxBodyLimit))
+	}
+	if o.MaxFiles > 1024 {
+		return o, fmt.Errorf("serve: max files %d exceeds 1024", o.MaxFiles)
 	}
 	if o.MaxBatch > 1024 {
 		return o, fmt.Errorf("serve: max batch %d exceeds 1024", o.MaxBatch)
