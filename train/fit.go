@@ -354,17 +354,13 @@ func (t *trainer) run(ctx context.Context) error {
 			if t.ema != nil {
 				t.ema.swap()
 			}
+			// The best weights so far live in memory and the checkpoint
+			// folder; Out is written once, at the end, calibrated, so that
+			// a run killed midway never leaves (or overwrites a good) Out
+			// with an uncalibrated model.
 			t.best = cloneTensors(classifier.Tensors(t.m))
-			var err error
-			if t.cfg.Out != "" {
-				t.fillSummary()
-				err = t.clf.Save(t.cfg.Out)
-			}
 			if t.ema != nil {
 				t.ema.swap()
-			}
-			if err != nil {
-				return err
 			}
 		}
 		t.callbacks(log, stage)

@@ -58,3 +58,27 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// A run stopped midway leaves Out as it was: a good model from before is
+// not overwritten by an uncalibrated one, and no new file appears.
+func TestOutWrittenOnlyAtTheEnd(t *testing.T) {
+	tr, va, w := subsets(t, 6, 3)
+	cfg := smallConfig(t.TempDir())
+	cfg.Size, cfg.Epochs1, cfg.Epochs2, cfg.CacheFeatures, cfg.StopAfter = 64, 3, 0, 1, 2
+	if err := os.WriteFile(cfg.Out, []byte("the good model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Fit(context.Background(), cfg, tr, va, w); err == nil {
+		t.Fatal("a stopped run reported success")
+	}
+	if b, _ := os.ReadFile(cfg.Out); string(b) != "the good model" {
+		t.Fatalf("Out was rewritten by a stopped run: %d bytes", len(b))
+	}
+	cfg.StopAfter, cfg.Resume = 0, true
+	if _, err := Fit(context.Background(), cfg, tr, va, w); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(cfg.Out); string(b) == "the good model" {
+		t.Fatal("the finished run did not write Out")
+	}
+}
