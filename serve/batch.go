@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -145,7 +146,21 @@ func (s *Server) classifyBatch(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, aerr := s.classifyOne(ctx, b)
+			// net/http recovers only the handler's own goroutine: a panic
+			// here (a decoder bug on a crafted image) would end the process.
+			defer func() {
+				if r := recover(); r != nil {
+					s.metrics.panics.Inc()
+					s.opts.Log.Printf("classify batch: panic: %v\n%s", r, debug.Stack())
+					fr.answer = nil
+					fr.setError(&apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
+				}
+			}()
+			classify := s.classifyOne
+			if s.batchClassify != nil {
+				classify = s.batchClassify
+			}
+			a, aerr := classify(ctx, b)
 			if aerr != nil {
 				fr.setError(aerr)
 				s.metrics.errors.WithLabelValues(aerr.kind).Inc()

@@ -1,9 +1,12 @@
 package serve
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"math"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -134,4 +137,34 @@ func TestOptionsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A panic while classifying one image of a batch answers that image with
+// an internal error, counts a panic and leaves the server running.
+func TestBatchImagePanicIsRecovered(t *testing.T) {
+	s, hs := testServer(t, Options{})
+	s.batchClassify = func(context.Context, []byte) (answer, *apiErr) { panic("crafted image") }
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for i := 0; i < 2; i++ {
+		w, _ := mw.CreateFormFile("image", "photo.jpg")
+		w.Write(jpegImage(40, 30))
+	}
+	mw.Close()
+	resp, err := http.Post(hs.URL+"/v1/classify/batch", mw.FormDataContentType(), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"failed":2`) || !strings.Contains(string(body), "internal") {
+		t.Fatalf("status %d, body %s", resp.StatusCode, body)
+	}
+	s.batchClassify = nil
+	r, ct := multipartBody("image", jpegImage(40, 30))
+	resp, err = http.Post(hs.URL+"/v1/classify", ct, r)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the server did not survive: %v %v", err, resp)
+	}
+	resp.Body.Close()
 }

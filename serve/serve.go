@@ -211,6 +211,9 @@ type Server struct {
 	// openForward, set when the model has an open-set detector, is forward
 	// with each image's verdict of that detector.
 	openForward func(classifier.Views) (*tensor.Tensor, []bool, error)
+	// batchClassify, when set (by tests), replaces classifyOne for the
+	// images of a batch request.
+	batchClassify func(context.Context, []byte) (answer, *apiErr)
 	// sizes are the input sizes images are decoded at (clf.InputSizes).
 	sizes []int
 }
