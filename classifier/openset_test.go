@@ -92,7 +92,7 @@ func TestOpenSetRoundTrip(t *testing.T) {
 
 func writeTensors(t *testing.T, path string, ts map[string]Tensor, meta map[string]string) {
 	t.Helper()
-	f, err := createFile(path)
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +101,6 @@ func writeTensors(t *testing.T, path string, ts map[string]Tensor, meta map[stri
 		t.Fatal(err)
 	}
 }
-
-func createFile(path string) (*os.File, error) { return os.Create(path) }
 
 func TestLoadFolderSaysSo(t *testing.T) {
 	dir := t.TempDir()

@@ -387,27 +387,24 @@ func gaussianBlur(px []float32, w, h int, sigma float64) {
 		k[i] /= sum
 	}
 	tmp := make([]float32, len(px))
+	convolve1D(px, tmp, w, h, k, 1, 0)
+	convolve1D(tmp, px, w, h, k, 0, 1)
+}
+
+// convolve1D convolves HWC pixels with kernel k along (dx, dy), one of
+// (1, 0) and (0, 1), clamping at the edges.
+func convolve1D(src, dst []float32, w, h int, k []float32, dx, dy int) {
+	rad := len(k) / 2
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			for c := 0; c < 3; c++ {
 				s := float32(0)
 				for i, kv := range k {
-					xx := min(max(x+i-rad, 0), w-1)
-					s += kv * px[3*(y*w+xx)+c]
+					xx := min(max(x+(i-rad)*dx, 0), w-1)
+					yy := min(max(y+(i-rad)*dy, 0), h-1)
+					s += kv * src[3*(yy*w+xx)+c]
 				}
-				tmp[3*(y*w+x)+c] = s
-			}
-		}
-	}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			for c := 0; c < 3; c++ {
-				s := float32(0)
-				for i, kv := range k {
-					yy := min(max(y+i-rad, 0), h-1)
-					s += kv * tmp[3*(yy*w+x)+c]
-				}
-				px[3*(y*w+x)+c] = s
+				dst[3*(y*w+x)+c] = s
 			}
 		}
 	}

@@ -57,12 +57,9 @@ func evalCmd() *cobra.Command {
 			}
 			opts := evaluate.Options{Batch: batch, TTA: tta, Mistakes: mistakes, MinConfidence: minConf, Explain: explainMistakes && reportDir != ""}
 			if unknownDir != "" {
-				u, err := data.FromFolder(unknownDir, nil)
+				u, err := data.FromPhotos(unknownDir)
 				if err != nil {
-					// Loose photos rather than folders of them.
-					if u, err = data.FromFolder(filepath.Dir(unknownDir), []string{filepath.Base(unknownDir)}); err != nil {
-						return fmt.Errorf("--unknown: %w", err)
-					}
+					return fmt.Errorf("--unknown: %w", err)
 				}
 				site.Unknown.Items = append(site.Unknown.Items, u.Items...)
 			}

@@ -18,6 +18,7 @@ import (
 	"trashsort/dnnl"
 	"trashsort/evaluate"
 	"trashsort/models"
+	"trashsort/safetensors"
 	"trashsort/train"
 	"trashsort/weights"
 )
@@ -548,11 +549,17 @@ func (f *trainFlags) mappedDatasets(fromModel string) (*data.Dataset, *data.Data
 	}
 	var classes []string
 	if fromModel != "" {
-		prev, err := classifier.Load(fromModel)
+		// Only the metadata: Fit loads the weights.
+		f, err := safetensors.Open(fromModel)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--from-model: %w", err)
 		}
-		classes = prev.Meta.Classes
+		meta, err := classifier.ParseMeta(f.Meta, fromModel)
+		f.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("--from-model: %w", err)
+		}
+		classes = meta.Classes
 	} else {
 		classes = m.Classes()
 	}
