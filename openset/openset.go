@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 )
 
 // Score names.
@@ -60,6 +61,10 @@ type Gaussian struct {
 	// Precision is the inverse of the shrunk shared covariance, row-major dim x dim.
 	Precision []float64
 	Dim       int
+
+	once sync.Once
+	pm   [][]float64 // Precision times each mean
+	mpm  []float64   // each mean's m'Pm
 }
 
 // FitGaussian fits class means and the shared covariance of features
@@ -143,28 +148,55 @@ func FitGaussian(features []float32, labels []int, classes, dim int, shrink floa
 }
 
 // Score is minus the smallest squared Mahalanobis distance from x to a
-// class mean, and that class.
+// class mean, and that class. It expands (x-m)'P(x-m) as x'Px - 2m'Px +
+// m'Pm, so that the dim x dim product is taken once per image rather than
+// once per class.
 func (g *Gaussian) Score(x []float32) (float64, int) {
+	g.once.Do(g.prepare)
+	px := make([]float64, g.Dim)
+	for a := 0; a < g.Dim; a++ {
+		row := g.Precision[a*g.Dim : (a+1)*g.Dim]
+		t := 0.0
+		for b, v := range x[:g.Dim] {
+			t += row[b] * float64(v)
+		}
+		px[a] = t
+	}
+	xpx := 0.0
+	for a, v := range x[:g.Dim] {
+		xpx += float64(v) * px[a]
+	}
 	best, arg := math.Inf(1), -1
-	d := make([]float64, g.Dim)
-	for c, m := range g.Means {
-		for j := range d {
-			d[j] = float64(x[j]) - m[j]
+	for c, pm := range g.pm {
+		cross := 0.0
+		for a, v := range x[:g.Dim] {
+			cross += float64(v) * pm[a]
 		}
-		s := 0.0
-		for a := 0; a < g.Dim; a++ {
-			row := g.Precision[a*g.Dim : (a+1)*g.Dim]
-			t := 0.0
-			for b, v := range d {
-				t += row[b] * v
-			}
-			s += d[a] * t
-		}
-		if s < best {
+		if s := xpx - 2*cross + g.mpm[c]; s < best {
 			best, arg = s, c
 		}
 	}
 	return -best, arg
+}
+
+// prepare computes P m and m'P m for each class mean.
+func (g *Gaussian) prepare() {
+	g.pm, g.mpm = make([][]float64, len(g.Means)), make([]float64, len(g.Means))
+	for c, m := range g.Means {
+		pm := make([]float64, g.Dim)
+		for a := 0; a < g.Dim; a++ {
+			row := g.Precision[a*g.Dim : (a+1)*g.Dim]
+			t := 0.0
+			for b, v := range m {
+				t += row[b] * v
+			}
+			pm[a] = t
+		}
+		for a, v := range m {
+			g.mpm[c] += v * pm[a]
+		}
+		g.pm[c] = pm
+	}
 }
 
 // invertSPD inverts a symmetric positive definite matrix by Cholesky

@@ -159,3 +159,43 @@ func TestFitGaussianErrors(t *testing.T) {
 		})
 	}
 }
+
+// Score equals the direct (x-m)'P(x-m), minimized over the classes.
+func TestScoreMatchesDirectDistance(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const dim, k = 6, 3
+	var feats []float32
+	var labels []int
+	for i := 0; i < 60; i++ {
+		for j := 0; j < dim; j++ {
+			feats = append(feats, float32(r.NormFloat64()*float64(1+j%3)+float64(i%k)))
+		}
+		labels = append(labels, i%k)
+	}
+	g, err := FitGaussian(feats, labels, k, dim, 0.2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < 20; n++ {
+		x := make([]float32, dim)
+		for j := range x {
+			x[j] = float32(3 * r.NormFloat64())
+		}
+		best, arg := math.Inf(1), -1
+		for c, m := range g.Means {
+			s := 0.0
+			for a := 0; a < dim; a++ {
+				for b := 0; b < dim; b++ {
+					s += (float64(x[a]) - m[a]) * g.Precision[a*dim+b] * (float64(x[b]) - m[b])
+				}
+			}
+			if s < best {
+				best, arg = s, c
+			}
+		}
+		got, c := g.Score(x)
+		if c != arg || math.Abs(got+best) > 1e-9*math.Max(1, best) {
+			t.Fatalf("score %g (class %d), direct %g (class %d)", got, c, -best, arg)
+		}
+	}
+}
