@@ -279,7 +279,7 @@ func TestExifOrientation(t *testing.T) {
 }
 
 func TestBalancedClassWeights(t *testing.T) {
-	d := &Dataset{Classes: []string{"a", "b"}, Items: []Item{{"", 0}, {"", 0}, {"", 0}, {"", 1}}}
+	d := &Dataset{Classes: []string{"a", "b"}, Items: []Item{{Label: 0}, {Label: 0}, {Label: 0}, {Label: 1}}}
 	w := d.BalancedClassWeights()
 	if math.Abs(float64(w[0])-4.0/6) > 1e-6 || math.Abs(float64(w[1])-2) > 1e-6 {
 		t.Errorf("weights %v", w)

@@ -20,6 +20,9 @@ import (
 type Item struct {
 	Path  string
 	Label int
+	// Origin indexes Dataset.Origins: the dataset the item came from in a
+	// combined set (0 otherwise).
+	Origin int
 }
 
 // Dataset is a list of labelled image files.
@@ -27,6 +30,9 @@ type Dataset struct {
 	Root    string
 	Classes []string
 	Items   []Item
+	// Origins are the datasets a combined set was made of (Combine), with
+	// their sampling weights; nil for a set read from one place.
+	Origins []Origin
 }
 
 var imageExt = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".bmp": true, ".gif": true, ".webp": true}
@@ -187,14 +193,14 @@ func (d *Dataset) Split(frac float64, seed uint64) (train, val *Dataset, err err
 	r := rand.New(rand.NewPCG(seed, 0x5911))
 	r.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 	nv := int(float64(len(items)) * frac)
-	val = &Dataset{Root: d.Root, Classes: d.Classes, Items: items[:nv]}
-	train = &Dataset{Root: d.Root, Classes: d.Classes, Items: items[nv:]}
+	val = &Dataset{Root: d.Root, Classes: d.Classes, Items: items[:nv], Origins: d.Origins}
+	train = &Dataset{Root: d.Root, Classes: d.Classes, Items: items[nv:], Origins: d.Origins}
 	return train, val, nil
 }
 
 // Subset keeps at most perClass examples of each class, in order.
 func (d *Dataset) Subset(perClass int) *Dataset {
-	out := &Dataset{Root: d.Root, Classes: d.Classes}
+	out := &Dataset{Root: d.Root, Classes: d.Classes, Origins: d.Origins}
 	seen := make([]int, len(d.Classes))
 	for _, it := range d.Items {
 		if seen[it.Label] < perClass {

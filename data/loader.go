@@ -210,7 +210,7 @@ func (l *Loader) Prepare(ctx context.Context) (int, error) {
 			}
 		}
 		n := len(l.bad)
-		l.ds = &Dataset{Root: l.ds.Root, Classes: l.ds.Classes, Items: keep}
+		l.ds = &Dataset{Root: l.ds.Root, Classes: l.ds.Classes, Items: keep, Origins: l.ds.Origins}
 		l.cache, l.bad = cache, map[int]error{}
 		if len(keep) == 0 {
 			return n, fmt.Errorf("loader: every image in %s failed to decode", l.ds.Root)
@@ -226,7 +226,9 @@ func (l *Loader) Len() int { return len(l.ds.Items) }
 // Batches is the number of batches per epoch (the last may be short).
 func (l *Loader) Batches() int { return (l.Len() + l.cfg.BatchSize - 1) / l.cfg.BatchSize }
 
-// Order returns the item order of an epoch.
+// Order returns the item order of an epoch: all items, shuffled with
+// Shuffle; with origins of different weights (Combine), as many draws
+// with replacement in proportion to the weights.
 func (l *Loader) Order(epoch int) []int {
 	order := make([]int, l.Len())
 	for i := range order {
@@ -234,6 +236,9 @@ func (l *Loader) Order(epoch int) []int {
 	}
 	if l.cfg.Shuffle {
 		r := rand.New(rand.NewPCG(l.cfg.Seed, uint64(epoch)*0x9e3779b97f4a7c15+1))
+		if w := l.ds.weightedOrder(r); w != nil {
+			return w
+		}
 		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	}
 	return order

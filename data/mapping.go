@@ -216,7 +216,7 @@ func StratifiedFolds(ds *Dataset, k int, seed uint64) ([][]int, error) {
 
 // Select returns the dataset of the given items of ds.
 func (d *Dataset) Select(items []int) *Dataset {
-	out := &Dataset{Root: d.Root, Classes: d.Classes}
+	out := &Dataset{Root: d.Root, Classes: d.Classes, Origins: d.Origins}
 	for _, i := range items {
 		out.Items = append(out.Items, d.Items[i])
 	}

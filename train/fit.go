@@ -33,6 +33,10 @@ type EpochLog struct {
 	// training reuses its memory.
 	RSSMB     float64 `json:"rss_mb,omitempty"`
 	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
+	// ValAccByOrigin is the validation accuracy on each dataset of a
+	// combined validation set (data.Combine), in Origins order; nil for
+	// a set from one place.
+	ValAccByOrigin []float64 `json:"val_accuracy_by_origin,omitempty"`
 }
 
 // Result is a finished (or interrupted) run.
@@ -528,7 +532,7 @@ func (t *trainer) epoch(ctx context.Context, epoch, stage int) (EpochLog, error)
 		t.ema.swap()
 	}
 	if !t.cfg.FinalFit {
-		log.ValLoss, log.ValAcc, err = t.validate(ctx, stage)
+		log.ValLoss, log.ValAcc, log.ValAccByOrigin, err = t.validate(ctx, stage)
 	}
 	if t.ema != nil {
 		t.ema.swap()
@@ -553,10 +557,17 @@ func countCorrect(probs *tensor.Tensor, labels []int) int {
 	return n
 }
 
-// validate computes the unweighted loss and accuracy on the validation set.
-func (t *trainer) validate(ctx context.Context, stage int) (float64, float64, error) {
+// validate computes the unweighted loss and accuracy on the validation
+// set, and the accuracy on each of its origins when it has several.
+func (t *trainer) validate(ctx context.Context, stage int) (float64, float64, []float64, error) {
 	var lossSum float64
 	var correct, seen int
+	items := t.valL.Dataset().Items
+	origins := len(t.valL.Dataset().Origins)
+	var right, count []int
+	if origins > 1 {
+		right, count = make([]int, origins), make([]int, origins)
+	}
 	feed := t.src.feed(stage)
 	err := t.src.val(ctx, stage, func(x *tensor.Tensor, labels []int) error {
 		outs, err := t.m.Run(map[int]*tensor.Tensor{feed: x}, []int{t.m.Output}, false)
@@ -569,16 +580,33 @@ func (t *trainer) validate(ctx context.Context, stage int) (float64, float64, er
 		}
 		lossSum += l * float64(len(labels))
 		correct += countCorrect(outs[0], labels)
+		if right != nil {
+			// Validation batches come in item order.
+			k := outs[0].Shape[1]
+			for i, y := range labels {
+				o := items[seen+i].Origin
+				count[o]++
+				if tensor.Argmax(outs[0].Data[i*k:(i+1)*k]) == y {
+					right[o]++
+				}
+			}
+		}
 		seen += len(labels)
 		return nil
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	if seen == 0 {
-		return 0, 0, errors.New("validation set is empty")
+		return 0, 0, nil, errors.New("validation set is empty")
 	}
-	return lossSum / float64(seen), float64(correct) / float64(seen), nil
+	var by []float64
+	for o := range right {
+		// Combine refuses empty parts; an origin whose every image failed
+		// to decode scores 0 rather than NaN, which JSON cannot hold.
+		by = append(by, float64(right[o])/float64(max(count[o], 1)))
+	}
+	return lossSum / float64(seen), float64(correct) / float64(seen), by, nil
 }
 
 // stageTwoBoundary finds the single layer below from whose output feeds

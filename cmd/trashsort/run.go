@@ -47,7 +47,7 @@ validation when there is none), and print where the model and report are.`,
 					return err
 				}
 			}
-			root := f.dataDir
+			root := f.primaryData()
 			if root == "" {
 				root = os.Getenv("TRASHSORT_DATA")
 			}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,7 +31,8 @@ func init() { register(trainCmd, dataCmd) }
 type trainFlags struct {
 	cfg          train.Config
 	extra        []string
-	dataDir      string
+	dataDirs     []string
+	dataWeights  []string
 	trainDir     string
 	valDir       string
 	valSplit     float64
@@ -38,7 +41,7 @@ type trainFlags struct {
 	valList      string
 	listLabels   string
 	weightsPath  string
-	mapPath      string
+	maps         []string
 	rescale      string
 	brightness   string
 	cropScale    string
@@ -141,9 +144,10 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	c := &f.cfg
 	fs.StringVar(&f.recipe, "recipe", f.recipe, "seed: the classic Keras recipe's settings; tuned: the settings measured best on TrashNet in the default job's time; fast: tuned at half that time (InceptionV3 at 235 px, two views); max: tuned three times as an ensemble (see README)")
 	fs.IntVar(&f.members, "members", 1, "train N models with seeds --seed, --seed+1, ... (files --out, then -2, -3, ... before the extension) for an ensemble")
-	fs.StringVar(&f.dataDir, "data", "", "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else "+defaultDataDir+", fetched if absent)")
+	fs.StringArrayVar(&f.dataDirs, "data", nil, "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else "+defaultDataDir+", fetched if absent); repeat to train on several at once, e.g. TrashNet and a site's own labelled photos (a folder without train/ is split 80/20 per class)")
+	fs.StringArrayVar(&f.dataWeights, "data-weight", nil, "DIR=W: draw each image of --data DIR W times as often as an image of weight 1 (repeatable; default 1)")
 	fs.StringArrayVar(&f.extra, "extra", nil, "more training images in class folders, e.g. the service's --corrections folder (repeatable)")
-	fs.StringVar(&f.mapPath, "map", "", "JSON file mapping --train's and --val's folders to classes (null: left out), e.g. a site's own folder names; the classes are --from-model's, else the mapping's")
+	fs.StringArrayVar(&f.maps, "map", nil, "JSON file mapping --train's and --val's folders to classes (null: left out), e.g. a site's own folder names; the classes are --from-model's, else the mapping's; DIR=FILE maps the folders of --data DIR (repeatable)")
 	fs.StringVar(&f.trainDir, "train", "", "training class folders (overrides --data)")
 	fs.StringVar(&f.valDir, "val", "", "validation class folders (overrides --data)")
 	fs.Float64Var(&f.valSplit, "val-split", 0, "hold out this fraction of the training folders for validation instead (seeded)")
@@ -289,7 +293,7 @@ func (f *trainFlags) datasets(cmd *cobra.Command) (*data.Dataset, *data.Dataset,
 	root := ""
 	if trainDir == "" {
 		var err error
-		if root, err = resolveData(cmd, f.dataDir); err != nil {
+		if root, err = resolveData(cmd, f.primaryData()); err != nil {
 			return nil, nil, "", err
 		}
 		trainDir = filepath.Join(root, "train")
@@ -404,12 +408,7 @@ func crossValidate(cmd *cobra.Command, f *trainFlags, k int) error {
 	if err != nil {
 		return err
 	}
-	var tr *data.Dataset
-	if f.mapPath != "" {
-		tr, _, err = f.mappedDatasets(cfg.FromModel)
-	} else {
-		tr, _, _, err = f.datasets(cmd)
-	}
+	tr, _, err := f.trainingSets(cmd, &cfg)
 	if err != nil {
 		return err
 	}
@@ -461,13 +460,7 @@ func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	var tr, va *data.Dataset
-	if f.mapPath != "" {
-		tr, va, err = f.mappedDatasets(cfg.FromModel)
-		cfg.FinalFit = f.cfg.FinalFit
-	} else {
-		tr, va, _, err = f.datasets(cmd)
-	}
+	tr, va, err := f.trainingSets(cmd, &cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -507,8 +500,12 @@ func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, 
 		if err != nil {
 			return nil, nil, err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "best val accuracy %.4f at epoch %d; %d epochs in %v (features %.0fs)\nmodel: %s\nlogs:  %s\n",
-			res.Best.ValAcc, res.Best.Epoch, len(res.History), res.Wall.Round(1e9), res.FeatureSeconds, mc.Out, mc.LogDir)
+		fmt.Fprintf(cmd.OutOrStdout(), "best val accuracy %.4f at epoch %d; %d epochs in %v (features %.0fs)\n",
+			res.Best.ValAcc, res.Best.Epoch, len(res.History), res.Wall.Round(1e9), res.FeatureSeconds)
+		for o, acc := range res.Best.ValAccByOrigin {
+			fmt.Fprintf(cmd.OutOrStdout(), "  val accuracy on %s: %.4f (%d images)\n", va.Origins[o].Name, acc, len(va.FromOrigin(o).Items))
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "model: %s\nlogs:  %s\n", mc.Out, mc.LogDir)
 		results = append(results, res)
 		paths = append(paths, mc.Out)
 	}
@@ -537,13 +534,150 @@ func dataCmd() *cobra.Command {
 	return cmd
 }
 
+// primaryData is the first --data folder ("" for none).
+func (f *trainFlags) primaryData() string {
+	if len(f.dataDirs) == 0 {
+		return ""
+	}
+	return f.dataDirs[0]
+}
+
+// perData parses repeated DIR=VALUE flags whose DIR is one of --data's
+// folders; the values without such a prefix are returned apart.
+func (f *trainFlags) perData(flag string, vals []string) (map[string]string, []string, error) {
+	by := map[string]string{}
+	var plain []string
+	for _, v := range vals {
+		dir, val, ok := strings.Cut(v, "=")
+		if !ok || !slices.Contains(f.dataDirs, dir) {
+			if flag == "map" {
+				plain = append(plain, v)
+				continue
+			}
+			return nil, nil, fmt.Errorf("--%s %q: want DIR=VALUE with DIR one of --data's folders (%s)", flag, v, strings.Join(f.dataDirs, ", "))
+		}
+		if _, dup := by[dir]; dup {
+			return nil, nil, fmt.Errorf("--%s: %s named twice", flag, dir)
+		}
+		by[dir] = val
+	}
+	return by, plain, nil
+}
+
+// trainingSets resolves the training and validation sets from the flags:
+// --train/--val through a mapping, or the --data folders, combined when
+// there are several (cfg.FinalFit is set for a mapped folder too small to
+// hold some out).
+func (f *trainFlags) trainingSets(cmd *cobra.Command, cfg *train.Config) (*data.Dataset, *data.Dataset, error) {
+	mapFiles, plain, err := f.perData("map", f.maps)
+	if err != nil {
+		return nil, nil, err
+	}
+	weights, _, err := f.perData("data-weight", f.dataWeights)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(plain) > 1 {
+		return nil, nil, fmt.Errorf("--map: %s: only one mapping for --train and --val (DIR=FILE for the --data folders)", strings.Join(plain, ", "))
+	}
+	var tr, va *data.Dataset
+	if len(plain) == 1 {
+		f.maps = plain
+		tr, va, err = f.mappedDatasets(cfg.FromModel)
+		cfg.FinalFit = f.cfg.FinalFit
+	} else {
+		tr, va, _, err = f.datasets(cmd)
+	}
+	if err != nil || (len(f.dataDirs) < 2 && len(weights) == 0) {
+		return tr, va, err
+	}
+	if _, ok := mapFiles[f.primaryData()]; ok {
+		return nil, nil, fmt.Errorf("--map %s=...: the first --data folder sets the classes; map the others", f.primaryData())
+	}
+	name := f.primaryData()
+	if name == "" {
+		name = tr.Root
+	}
+	w0, err := parseWeight(weights[f.primaryData()])
+	if err != nil {
+		return nil, nil, err
+	}
+	trParts := []data.Part{{Name: name, Weight: w0, Set: tr}}
+	vaParts := []data.Part{{Name: name, Set: va}}
+	for _, dir := range f.dataDirs[1:] {
+		w, err := parseWeight(weights[dir])
+		if err != nil {
+			return nil, nil, err
+		}
+		var m data.Mapping
+		if p, ok := mapFiles[dir]; ok {
+			if m, err = data.ReadMapping(p); err != nil {
+				return nil, nil, err
+			}
+		}
+		dtr, dva, err := siteSplit(dir, tr.Classes, m, cfg.Seed)
+		if err != nil {
+			return nil, nil, err
+		}
+		trParts = append(trParts, data.Part{Name: dir, Weight: w, Set: dtr})
+		if len(dva.Items) > 0 {
+			vaParts = append(vaParts, data.Part{Name: dir, Set: dva})
+		}
+	}
+	if tr, err = data.Combine(trParts...); err != nil {
+		return nil, nil, err
+	}
+	if va, err = data.Combine(vaParts...); err != nil {
+		return nil, nil, err
+	}
+	return tr, va, nil
+}
+
+// parseWeight reads a --data-weight value ("" is 1).
+func parseWeight(s string) (float64, error) {
+	if s == "" {
+		return 1, nil
+	}
+	w, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(w > 0) || math.IsInf(w, 0) {
+		return 0, fmt.Errorf("--data-weight: %q is not a positive number", s)
+	}
+	return w, nil
+}
+
+// siteSplit reads one more --data folder against classes: its train/ and
+// val/ when it has them, else its class folders split 80/20 per class.
+// Folders are mapped by m (or must be class names); a class may be absent.
+func siteSplit(dir string, classes []string, m data.Mapping, seed uint64) (*data.Dataset, *data.Dataset, error) {
+	if _, err := os.Stat(filepath.Join(dir, "train")); err == nil {
+		tr, err := data.FromSite(filepath.Join(dir, "train"), classes, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		va := &data.Dataset{Root: filepath.Join(dir, "val"), Classes: classes}
+		if _, err := os.Stat(va.Root); err == nil {
+			s, err := data.FromSite(va.Root, classes, m)
+			if err != nil {
+				return nil, nil, err
+			}
+			va = s.Known
+		}
+		return tr.Known, va, nil
+	}
+	s, err := data.FromSite(dir, classes, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.Known.StratifiedSplit(0.2, seed)
+}
+
 // mappedDatasets reads --train and --val through --map, with the classes
 // of the model file fromModel, or else the mapping's classes.
 func (f *trainFlags) mappedDatasets(fromModel string) (*data.Dataset, *data.Dataset, error) {
 	if f.trainDir == "" {
 		return nil, nil, fmt.Errorf("--map reads --train (and --val): give --train")
 	}
-	m, err := data.ReadMapping(f.mapPath)
+	m, err := data.ReadMapping(f.maps[0])
 	if err != nil {
 		return nil, nil, err
 	}
