@@ -83,7 +83,7 @@ func FromSite(root string, classes []string, m Mapping) (*Site, error) {
 	count := make([]int, len(classes))
 	var unmapped []string
 	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if !isDir(root, e) || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		name := e.Name()
@@ -221,4 +221,14 @@ func (d *Dataset) Select(items []int) *Dataset {
 		out.Items = append(out.Items, d.Items[i])
 	}
 	return out
+}
+
+// isDir reports whether entry e of root is a folder, following a symbolic
+// link (a site assembled from links to other folders).
+func isDir(root string, e os.DirEntry) bool {
+	if e.Type()&os.ModeSymlink != 0 {
+		st, err := os.Stat(filepath.Join(root, e.Name()))
+		return err == nil && st.IsDir()
+	}
+	return e.IsDir()
 }

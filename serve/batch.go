@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -188,13 +187,4 @@ func (s *Server) classifyBatch(w http.ResponseWriter, r *http.Request) {
 
 func (fr *fileResult) setError(e *apiErr) {
 	fr.Error = &errorBody{Kind: e.kind, Message: e.msg, Status: e.status}
-}
-
-// bodyError maps a failure to read the request body.
-func bodyError(err error, limit int64) *apiErr {
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		return &apiErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body exceeds %d bytes", limit)}
-	}
-	return &apiErr{http.StatusBadRequest, "bad_request", "reading the request: " + err.Error()}
 }

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,8 @@ const (
 	DefaultReadTimeout       = 20 * time.Second
 	DefaultWriteTimeout      = 40 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
+	DefaultUploadMemory      = 256 << 20
+	DefaultMaxConns          = 512
 )
 
 // Options configure a Server. Zero means the default; negative values are
@@ -87,6 +90,13 @@ type Options struct {
 	// (between keep-alive requests) bound each connection (defaults 5 s,
 	// 20 s, 40 s, 60 s).
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// UploadMemory bounds the request-body bytes received by all requests
+	// in progress together (default 256 MiB); a request that would pass it
+	// gets 503 and Retry-After, so idle or slow uploads cannot pile up memory.
+	UploadMemory int64
+	// MaxConns bounds the open connections ListenAndServe accepts at once
+	// (default 512); further clients wait in the kernel's backlog.
+	MaxConns int
 	// Hints are short disposal hints per class, shown on the web page.
 	Hints map[string]string
 	// Log receives internal errors (default: standard error).
@@ -116,6 +126,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"queue size", int64(o.QueueSize)}, {"read header timeout", int64(o.ReadHeaderTimeout)},
 		{"read timeout", int64(o.ReadTimeout)}, {"write timeout", int64(o.WriteTimeout)}, {"idle timeout", int64(o.IdleTimeout)},
 		{"feedback per minute", int64(o.FeedbackPerMinute)}, {"max files", int64(o.MaxFiles)},
+		{"upload memory", o.UploadMemory}, {"max conns", int64(o.MaxConns)},
 	} {
 		if f.v < 0 {
 			return o, fmt.Errorf("serve: %s %d is negative (0 means the default)", f.name, f.v)
@@ -152,6 +163,8 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	def(&o.MaxBodyBytes, DefaultMaxBodyBytes)
 	def(&o.DecodeMemory, DefaultDecodeMemory)
+	def(&o.UploadMemory, DefaultUploadMemory)
+	defInt(&o.MaxConns, DefaultMaxConns)
 	defInt(&o.MaxPixels, DefaultMaxPixels)
 	defInt(&o.DecodeConcurrency, runtime.GOMAXPROCS(0))
 	defInt(&o.MaxBatch, DefaultMaxBatch)
@@ -199,6 +212,8 @@ type Server struct {
 	// decodeSlots and decodeMem bound concurrent decodes by count and by
 	// estimated bytes.
 	decodeSlots, decodeMem *semaphore.Weighted
+	// uploads bounds the request-body bytes received and not yet released.
+	uploads *semaphore.Weighted
 	// decoding counts the images being decoded (or waiting to be): the
 	// batcher waits for more requests only while it is above zero.
 	decoding atomic.Int64
@@ -241,6 +256,7 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 	}
 	s := &Server{clf: clf, opts: o, queue: make(chan *job, o.QueueSize), metrics: newMetrics(), stop: make(chan struct{}),
 		decodeSlots: semaphore.NewWeighted(int64(o.DecodeConcurrency)), decodeMem: semaphore.NewWeighted(o.DecodeMemory),
+		uploads: semaphore.NewWeighted(o.UploadMemory),
 		forward: func(v classifier.Views) (*tensor.Tensor, error) {
 			p, err := clf.PredictViews(v)
 			if err == nil {
@@ -517,13 +533,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // readImage extracts the image bytes from a multipart field "image" or a raw body.
 func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, *apiErr) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-	tooBig := func(err error) *apiErr {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return &apiErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body exceeds %d bytes", s.opts.MaxBodyBytes)}
-		}
-		return &apiErr{http.StatusBadRequest, "bad_request", "reading the request: " + err.Error()}
-	}
+	tooBig := func(err error) *apiErr { return bodyError(err, s.opts.MaxBodyBytes) }
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "multipart/form-data" {
 		// Stream the parts: only the image is kept in memory.
@@ -560,10 +570,9 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, *api
 		}
 		return nil, &apiErr{http.StatusBadRequest, "missing_field", fmt.Sprintf("multipart field \"image\" is missing (got %q)", fields)}
 	}
+	// The buffer grows with the bytes that arrive, not with the length
+	// the client declares: a declared length costs nothing until sent.
 	var buf bytes.Buffer
-	if n := r.ContentLength; n > 0 && n <= s.opts.MaxBodyBytes {
-		buf.Grow(int(n))
-	}
 	if _, err := buf.ReadFrom(r.Body); err != nil {
 		return nil, tooBig(err)
 	}
@@ -650,6 +659,11 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) fail(w http.ResponseWriter, e *apiErr) {
 	s.metrics.errors.WithLabelValues(e.kind).Inc()
+	if e.status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// Every 503 is a moment's overload (busy, queue full, uploads,
+		// shutting down): a client library backs off and retries.
+		w.Header().Set("Retry-After", "1")
+	}
 	apiError(w, e.status, e.kind, e.msg)
 }
 
@@ -717,7 +731,7 @@ func (s *Server) instrument(name string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		h(sw, r)
+		s.withUploadBudget(h)(sw, r)
 		s.metrics.requests.WithLabelValues(name, fmt.Sprint(sw.code)).Inc()
 		s.metrics.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	}
@@ -745,6 +759,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(add
 	if err != nil {
 		return err
 	}
+	ln = netutil.LimitListener(ln, s.opts.MaxConns)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -65,6 +65,8 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.IntVar(&o.MaxPixels, "max-pixels", serve.DefaultMaxPixels, "largest image in pixels, checked from its header before decoding (413 beyond)")
 	f.IntVar(&o.DecodeConcurrency, "decode-concurrency", 0, "images decoded at once (0: one per core)")
 	f.Int64Var(&o.DecodeMemory, "decode-memory", serve.DefaultDecodeMemory, "estimated bytes of the decodes in progress; an image over it alone gets 413")
+	f.Int64Var(&o.UploadMemory, "upload-memory", serve.DefaultUploadMemory, "request-body bytes received by all requests in progress together; beyond it uploads get 503 with Retry-After")
+	f.IntVar(&o.MaxConns, "max-conns", serve.DefaultMaxConns, "open connections accepted at once; further clients wait in the listen backlog")
 	f.DurationVar(&o.Timeout, "timeout", serve.DefaultTimeout, "per-request limit once the body is read: decode wait, decode, queue and forward pass (503 beyond)")
 	f.IntVar(&o.MaxBatch, "max-batch", serve.DefaultMaxBatch, "largest micro-batch (1: no batching)")
 	f.DurationVar(&o.BatchWait, "batch-wait", serve.DefaultBatchWait, "how long to wait for more requests to batch")
