@@ -90,8 +90,6 @@ func (s *Server) classifyBatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &apiErr{http.StatusBadRequest, "bad_request", "reading the multipart body: " + err.Error()})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
-	defer cancel()
 	var results []*fileResult
 	var wg sync.WaitGroup
 	for {
@@ -159,6 +157,10 @@ func (s *Server) classifyBatch(w http.ResponseWriter, r *http.Request) {
 			if s.batchClassify != nil {
 				classify = s.batchClassify
 			}
+			// Each image's time starts when its bytes are in: a slow
+			// upload is bounded by the read timeout, not by this one.
+			ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
+			defer cancel()
 			a, aerr := classify(ctx, b)
 			if aerr != nil {
 				fr.setError(aerr)

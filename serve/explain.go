@@ -22,6 +22,12 @@ func (s *Server) classifyExplained(ctx context.Context, b []byte) (answer, *apiE
 	if aerr != nil {
 		return a, aerr
 	}
+	// A heat map is a forward and a backward pass outside the batcher:
+	// one at a time, admitted within the request's timeout.
+	if err := s.explainSlot.Acquire(ctx, 1); err != nil {
+		return answer{}, &apiErr{http.StatusServiceUnavailable, "timeout", "the server is busy explaining other images: retry shortly, or ask without explain=1"}
+	}
+	defer s.explainSlot.Release(1)
 	size := s.clf.Meta.Size
 	class := 0
 	for i, c := range s.clf.Meta.Classes {

@@ -74,8 +74,10 @@ type Options struct {
 	// DecodeMemory bounds the estimated memory of the decodes in progress
 	// (default 512 MiB); an image whose own estimate exceeds it gets 413.
 	DecodeMemory int64
-	// Timeout bounds the work on one request once its body is read: waiting
-	// for a decode slot, decoding, queueing and the forward pass (default 10 s).
+	// Timeout bounds the work on one image once its bytes are read (each
+	// image of a batch request on its own): waiting for a decode slot,
+	// decoding, queueing and the forward pass (default 10 s). The upload
+	// itself is bounded by ReadTimeout.
 	Timeout time.Duration
 	// MaxBatch is the largest micro-batch (default 16; 1 turns batching off).
 	MaxBatch int
@@ -214,6 +216,8 @@ type Server struct {
 	decodeSlots, decodeMem *semaphore.Weighted
 	// uploads bounds the request-body bytes received and not yet released.
 	uploads *semaphore.Weighted
+	// explainSlot admits one Grad-CAM heat map at a time.
+	explainSlot *semaphore.Weighted
 	// decoding counts the images being decoded (or waiting to be): the
 	// batcher waits for more requests only while it is above zero.
 	decoding atomic.Int64
@@ -256,7 +260,7 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 	}
 	s := &Server{clf: clf, opts: o, queue: make(chan *job, o.QueueSize), metrics: newMetrics(), stop: make(chan struct{}),
 		decodeSlots: semaphore.NewWeighted(int64(o.DecodeConcurrency)), decodeMem: semaphore.NewWeighted(o.DecodeMemory),
-		uploads: semaphore.NewWeighted(o.UploadMemory),
+		uploads: semaphore.NewWeighted(o.UploadMemory), explainSlot: semaphore.NewWeighted(1),
 		forward: func(v classifier.Views) (*tensor.Tensor, error) {
 			p, err := clf.PredictViews(v)
 			if err == nil {

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -156,4 +158,73 @@ func TestMaxConns(t *testing.T) {
 		}
 	}
 	held[1].Close()
+}
+
+// TestBatchTimeoutExcludesUpload: a batch whose parts arrive further
+// apart than Timeout is answered in full; each image's time starts when
+// its bytes are in (row 5 of the red-team table).
+func TestBatchTimeoutExcludesUpload(t *testing.T) {
+	_, hs := uploadServer(t, Options{Timeout: 400 * time.Millisecond, ReadTimeout: 20 * time.Second})
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		for i := 0; i < 2; i++ {
+			fw, _ := mw.CreateFormFile("image", fmt.Sprintf("%d.jpg", i))
+			fw.Write(jpegImage(40, 40))
+			time.Sleep(700 * time.Millisecond)
+		}
+		mw.Close()
+		pw.Close()
+	}()
+	resp, err := http.Post(hs.URL+"/v1/classify/batch", mw.FormDataContentType(), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		Results []struct {
+			Label string
+			Error *struct{ Kind string }
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d, %v", resp.StatusCode, err)
+	}
+	if len(got.Results) != 2 {
+		t.Fatalf("%d results", len(got.Results))
+	}
+	for i, r := range got.Results {
+		if r.Error != nil || r.Label == "" {
+			t.Errorf("image %d: error %+v", i, r.Error)
+		}
+	}
+}
+
+// TestExplainAdmitted: heat maps run one at a time within the request's
+// timeout; while one runs, another waits and then answers 503 (row 6).
+func TestExplainAdmitted(t *testing.T) {
+	s, hs := uploadServer(t, Options{Timeout: 300 * time.Millisecond})
+	s.explainSlot.Acquire(context.Background(), 1) // a heat map in progress
+	img := jpegImage(90, 70)
+	resp, err := http.Post(hs.URL+"/v1/classify?explain=1", "image/jpeg", bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || errorKind(string(b)) != "timeout" {
+		t.Fatalf("explain beside a running one: %d %s", resp.StatusCode, b)
+	}
+	if code, body := post(t, hs, img); code != 200 {
+		t.Fatalf("without explain meanwhile: %d %s", code, body)
+	}
+	s.explainSlot.Release(1)
+	resp, err = http.Post(hs.URL+"/v1/classify?explain=1", "image/jpeg", bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("explain after the slot is free: %d", resp.StatusCode)
+	}
 }
