@@ -130,26 +130,8 @@ type Classifier struct {
 // New builds the model described by meta with freshly initialized head
 // weights (seed) and uninitialized backbone weights.
 func New(meta Meta, seed uint64) (*Classifier, error) {
-	spec, err := models.Get(meta.Backbone)
+	spec, meta, err := meta.complete()
 	if err != nil {
-		return nil, err
-	}
-	if len(meta.Classes) < 2 {
-		return nil, fmt.Errorf("classifier: need at least 2 classes, got %d", len(meta.Classes))
-	}
-	if meta.Head.Units == 0 {
-		meta.Head.Units = 1024
-	}
-	if meta.Preprocess == "" {
-		meta.Preprocess = spec.Preprocess
-	}
-	if meta.Size == 0 {
-		meta.Size = spec.DefaultSize
-	}
-	if meta.Alpha == 0 {
-		meta.Alpha = spec.Alpha
-	}
-	if err := meta.validate(); err != nil {
 		return nil, err
 	}
 	m, err := build(spec, meta, meta.Size)
@@ -280,6 +262,30 @@ func ParseMeta(meta map[string]string, source string) (Meta, error) {
 	return m, nil
 }
 
+// complete fills in meta's defaults from its backbone and validates it.
+func (meta Meta) complete() (models.Spec, Meta, error) {
+	spec, err := models.Get(meta.Backbone)
+	if err != nil {
+		return spec, meta, err
+	}
+	if len(meta.Classes) < 2 {
+		return spec, meta, fmt.Errorf("classifier: need at least 2 classes, got %d", len(meta.Classes))
+	}
+	if meta.Head.Units == 0 {
+		meta.Head.Units = 1024
+	}
+	if meta.Preprocess == "" {
+		meta.Preprocess = spec.Preprocess
+	}
+	if meta.Size == 0 {
+		meta.Size = spec.DefaultSize
+	}
+	if meta.Alpha == 0 {
+		meta.Alpha = spec.Alpha
+	}
+	return spec, meta, meta.validate()
+}
+
 // Load reads a classifier saved by Save. The metadata is bounded and every
 // weight's shape checked against the model before weight data is read.
 func Load(path string) (*Classifier, error) {
@@ -293,6 +299,11 @@ func Load(path string) (*Classifier, error) {
 	defer f.Close()
 	meta, err := ParseMeta(f.Meta, path)
 	if err != nil {
+		return nil, err
+	}
+	if _, full, err := meta.complete(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	} else if err := checkHead(full, f, path); err != nil {
 		return nil, err
 	}
 	c, err := New(meta, 0)

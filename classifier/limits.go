@@ -76,6 +76,26 @@ func (meta Meta) validate() error {
 // loadWeights checks every weight of m against the file's header (names
 // and shapes, nothing missing, nothing extra) and only then reads the data
 // straight into the model's buffers.
+// checkHead compares the head's weights in f with meta before the model is
+// built: a crafted file whose metadata asks for a wide head and many
+// classes is refused without allocating them (the file must hold those
+// weights, and the reader has checked that they lie within it).
+func checkHead(meta Meta, f *safetensors.File, source string) error {
+	for _, w := range []struct {
+		name string
+		cols int
+	}{{"dense/kernel", meta.Head.Units}, {"dense_1/kernel", len(meta.Classes)}} {
+		e, ok := f.Entries[w.name]
+		if !ok {
+			return fmt.Errorf("%s: no weight %q", source, w.name)
+		}
+		if len(e.Shape) != 2 || e.Shape[1] != w.cols || (w.name == "dense_1/kernel" && e.Shape[0] != meta.Head.Units) {
+			return fmt.Errorf("%s: weight %q has shape %v, which does not match the metadata's head (%d units, %d classes)", source, w.name, e.Shape, meta.Head.Units, len(meta.Classes))
+		}
+	}
+	return nil
+}
+
 func loadWeights(m *nn.Model, f *safetensors.File, source string, openSet bool) error {
 	type want struct {
 		name string

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -124,4 +126,40 @@ func FuzzLoad(f *testing.F) {
 		}
 		Load(p)
 	})
+}
+
+// TestLoadRefusesCraftedHeadCheaply: metadata within the bounds but asking
+// for the widest head and the most classes, in a file whose weights are
+// tiny, is refused before the model is built (row 8 of the red-team table:
+// such a 118 KB file once took 0.9 GB and 1.35 s before its weights were
+// checked).
+func TestLoadRefusesCraftedHeadCheaply(t *testing.T) {
+	m := Meta{Backbone: "mobilenet_v2_035", Alpha: 1.4, Size: 64, Head: Head{Units: MaxHeadUnits}, Preprocess: "tf"}
+	for i := 0; i < MaxClasses; i++ {
+		m.Classes = append(m.Classes, "c"+strconv.Itoa(i))
+	}
+	meta, err := Metadata(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	tiny := map[string]safetensors.Tensor{
+		"dense/kernel":   {Shape: []int{4, 4}, Data: make([]float32, 16)},
+		"dense_1/kernel": {Shape: []int{4, 4}, Data: make([]float32, 16)},
+	}
+	if err := safetensors.Write(&b, tiny, meta); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "crafted.safetensors")
+	os.WriteFile(p, b.Bytes(), 0o644)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = Load(p)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "does not match the metadata's head") || !strings.Contains(err.Error(), p) {
+		t.Fatalf("got %v", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Fatalf("refusing a %d-byte file allocated %d MB", b.Len(), alloc>>20)
+	}
 }

@@ -112,7 +112,11 @@ func (c *Classifier) loadOpenSet(f *safetensors.File, source string) error {
 		return fmt.Errorf("%s: open-set threshold %g is not finite", source, t)
 	}
 	k, d := len(c.Meta.Classes), c.featureDim()
-	for name, shape := range map[string][]int{openSetMeans: {k, d}, openSetPrecision: {d, d}} {
+	for _, w := range []struct {
+		name  string
+		shape []int
+	}{{openSetMeans, []int{k, d}}, {openSetPrecision, []int{d, d}}} {
+		name, shape := w.name, w.shape
 		e, ok := f.Entries[name]
 		if !ok {
 			return fmt.Errorf("%s: the metadata names an open-set detector but the file has no %q", source, name)
