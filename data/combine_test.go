@@ -3,6 +3,8 @@ package data
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -112,3 +114,22 @@ func TestStratifiedSplit(t *testing.T) {
 		t.Error("fraction 1 accepted")
 	}
 }
+
+// TestFromSiteFollowsLinkedFolders: a site assembled from links to other
+// folders reads their photos.
+func TestFromSiteFollowsLinkedFolders(t *testing.T) {
+	real, site := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(real, "a.jpg"), []byte("x"), 0o644)
+	if err := os.Symlink(real, filepath.Join(site, "boxes")); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	s, err := FromSite(site, []string{"cardboard", "glass"}, Mapping{"boxes": ptr("cardboard")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Known.Items) != 1 || s.Known.Items[0].Label != 0 {
+		t.Fatalf("items %v", s.Known.Items)
+	}
+}
+
+func ptr(s string) *string { return &s }

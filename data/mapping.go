@@ -98,7 +98,14 @@ func FromSite(root string, classes []string, m Mapping) (*Site, error) {
 			unmapped = append(unmapped, name)
 			continue
 		}
-		err := filepath.WalkDir(filepath.Join(root, name), func(p string, e fs.DirEntry, err error) error {
+		dir := filepath.Join(root, name)
+		if e.Type()&os.ModeSymlink != 0 {
+			// WalkDir does not descend into a linked root.
+			if dir, err = filepath.EvalSymlinks(dir); err != nil {
+				return nil, fmt.Errorf("site: folder %q: %w", name, err)
+			}
+		}
+		err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
