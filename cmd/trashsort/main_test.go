@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"trashsort/dnnl"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -33,7 +34,7 @@ func run(t *testing.T, args ...string) (string, error) {
 // TestCommandsRegisteredOneWay: every subcommand comes from commands, each
 // once, and help lists them sorted by name.
 func TestCommandsRegisteredOneWay(t *testing.T) {
-	want := []string{"adapt", "bench", "calibrate", "data", "eval", "explain", "export", "layers", "predict", "quantize", "run", "serve", "train", "weights"}
+	want := []string{"adapt", "bench", "calibrate", "data", "eval", "explain", "export", "layers", "predict", "quantize", "run", "serve", "train", "version", "weights"}
 	seen := map[string]bool{}
 	for _, newCmd := range commands {
 		name := newCmd().Name()
@@ -271,5 +272,18 @@ func TestTrainAndRunHelpGroupsFlags(t *testing.T) {
 	}
 	if help, _ := run(t, "train", "--help"); !strings.Contains(help, "--recipe seed") || !strings.Contains(help, `(default "seed")`) {
 		t.Error("train's help does not say that it uses the seed preset")
+	}
+}
+
+// TestVersion: version names the Go toolchain, oneDNN's version and the ISA.
+func TestVersion(t *testing.T) {
+	out, err := run(t, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"trashsort ", "go go1.", "oneDNN " + dnnl.Version(), "ISA " + dnnl.ISA()} {
+		if !strings.Contains(out, want) {
+			t.Errorf("version output lacks %q:\n%s", want, out)
+		}
 	}
 }
