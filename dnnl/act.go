@@ -94,13 +94,15 @@ func (cw *ConvWeights) ForwardAct(g tensor.ConvGeom, x, y Act, act Activation, d
 	if y.Type != F32 && y.Type != dt {
 		return fmt.Errorf("dnnl: %s: %v output", what, y)
 	}
-	if dt == U8 && !HasVNNI() || dt == BF16 && !HasBF16() {
+	// Stored u8 codes reach 255, which only VNNI's kernels take whole
+	// (U8Top); elsewhere such an input runs in float32.
+	if dt == U8 && (!HasInt8() || x.Type == U8 && !HasVNNI()) || dt == BF16 && !HasBF16() {
 		dt = F32
 	}
 	return do(func() error {
 		if dt == U8 {
 			if x.Type == U8 {
-				r = Int8Range{Max: 255 / x.Scale}
+				r = Int8Range{Max: U8Top() / x.Scale}
 			}
 			xT := x.Type
 			if xT != U8 {

@@ -14,16 +14,42 @@ import (
 	"trashsort/tensor"
 )
 
+// HasInt8 reports whether oneDNN has 8-bit integer convolution kernels
+// for the CPU: the dot-product instructions (VNNI, on AVX-512 or AVX2), or
+// AVX2 and AVX-512 without them, where oneDNN multiplies with vpmaddubsw
+// and halves the weights' scale so that the 16-bit pair sums cannot
+// saturate (as PyTorch's int8 on the same library does). Without it the
+// engine falls back to float32.
+func HasInt8() bool {
+	if HasVNNI() {
+		return true
+	}
+	switch C.dnnl_get_effective_cpu_isa() {
+	case C.dnnl_cpu_isa_avx2, C.dnnl_cpu_isa_avx512_core:
+		return true
+	}
+	return false
+}
+
 // HasVNNI reports whether the CPU has the dot-product instructions (VNNI)
-// that make 8-bit integer convolutions fast. Without them oneDNN's int8
-// kernels are slower than its float32 ones and can saturate intermediate
-// sums, so callers fall back to float32.
+// that make 8-bit integer convolutions fastest.
 func HasVNNI() bool {
 	switch C.dnnl_get_effective_cpu_isa() {
 	case C.dnnl_cpu_isa_avx512_core_vnni, C.dnnl_cpu_isa_avx512_core_bf16, C.dnnl_cpu_isa_avx512_core_amx, C.dnnl_cpu_isa_avx2_vnni:
 		return true
 	}
 	return false
+}
+
+// U8Top is the largest code of an unsigned 8-bit convolution input: 255
+// with VNNI; 127 without, where the kernels add pairs of u8 x s8 products
+// in 16 bits (vpmaddubsw), which 255 x 127 x 2 would overflow (fbgemm's
+// reduce_range makes the same choice).
+func U8Top() float32 {
+	if HasVNNI() {
+		return 255
+	}
+	return 127
 }
 
 // Int8Range is what calibration learned about a convolution's input: the
@@ -44,7 +70,7 @@ type Int8Range struct {
 
 // scale is the quantization scale: q = round(x * scale).
 func (r Int8Range) scale() float32 {
-	top := float32(255)
+	top := U8Top()
 	if r.Signed {
 		top = 127
 	}
@@ -129,7 +155,9 @@ func int8ConvOp(q *quantized, g tensor.ConvGeom, act Activation, xT, yT DataType
 		bd := newBuilder()
 		bd.o.xStep = -1
 		srcT := U8
-		if q.in.Signed {
+		if q.in.Signed || !HasVNNI() {
+			// Without VNNI an input quantized to s8 saturates at 127 in the
+			// reorder, which keeps the 16-bit pair sums in range (U8Top).
 			srcT = s8
 		}
 		srcF, _, _, _, _ := convDescs(g, F32)

@@ -75,6 +75,9 @@ func (m *Model) planLow(r *run, training bool, want []bool) []lowSpec {
 	case m.calibrating != notCalibrating || m.allFloat32:
 		return nil
 	case m.Int8 && dnnl.HasVNNI():
+		// u8 between layers needs VNNI: without it a stored code above
+		// 127 would overflow the kernels' 16-bit sums (dnnl.U8Top), and
+		// each convolution quantizes its float32 input to s8 itself.
 		target = dnnl.U8
 	case m.BF16 && dnnl.HasBF16():
 		target = dnnl.BF16
@@ -216,7 +219,7 @@ func (m *Model) planScales(r *run, cand []bool, spec []lowSpec) {
 			continue
 		}
 		if hi := top[sets.Find(t)]; hi > 0 {
-			spec[t].scale = 255 / hi
+			spec[t].scale = dnnl.U8Top() / hi
 		} else {
 			spec[t] = lowSpec{}
 		}

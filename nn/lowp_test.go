@@ -55,7 +55,7 @@ func TestLowPrecisionPlan(t *testing.T) {
 	for _, dt := range []dnnl.DataType{dnnl.BF16, dnnl.U8} {
 		t.Run(dt.String(), func(t *testing.T) {
 			if dt == dnnl.BF16 && !dnnl.HasBF16() || dt == dnnl.U8 && !dnnl.HasVNNI() {
-				t.Skipf("no %v kernels on this CPU", dt)
+				t.Skipf("no %v activations between layers on this CPU", dt)
 			}
 			m := inceptionNet(t)
 			want, err := m.Forward(x, false)
