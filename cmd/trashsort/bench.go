@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"trashsort/dnnl"
 
 	"github.com/spf13/cobra"
 
@@ -81,7 +82,7 @@ figure is the median of its N (the rounds are listed too).`,
 					}
 				}
 				ips := median(ours)
-				line := map[string]any{"peer": r.Peer, "mode": r.Mode, "size": r.Size, "batch": r.Batch, "img_per_s": ips, "gflop_per_s": round2(r.GFLOPPerS * ips / r.ImgPerS)}
+				line := map[string]any{"peer": r.Peer, "mode": r.Mode, "size": r.Size, "batch": r.Batch, "img_per_s": ips, "gflop_per_s": round2(r.GFLOPPerS * ips / r.ImgPerS), "isa": dnnl.ISA()}
 				if r.Int8Layers != "" {
 					line["int8_layers"] = r.Int8Layers
 				}
