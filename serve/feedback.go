@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ func (s *Server) initFeedback() {
 		per = DefaultFeedbackPerMinute
 	}
 	s.feedbackLimit = newLimiter(per)
+	s.feedbackClients = newClientLimits(max(per/clientShare, 1), maxTrackedClients)
 	s.feedbackStored = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "trashsort_feedback_total", Help: "Corrections stored, by class.",
 	}, []string{"class"})
@@ -35,7 +37,8 @@ func (s *Server) initFeedback() {
 	s.mux.HandleFunc("POST /v1/feedback", s.instrument("feedback", s.feedback))
 }
 
-// DefaultFeedbackPerMinute bounds stored corrections per minute (all clients together).
+// DefaultFeedbackPerMinute bounds stored corrections per minute (all
+// clients together; one client gets a fifth of it).
 const DefaultFeedbackPerMinute = 30
 
 // limiter is a token bucket: burst tokens, refilled at perMinute.
@@ -51,7 +54,12 @@ func newLimiter(perMinute int) *limiter {
 	return &limiter{tokens: float64(perMinute), burst: float64(perMinute), perMinute: float64(perMinute), last: time.Now()}
 }
 
-func (l *limiter) allow() bool {
+func (l *limiter) allow() bool { return l.take(true) }
+
+// ready reports whether a token is there, without spending it.
+func (l *limiter) ready() bool { return l.take(false) }
+
+func (l *limiter) take(spend bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
@@ -60,8 +68,64 @@ func (l *limiter) allow() bool {
 	if l.tokens < 1 {
 		return false
 	}
-	l.tokens--
+	if spend {
+		l.tokens--
+	}
 	return true
+}
+
+// clientShare: one client may store at most 1/clientShare of the
+// corrections per minute that all clients together may.
+const clientShare = 5
+
+// maxTrackedClients bounds the per-client buckets kept in memory.
+const maxTrackedClients = 4096
+
+// clientLimits keeps a token bucket per client address, at most max of
+// them: when full, the least recently seen client's bucket is dropped
+// (it comes back full, which only matters to a client idle that long).
+type clientLimits struct {
+	mu        sync.Mutex
+	perMinute int
+	max       int
+	buckets   map[string]*limiter
+}
+
+func newClientLimits(perMinute, max int) *clientLimits {
+	return &clientLimits{perMinute: perMinute, max: max, buckets: map[string]*limiter{}}
+}
+
+// get returns the client's bucket, making room for a new one.
+func (c *clientLimits) get(client string) *limiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l, ok := c.buckets[client]; ok {
+		return l
+	}
+	if len(c.buckets) >= c.max {
+		oldest, when := "", time.Now()
+		for k, l := range c.buckets {
+			l.mu.Lock()
+			last := l.last
+			l.mu.Unlock()
+			if !last.After(when) {
+				oldest, when = k, last
+			}
+		}
+		delete(c.buckets, oldest)
+	}
+	l := newLimiter(c.perMinute)
+	c.buckets[client] = l
+	return l
+}
+
+// clientOf is the client's address without its port.
+func clientOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // feedback answers POST /v1/feedback: multipart fields "image" (the photo
@@ -79,9 +143,16 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &apiErr{http.StatusBadRequest, "bad_request", "send multipart/form-data with fields \"image\" and \"label\""})
 		return
 	}
-	if !s.feedbackLimit.allow() {
+	// A token is spent only on a correction that is stored: bad requests
+	// cannot use up the budget of good ones. A client (or everyone) out of
+	// tokens is refused before its body is read.
+	client := s.feedbackClients.get(clientOf(r))
+	limited := func() {
 		w.Header().Set("Retry-After", "10")
 		s.fail(w, &apiErr{http.StatusTooManyRequests, "rate_limited", "too many corrections: retry shortly"})
+	}
+	if !client.ready() || !s.feedbackLimit.ready() {
+		limited()
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes+64<<10)
@@ -137,6 +208,10 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	h, err := data.Inspect(img, s.opts.MaxPixels)
 	if err != nil {
 		s.fail(w, decodeError(err))
+		return
+	}
+	if !client.allow() || !s.feedbackLimit.allow() {
+		limited()
 		return
 	}
 	sum := sha256.Sum256(img)

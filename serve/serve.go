@@ -222,8 +222,9 @@ type Server struct {
 	// batcher waits for more requests only while it is above zero.
 	decoding atomic.Int64
 	// feedbackLimit and feedbackStored serve POST /v1/feedback.
-	feedbackLimit  *limiter
-	feedbackStored *prometheus.CounterVec
+	feedbackLimit   *limiter
+	feedbackClients *clientLimits
+	feedbackStored  *prometheus.CounterVec
 	// forward runs one batch: calibrated probabilities from the images at
 	// every input size (tests replace it).
 	forward func(classifier.Views) (*tensor.Tensor, error)
