@@ -34,6 +34,7 @@ func (s *Server) initFeedback() {
 		Name: "trashsort_feedback_total", Help: "Corrections stored, by class.",
 	}, []string{"class"})
 	s.metrics.reg.MustRegister(s.feedbackStored)
+	s.correctionsBytes.Store(folderBytes(s.opts.CorrectionsDir))
 	s.mux.HandleFunc("POST /v1/feedback", s.instrument("feedback", s.feedback))
 }
 
@@ -210,6 +211,10 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, decodeError(err))
 		return
 	}
+	if s.correctionsBytes.Load()+int64(len(img)) > s.opts.CorrectionsMaxBytes {
+		s.fail(w, &apiErr{http.StatusInsufficientStorage, "corrections_full", fmt.Sprintf("the corrections folder holds its limit of %d bytes: no more are stored until it is emptied", s.opts.CorrectionsMaxBytes)})
+		return
+	}
 	if !client.allow() || !s.feedbackLimit.allow() {
 		limited()
 		return
@@ -227,8 +232,24 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
 		return
 	}
+	s.correctionsBytes.Add(int64(len(img)))
 	s.feedbackStored.WithLabelValues(label).Inc()
 	writeJSON(w, http.StatusCreated, map[string]any{"stored": label + "/" + name, "label": label})
+}
+
+// folderBytes is the size of the files below dir (0 for a folder that
+// does not exist yet), counted once when the server starts.
+func folderBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if info, err := e.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 func extension(format string) string {

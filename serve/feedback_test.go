@@ -104,3 +104,25 @@ func TestFeedbackClientLimits(t *testing.T) {
 		t.Fatalf("%d buckets kept, want at most 3", len(c.buckets))
 	}
 }
+
+// TestFeedbackQuota: the corrections folder holds at most
+// CorrectionsMaxBytes, counting what it held at start; beyond it feedback
+// answers 507 and stores nothing.
+func TestFeedbackQuota(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "glass", "old.jpg")
+	os.MkdirAll(filepath.Dir(old), 0o755)
+	os.WriteFile(old, make([]byte, 1000), 0o644)
+	img := jpegImage(50, 40)
+	_, hs := testServer(t, Options{CorrectionsDir: dir, CorrectionsMaxBytes: int64(1000 + len(img) + 10)})
+	if status, v := postFeedback(t, hs.URL, img, "glass"); status != 201 {
+		t.Fatalf("first correction: %d %v", status, v)
+	}
+	status, v := postFeedback(t, hs.URL, jpegImage(40, 50), "paper")
+	if e, _ := v["error"].(map[string]any); status != 507 || e == nil || e["kind"] != "corrections_full" {
+		t.Fatalf("over the quota: %d %v", status, v)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "paper")); err == nil {
+		t.Error("a correction over the quota was stored")
+	}
+}

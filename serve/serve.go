@@ -58,6 +58,8 @@ const (
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultUploadMemory      = 256 << 20
 	DefaultMaxConns          = 512
+	// DefaultCorrectionsMaxBytes bounds the corrections folder.
+	DefaultCorrectionsMaxBytes = 1 << 30
 )
 
 // Options configure a Server. Zero means the default; negative values are
@@ -108,6 +110,10 @@ type Options struct {
 	// how many (default DefaultFeedbackPerMinute, all clients together).
 	CorrectionsDir    string
 	FeedbackPerMinute int
+	// CorrectionsMaxBytes bounds the bytes the corrections folder may hold
+	// (default 1 GiB, counting what it held at start); beyond it feedback
+	// answers 507.
+	CorrectionsMaxBytes int64
 	// MaxFiles bounds the images of one batch request (default DefaultMaxFiles);
 	// each image has the single-image limits.
 	MaxFiles int
@@ -128,7 +134,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"queue size", int64(o.QueueSize)}, {"read header timeout", int64(o.ReadHeaderTimeout)},
 		{"read timeout", int64(o.ReadTimeout)}, {"write timeout", int64(o.WriteTimeout)}, {"idle timeout", int64(o.IdleTimeout)},
 		{"feedback per minute", int64(o.FeedbackPerMinute)}, {"max files", int64(o.MaxFiles)},
-		{"upload memory", o.UploadMemory}, {"max conns", int64(o.MaxConns)},
+		{"upload memory", o.UploadMemory}, {"max conns", int64(o.MaxConns)}, {"corrections max bytes", o.CorrectionsMaxBytes},
 	} {
 		if f.v < 0 {
 			return o, fmt.Errorf("serve: %s %d is negative (0 means the default)", f.name, f.v)
@@ -166,6 +172,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.MaxBodyBytes, DefaultMaxBodyBytes)
 	def(&o.DecodeMemory, DefaultDecodeMemory)
 	def(&o.UploadMemory, DefaultUploadMemory)
+	def(&o.CorrectionsMaxBytes, DefaultCorrectionsMaxBytes)
 	defInt(&o.MaxConns, DefaultMaxConns)
 	defInt(&o.MaxPixels, DefaultMaxPixels)
 	defInt(&o.DecodeConcurrency, runtime.GOMAXPROCS(0))
@@ -224,7 +231,9 @@ type Server struct {
 	// feedbackLimit and feedbackStored serve POST /v1/feedback.
 	feedbackLimit   *limiter
 	feedbackClients *clientLimits
-	feedbackStored  *prometheus.CounterVec
+	// correctionsBytes is what the corrections folder holds.
+	correctionsBytes atomic.Int64
+	feedbackStored   *prometheus.CounterVec
 	// forward runs one batch: calibrated probabilities from the images at
 	// every input size (tests replace it).
 	forward func(classifier.Views) (*tensor.Tensor, error)

@@ -77,6 +77,7 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
 	f.StringVar(&o.CorrectionsDir, "corrections", "", "store corrections sent with POST /v1/feedback (the page's \"Wrong?\" form) here as class folders; off when empty")
 	f.IntVar(&o.FeedbackPerMinute, "feedback-per-minute", serve.DefaultFeedbackPerMinute, "most corrections stored per minute, all clients together; one client address gets a fifth (429 beyond)")
+	f.Int64Var(&o.CorrectionsMaxBytes, "corrections-max-bytes", serve.DefaultCorrectionsMaxBytes, "most bytes the --corrections folder may hold, counting what it held at start (507 beyond)")
 	f.IntVar(&o.MaxFiles, "max-files", serve.DefaultMaxFiles, "most images in one /v1/classify/batch request")
 	minConfidenceFlag(f, &o.MinConfidence)
 	inf.register(f)
