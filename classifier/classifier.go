@@ -366,3 +366,10 @@ func (c *Classifier) UseInt8() error {
 	}
 	return c.each(func(m *Classifier) error { m.Model.Int8 = true; return nil })
 }
+
+// ISA names the instruction set the engine dispatches to on this CPU.
+func ISA() string { return nn.ISA() }
+
+// HasInt8 reports whether the engine has 8-bit convolution kernels for
+// this CPU; without them an int8 model runs in float32.
+func HasInt8() bool { return nn.HasInt8() }

@@ -269,3 +269,10 @@ func (m *Model) forwardLow(i int, vals []*tensor.Tensor, spec []lowSpec, n int) 
 	}
 	return y, nil
 }
+
+// ISA names the instruction set the engine dispatches to on this CPU.
+func ISA() string { return dnnl.ISA() }
+
+// HasInt8 reports whether the engine has 8-bit convolution kernels for
+// this CPU (else Int8 runs in float32).
+func HasInt8() bool { return dnnl.HasInt8() }

@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"trashsort/classifier"
 )
 
 // uploadServer starts s behind an http.Server with its timeouts.
@@ -226,5 +228,23 @@ func TestExplainAdmitted(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("explain after the slot is free: %d", resp.StatusCode)
+	}
+}
+
+// TestModelNamesISA: /v1/model says which instruction set the engine runs
+// and whether int8 is on.
+func TestModelNamesISA(t *testing.T) {
+	_, hs := uploadServer(t, Options{})
+	resp, err := http.Get(hs.URL + "/v1/model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		ISA  string `json:"isa"`
+		Int8 *bool  `json:"int8"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || m.ISA != classifier.ISA() || m.Int8 == nil || *m.Int8 {
+		t.Fatalf("isa %q int8 %v (%v), want %q and false", m.ISA, m.Int8, err, classifier.ISA())
 	}
 }

@@ -688,6 +688,9 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request) {
 		"preprocessing": m.Preprocess, "val_accuracy": m.Summary.ValAccuracy, "trained": m.Summary.Date,
 		"hints": s.opts.Hints, "min_confidence": s.threshold(), "temperature": s.clf.Temperature(),
 		"feedback": s.opts.CorrectionsDir != "",
+		// What the CPU runs, for reading its latency: the ISA, and whether
+		// int8 (when the model asks for it) has kernels here.
+		"isa": classifier.ISA(), "int8": s.clf.Model.Int8 && classifier.HasInt8(),
 	})
 }
 
