@@ -41,7 +41,7 @@ func evalCmd() *cobra.Command {
 				}
 				format = formatJSON
 			}
-			clf, err := loadModel(modelPath, bf16, inf)
+			clf, err := loadModel(cmd.ErrOrStderr(), modelPath, bf16, inf)
 			if err != nil {
 				return err
 			}
@@ -159,7 +159,7 @@ func predictCmd() *cobra.Command {
 		Short: "Classify images: top-k classes with probabilities",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			clf, err := loadModel(modelPath, false, inf)
+			clf, err := loadModel(cmd.ErrOrStderr(), modelPath, false, inf)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -56,8 +57,8 @@ func (f *inferFlags) register(fs *pflag.FlagSet) {
 
 // loadModel reads a model file, or the comma-separated files of an
 // ensemble, and sets it up for bfloat16 or int8 inference as the command's
-// flags ask.
-func loadModel(path string, bf16 bool, q inferFlags) (*classifier.Classifier, error) {
+// flags ask; with int8 it tells log which instruction set runs it.
+func loadModel(log io.Writer, path string, bf16 bool, q inferFlags) (*classifier.Classifier, error) {
 	clf, err := classifier.LoadEnsemble(strings.Split(path, ",")...)
 	if err != nil {
 		return nil, err
@@ -77,6 +78,11 @@ func loadModel(path string, bf16 bool, q inferFlags) (*classifier.Classifier, er
 		}
 		if err := clf.UseInt8(); err != nil {
 			return nil, err
+		}
+		if classifier.HasInt8() {
+			fmt.Fprintf(log, "int8: on, oneDNN ISA %s\n", classifier.ISA())
+		} else {
+			fmt.Fprintf(log, "int8: this CPU has no int8 kernels (oneDNN ISA %s): running float32\n", classifier.ISA())
 		}
 	}
 	return clf, nil

@@ -30,7 +30,7 @@ func serveCmd() *cobra.Command {
 Concurrent requests are micro-batched into one forward pass; a full queue
 answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			clf, err := loadModel(modelPath, bf16, inf)
+			clf, err := loadModel(cmd.ErrOrStderr(), modelPath, bf16, inf)
 			if err != nil {
 				return err
 			}
