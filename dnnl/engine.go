@@ -130,7 +130,12 @@ func Version() string {
 }
 
 // ISA is the instruction set oneDNN dispatches to on this CPU.
-func ISA() string {
+func ISA() string { return isa() }
+
+// isa asks oneDNN once: the answer is fixed for the process (oneDNN reads
+// ONEDNN_MAX_CPU_ISA at its first use), and the int8 and bf16 choices
+// consult it on every convolution.
+var isa = sync.OnceValue(func() string {
 	switch C.dnnl_get_effective_cpu_isa() {
 	case C.dnnl_cpu_isa_avx512_core_amx:
 		return "avx512_core_amx"
@@ -140,12 +145,14 @@ func ISA() string {
 		return "avx512_core_vnni"
 	case C.dnnl_cpu_isa_avx512_core:
 		return "avx512_core"
+	case C.dnnl_cpu_isa_avx2_vnni:
+		return "avx2_vnni"
 	case C.dnnl_cpu_isa_avx2:
 		return "avx2"
 	default:
 		return "other"
 	}
-}
+})
 
 // op is a cached sequence of primitives (reorders and the main one) with the
 // internal buffers they share.

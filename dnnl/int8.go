@@ -21,21 +21,18 @@ import (
 // saturate (as PyTorch's int8 on the same library does). Without it the
 // engine falls back to float32.
 func HasInt8() bool {
-	if HasVNNI() {
+	switch ISA() {
+	case "avx2", "avx512_core":
 		return true
 	}
-	switch C.dnnl_get_effective_cpu_isa() {
-	case C.dnnl_cpu_isa_avx2, C.dnnl_cpu_isa_avx512_core:
-		return true
-	}
-	return false
+	return HasVNNI()
 }
 
 // HasVNNI reports whether the CPU has the dot-product instructions (VNNI)
 // that make 8-bit integer convolutions fastest.
 func HasVNNI() bool {
-	switch C.dnnl_get_effective_cpu_isa() {
-	case C.dnnl_cpu_isa_avx512_core_vnni, C.dnnl_cpu_isa_avx512_core_bf16, C.dnnl_cpu_isa_avx512_core_amx, C.dnnl_cpu_isa_avx2_vnni:
+	switch ISA() {
+	case "avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx", "avx2_vnni":
 		return true
 	}
 	return false
