@@ -18,8 +18,9 @@ import (
 	"trashsort/classifier"
 )
 
-// uploadServer starts s behind an http.Server with its timeouts.
-func uploadServer(t *testing.T, o Options) (*Server, *httptest.Server) {
+// timedServer starts a server behind an http.Server with its
+// connection timeouts (httptest's own has none).
+func timedServer(t *testing.T, o Options) (*Server, *httptest.Server) {
 	t.Helper()
 	s, err := New(testServerClassifier(t), "", o)
 	if err != nil {
@@ -57,7 +58,7 @@ func heapInUse() uint64 {
 // the length declared (row 1 of the red-team table: 120 such connections
 // once took 1.2 GB of heap).
 func TestDeclaredLengthCostsNothing(t *testing.T) {
-	_, hs := uploadServer(t, Options{ReadTimeout: 20 * time.Second})
+	_, hs := timedServer(t, Options{ReadTimeout: 20 * time.Second})
 	addr := hs.Listener.Addr().String()
 	before := heapInUse()
 	const n = 60
@@ -77,7 +78,7 @@ func TestDeclaredLengthCostsNothing(t *testing.T) {
 // is refused with 503 and Retry-After; once the stalled upload is gone
 // its bytes are given back and uploads are answered again.
 func TestUploadBudget(t *testing.T) {
-	s, hs := uploadServer(t, Options{UploadMemory: 1 << 20, ReadTimeout: 20 * time.Second})
+	s, hs := timedServer(t, Options{UploadMemory: 1 << 20, ReadTimeout: 20 * time.Second})
 	addr := hs.Listener.Addr().String()
 	hog := stalledUpload(t, addr, 2<<20, 1000<<10)
 	img := jpegImage(200, 200)
@@ -166,7 +167,7 @@ func TestMaxConns(t *testing.T) {
 // apart than Timeout is answered in full; each image's time starts when
 // its bytes are in (row 5 of the red-team table).
 func TestBatchTimeoutExcludesUpload(t *testing.T) {
-	_, hs := uploadServer(t, Options{Timeout: 400 * time.Millisecond, ReadTimeout: 20 * time.Second})
+	_, hs := timedServer(t, Options{Timeout: 400 * time.Millisecond, ReadTimeout: 20 * time.Second})
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
@@ -205,7 +206,7 @@ func TestBatchTimeoutExcludesUpload(t *testing.T) {
 // TestExplainAdmitted: heat maps run one at a time within the request's
 // timeout; while one runs, another waits and then answers 503 (row 6).
 func TestExplainAdmitted(t *testing.T) {
-	s, hs := uploadServer(t, Options{Timeout: 300 * time.Millisecond})
+	s, hs := timedServer(t, Options{Timeout: 300 * time.Millisecond})
 	s.explainSlot.Acquire(context.Background(), 1) // a heat map in progress
 	img := jpegImage(90, 70)
 	resp, err := http.Post(hs.URL+"/v1/classify?explain=1", "image/jpeg", bytes.NewReader(img))
@@ -234,7 +235,7 @@ func TestExplainAdmitted(t *testing.T) {
 // TestModelNamesISA: /v1/model says which instruction set the engine runs
 // and whether int8 is on.
 func TestModelNamesISA(t *testing.T) {
-	_, hs := uploadServer(t, Options{})
+	_, hs := timedServer(t, Options{})
 	resp, err := http.Get(hs.URL + "/v1/model")
 	if err != nil {
 		t.Fatal(err)

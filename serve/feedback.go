@@ -211,11 +211,17 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, decodeError(err))
 		return
 	}
-	if s.correctionsBytes.Load()+int64(len(img)) > s.opts.CorrectionsMaxBytes {
+	// The bytes are reserved before the write, so concurrent corrections
+	// cannot pass the quota together; a refusal or a failed write gives
+	// them back.
+	n := int64(len(img))
+	if s.correctionsBytes.Add(n) > s.opts.CorrectionsMaxBytes {
+		s.correctionsBytes.Add(-n)
 		s.fail(w, &apiErr{http.StatusInsufficientStorage, "corrections_full", fmt.Sprintf("the corrections folder holds its limit of %d bytes: no more are stored until it is emptied", s.opts.CorrectionsMaxBytes)})
 		return
 	}
 	if !client.allow() || !s.feedbackLimit.allow() {
+		s.correctionsBytes.Add(-n)
 		limited()
 		return
 	}
@@ -223,16 +229,17 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	name := hex.EncodeToString(sum[:8]) + "." + extension(h.Format)
 	dir := filepath.Join(s.opts.CorrectionsDir, label)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.correctionsBytes.Add(-n)
 		s.opts.Log.Printf("feedback: %v", err)
 		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
 		return
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, name), img); err != nil {
+		s.correctionsBytes.Add(-n)
 		s.opts.Log.Printf("feedback: %v", err)
 		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
 		return
 	}
-	s.correctionsBytes.Add(int64(len(img)))
 	s.feedbackStored.WithLabelValues(label).Inc()
 	writeJSON(w, http.StatusCreated, map[string]any{"stored": label + "/" + name, "label": label})
 }

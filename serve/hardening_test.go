@@ -227,17 +227,10 @@ func TestDecodeWithinDeadline(t *testing.T) {
 // keep-alive connection are each closed within their timeout while other
 // requests are answered.
 func TestSlowClientsClosed(t *testing.T) {
-	s, err := New(testServerClassifier(t), "", Options{
+	_, hs := timedServer(t, Options{
 		ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: 600 * time.Millisecond,
 		IdleTimeout: 400 * time.Millisecond, WriteTimeout: 2 * time.Minute, Timeout: 2 * time.Minute,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(s.Handler())
-	hs.Config = s.HTTPServer()
-	hs.Start()
-	t.Cleanup(func() { hs.Close(); s.Close() })
 	addr := hs.Listener.Addr().String()
 
 	// trickle writes parts every 100 ms until the server closes the

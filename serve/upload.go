@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -17,10 +16,10 @@ var errUploadBudget = errors.New("too many uploads in progress")
 // budgetBody counts a request body's bytes against the server's upload
 // budget as they arrive, so that memory follows the bytes received rather
 // than the lengths clients declare; the handler's end gives them back.
+// The handler's goroutine both reads and releases it.
 type budgetBody struct {
 	io.ReadCloser
 	sem  *semaphore.Weighted
-	mu   sync.Mutex
 	held int64
 }
 
@@ -30,21 +29,16 @@ func (b *budgetBody) Read(p []byte) (int, error) {
 		if !b.sem.TryAcquire(int64(n)) {
 			return 0, errUploadBudget
 		}
-		b.mu.Lock()
 		b.held += int64(n)
-		b.mu.Unlock()
 	}
 	return n, err
 }
 
 // release gives back every byte the body took.
 func (b *budgetBody) release() {
-	b.mu.Lock()
-	n := b.held
-	b.held = 0
-	b.mu.Unlock()
-	if n > 0 {
-		b.sem.Release(n)
+	if b.held > 0 {
+		b.sem.Release(b.held)
+		b.held = 0
 	}
 }
 
