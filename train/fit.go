@@ -579,14 +579,17 @@ func (t *trainer) validate(ctx context.Context, stage int) (float64, float64, []
 			return err
 		}
 		lossSum += l * float64(len(labels))
-		correct += countCorrect(outs[0], labels)
-		if right != nil {
-			// Validation batches come in item order.
-			k := outs[0].Shape[1]
-			for i, y := range labels {
+		k := outs[0].Shape[1]
+		for i, y := range labels {
+			hit := tensor.Argmax(outs[0].Data[i*k:(i+1)*k]) == y
+			if hit {
+				correct++
+			}
+			if right != nil {
+				// Validation batches come in item order.
 				o := items[seen+i].Origin
 				count[o]++
-				if tensor.Argmax(outs[0].Data[i*k:(i+1)*k]) == y {
+				if hit {
 					right[o]++
 				}
 			}

@@ -582,8 +582,7 @@ func (f *trainFlags) trainingSets(cmd *cobra.Command, cfg *train.Config) (*data.
 	}
 	var tr, va *data.Dataset
 	if len(plain) == 1 {
-		f.maps = plain
-		tr, va, err = f.mappedDatasets(cfg.FromModel)
+		tr, va, err = f.mappedDatasets(cfg.FromModel, plain[0])
 		cfg.FinalFit = f.cfg.FinalFit
 	} else {
 		tr, va, _, err = f.datasets(cmd)
@@ -671,13 +670,14 @@ func siteSplit(dir string, classes []string, m data.Mapping, seed uint64) (*data
 	return s.Known.StratifiedSplit(0.2, seed)
 }
 
-// mappedDatasets reads --train and --val through --map, with the classes
-// of the model file fromModel, or else the mapping's classes.
-func (f *trainFlags) mappedDatasets(fromModel string) (*data.Dataset, *data.Dataset, error) {
+// mappedDatasets reads --train and --val through the mapping file
+// mapPath, with the classes of the model file fromModel, or else the
+// mapping's classes.
+func (f *trainFlags) mappedDatasets(fromModel, mapPath string) (*data.Dataset, *data.Dataset, error) {
 	if f.trainDir == "" {
 		return nil, nil, fmt.Errorf("--map reads --train (and --val): give --train")
 	}
-	m, err := data.ReadMapping(f.maps[0])
+	m, err := data.ReadMapping(mapPath)
 	if err != nil {
 		return nil, nil, err
 	}
