@@ -25,7 +25,7 @@ import (
 	"trashsort/models"
 )
 
-// The load tests measure the figures the README's service section quotes;
+// The load tests measure the figures docs/SERVING.md quotes;
 // they run with TRASHSORT_LOADTEST=1 (make loadtest), not in make test.
 func skipUnlessLoadTest(t *testing.T) {
 	if testing.Short() || os.Getenv("TRASHSORT_LOADTEST") == "" {

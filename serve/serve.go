@@ -42,7 +42,7 @@ import (
 //go:embed web
 var webFS embed.FS
 
-// Defaults for Options; the README's service section lists them.
+// Defaults for Options; docs/SERVING.md lists them.
 const (
 	DefaultMaxBodyBytes      = 10 << 20
 	maxBodyLimit             = 1 << 30

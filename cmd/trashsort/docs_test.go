@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // modulePath is the module's name, the prefix of its import paths.
@@ -192,24 +193,87 @@ func TestArchitectureDoc(t *testing.T) {
 	}
 }
 
-// TestReadmeLayout: the README's layout table lists every package once.
-func TestReadmeLayout(t *testing.T) {
+// readmeMaxBytes bounds the README: what the project is, the two commands,
+// one results table, the commands and links; the rest lives in docs/.
+const readmeMaxBytes = 12 << 10
+
+// TestReadmeSize: the README stays short enough to read in ten minutes.
+func TestReadmeSize(t *testing.T) {
+	st, err := os.Stat(filepath.Join(moduleRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > readmeMaxBytes {
+		t.Errorf("README.md is %d bytes, over %d: move detail to docs/", st.Size(), readmeMaxBytes)
+	}
+}
+
+// mdLink matches a Markdown link's target: [text](target).
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// TestDocLinks: every relative link in the README, docs/ and deploy/ names
+// a file that exists, and every #anchor a heading of that file.
+func TestDocLinks(t *testing.T) {
 	root := moduleRoot(t)
-	pkgs := modulePackages(t, root)
-	seen := map[string]int{}
-	for _, r := range packageTable(t, filepath.Join(root, "README.md"), "| package | holds |") {
-		for _, p := range r.packages {
-			seen[p]++
+	files := []string{"README.md", "deploy/README.md"}
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		rel, _ := filepath.Rel(root, d)
+		files = append(files, rel)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mdLink.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			dest := filepath.Join(root, f)
+			if path != "" {
+				dest = filepath.Join(filepath.Dir(dest), path)
+			}
+			st, err := os.Stat(dest)
+			if err != nil {
+				t.Errorf("%s links to %s, which does not exist", f, target)
+				continue
+			}
+			if anchor != "" && !st.IsDir() && !slices.Contains(anchors(t, dest), anchor) {
+				t.Errorf("%s links to %s: no heading with that anchor", f, target)
+			}
 		}
 	}
-	for name := range pkgs {
-		if seen[name] != 1 {
-			t.Errorf("README's layout table lists %s %d times, want once", name, seen[name])
-		}
+}
+
+// anchors returns the GitHub-style anchors of a Markdown file's headings.
+func anchors(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name := range seen {
-		if pkgs[name] == nil {
-			t.Errorf("README's layout table lists %s, which has no Go code", name)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
 		}
+		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		var a strings.Builder
+		for _, r := range h {
+			switch {
+			case r == ' ':
+				a.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				a.WriteRune(r)
+			}
+		}
+		out = append(out, a.String())
 	}
+	return out
 }

@@ -142,7 +142,7 @@ func (f *trainFlags) applyRecipe(fs *pflag.FlagSet) error {
 
 func (f *trainFlags) register(fs *pflag.FlagSet) {
 	c := &f.cfg
-	fs.StringVar(&f.recipe, "recipe", f.recipe, "seed: the classic Keras recipe's settings; tuned: the settings measured best on TrashNet in the default job's time; fast: tuned at half that time (InceptionV3 at 235 px, two views); max: tuned three times as an ensemble (see README)")
+	fs.StringVar(&f.recipe, "recipe", f.recipe, "seed: the classic Keras recipe's settings; tuned: the settings measured best on TrashNet in the default job's time; fast: tuned at half that time (InceptionV3 at 235 px, two views); max: tuned three times as an ensemble (see docs/TRAINING.md)")
 	fs.IntVar(&f.members, "members", 1, "train N models with seeds --seed, --seed+1, ... (files --out, then -2, -3, ... before the extension) for an ensemble")
 	fs.StringArrayVar(&f.dataDirs, "data", nil, "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else "+defaultDataDir+", fetched if absent); repeat to train on several at once, e.g. TrashNet and a site's own labelled photos (a folder without train/ is split 80/20 per class)")
 	fs.StringArrayVar(&f.dataWeights, "data-weight", nil, "DIR=W: draw each image of --data DIR W times as often as an image of weight 1 (repeatable; default 1)")
