@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -55,94 +54,69 @@ type trainFlags struct {
 	tta          bool
 }
 
-// recipe is a preset: flag values applied where the user set none, some
-// of them only for one backbone (layer names are a backbone's own).
-type recipe struct {
-	flags       map[string]string
-	forBackbone map[string]map[string]string
-}
-
-// recipes are the presets. tuned is the recipe measured best on TrashNet's
-// validation split within the default job's time (docs/EXPERIMENTS.md):
-// the seed recipe plus more head epochs, a ten times larger fine-tuning
-// rate for more epochs, stronger augmentation, dropout, label smoothing,
-// mixup and a moving average of the weights, eight cached views; for
-// InceptionV3 its native 299 px input (four views, 8 + 6 epochs, which
-// keeps the job near the time of 224 px's 8 views and 5 + 14 epochs) and
-// fine-tuning from mixed8 (layer 229) rather than mixed9, and predictions
-// averaged over 299, 331 and 363 px (multi-scale testing, +1.6 points on
-// each of three seeds; sizes 32k + 11 keep InceptionV3's stride-2 grids
-// whole); stage two in mixed precision (--bf16-train: the same accuracy,
-// 1.4 times faster epochs), which pays for its 8 epochs instead of 6
-// (+0.3 points over three seeds). Flags given explicitly win; a backbone's
-// own values win over the general ones.
-var recipes = map[string]recipe{
-	"seed": {},
-	"tuned": {
-		flags: map[string]string{
-			"epochs1": "5", "epochs2": "14", "lr2": "1e-3", "cache-features": "8",
-			"vflip": "true", "rotation": "20", "dropout": "0.5", "label-smoothing": "0.1",
-			"ema": "0.995", "mixup": "0.2",
-		},
-		forBackbone: map[string]map[string]string{"inception_v3": {
-			"unfreeze-from": "conv2d_73", "size": "299", "cache-features": "4", "epochs1": "8", "epochs2": "8",
-			"test-sizes": "299,331,363", "bf16-train": "true",
-		}},
-	},
-}
-
-// The max preset is tuned trained three times (seeds S, S+1, S+2) as an
-// ensemble (docs/EXPERIMENTS.md: 92.07% on val against 91.36% for the mean
-// member; the horizontal flip at evaluation added one image there and none
-// on average for single models, so it is left to --tta).
-func init() {
-	max := recipe{flags: maps.Clone(recipes["tuned"].flags), forBackbone: recipes["tuned"].forBackbone}
-	max.flags["members"] = "3"
-	recipes["max"] = max
-	recipes["fast"] = fastRecipe()
-}
-
-// fastRecipe is tuned at half the default job's time: for InceptionV3 at
-// 235 px (32k + 11, like 299) with two cached views and predictions at
-// 235 px alone (docs/EXPERIMENTS.md round six: about 5 minutes here,
-// against 11.5 for tuned, for about 3 points less on val); other backbones
-// get tuned's settings with two views.
-func fastRecipe() recipe {
-	r := recipe{flags: maps.Clone(recipes["tuned"].flags), forBackbone: map[string]map[string]string{}}
-	r.flags["cache-features"] = "2"
-	for bb, flags := range recipes["tuned"].forBackbone {
-		r.forBackbone[bb] = maps.Clone(flags)
-	}
-	iv3 := r.forBackbone["inception_v3"]
-	iv3["size"], iv3["cache-features"], iv3["test-sizes"] = "235", "2", "235"
-	return r
-}
-
-// applyRecipe sets the preset's values on flags the user did not set.
+// applyRecipe applies the preset (train.Recipe) to the flags' values and
+// then puts back every flag the user set: explicit flags win. The preset's
+// test sizes belong to its own size, so another --size drops them.
 func (f *trainFlags) applyRecipe(fs *pflag.FlagSet) error {
-	r, ok := recipes[f.recipe]
-	if !ok {
-		return fmt.Errorf("--recipe %q: want seed, tuned, fast or max", f.recipe)
+	r, err := train.RecipeNamed(f.recipe)
+	if err != nil {
+		return fmt.Errorf("--recipe: %w", err)
 	}
-	userSize := fs.Changed("size") // before the preset sets it
-	for _, vals := range []map[string]string{r.forBackbone[f.cfg.Backbone], r.flags} {
-		for name, v := range vals {
-			if name == "test-sizes" && userSize {
-				continue // the preset's test sizes were measured at its own --size
-			}
-			if fs.Lookup(name) != nil && !fs.Changed(name) { // run's evaluation flags are not train's
-				if err := fs.Set(name, v); err != nil {
-					return err
-				}
-			}
+	type setting struct {
+		flag  *pflag.Flag
+		value string
+		slice []string
+	}
+	var user []setting
+	fs.Visit(func(fl *pflag.Flag) {
+		if fl.Deprecated != "" {
+			return // its twin holds the value; setting it again would warn again
+		}
+		s := setting{flag: fl, value: fl.Value.String()}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			s.slice = sv.GetSlice()
+		}
+		user = append(user, s)
+	})
+	c := f.cfg
+	aug := f.aug
+	c.Augment, c.Head = &aug, classifier.Head{Units: f.units, Dropout: f.dropout}
+	r.Apply(&c)
+	if fs.Changed("size") && !fs.Changed("test-sizes") {
+		c.TestSizes = nil
+	}
+	f.aug, f.units, f.dropout = aug, c.Head.Units, c.Head.Dropout
+	c.Augment, c.Head = nil, classifier.Head{}
+	f.cfg = c
+	if !fs.Changed("members") {
+		f.members = r.Members
+	}
+	for _, s := range user {
+		var err error
+		if sv, ok := s.flag.Value.(pflag.SliceValue); ok {
+			err = sv.Replace(s.slice)
+		} else {
+			err = s.flag.Value.Set(s.value)
+		}
+		if err != nil {
+			return fmt.Errorf("--%s: %w", s.flag.Name, err)
 		}
 	}
 	return nil
 }
 
+// recipeHelp lists the presets for --recipe's help.
+func recipeHelp() string {
+	var parts []string
+	for _, r := range train.Recipes() {
+		parts = append(parts, r.Name+": "+r.Summary)
+	}
+	return strings.Join(parts, "; ") + " (see docs/TRAINING.md)"
+}
+
 func (f *trainFlags) register(fs *pflag.FlagSet) {
 	c := &f.cfg
-	fs.StringVar(&f.recipe, "recipe", f.recipe, "seed: the classic Keras recipe's settings; tuned: the settings measured best on TrashNet in the default job's time; fast: tuned at half that time (InceptionV3 at 235 px, two views); max: tuned three times as an ensemble (see docs/TRAINING.md)")
+	fs.StringVar(&f.recipe, "recipe", f.recipe, recipeHelp())
 	fs.IntVar(&f.members, "members", 1, "train N models with seeds --seed, --seed+1, ... (files --out, then -2, -3, ... before the extension) for an ensemble")
 	fs.StringArrayVar(&f.dataDirs, "data", nil, "dataset folder with train/ and val/ class folders (default $TRASHSORT_DATA, else "+defaultDataDir+", fetched if absent); repeat to train on several at once, e.g. TrashNet and a site's own labelled photos (a folder without train/ is split 80/20 per class)")
 	fs.StringArrayVar(&f.dataWeights, "data-weight", nil, "DIR=W: draw each image of --data DIR W times as often as an image of weight 1 (repeatable; default 1)")
