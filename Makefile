@@ -17,7 +17,7 @@ FUZZMINTIME ?= 2s
 
 ORT_NODE := .cache/onnxruntime-node
 
-.PHONY: deps build run test race fuzz loadtest bench ort
+.PHONY: deps build run test lint race fuzz fuzz-smoke loadtest bench ort
 
 deps:
 	@dpkg -s $(APT_PKGS) >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $(APT_PKGS); }
@@ -28,13 +28,30 @@ build: deps
 run: build
 	./trashsort run $(ARGS)
 
-test: deps
+test: deps lint
 	go vet ./...
 	go test -count=1 ./...
 	$(MAKE) race
+	$(MAKE) fuzz-smoke
+
+# gofmt and go.mod/go.sum as go mod tidy leaves them.
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
+		[ -z "$$out" ] || { echo "gofmt -l: $$out"; exit 1; }
+	go mod tidy -diff
 
 race: deps
 	go test -race -short -count=1 -skip Browser $(RACE_PKGS)
+
+# Each fuzz target for a few seconds, leaving the tree as it was.
+FUZZSMOKE ?= 10s
+fuzz-smoke: deps
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZSMOKE) -fuzzminimizetime $(FUZZMINTIME) ./$$pkg > /tmp/fuzz-smoke-$$fn.log 2>&1 \
+			|| { cat /tmp/fuzz-smoke-$$fn.log; exit 1; }; \
+		echo "fuzz smoke $$pkg $$fn: $$(grep -o 'execs: [0-9]*' /tmp/fuzz-smoke-$$fn.log | tail -1)"; \
+	done
 
 # Each target for FUZZTIME; new interesting inputs of the .h5 reader are
 # kept in h5/testdata/fuzz (its corpus grows with every run).
