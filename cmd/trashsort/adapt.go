@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/spf13/cobra"
 
@@ -13,16 +14,22 @@ import (
 func init() { register(adaptCmd) }
 
 func adaptCmd() *cobra.Command {
-	var modelPath, photos, out string
-	var batch int
+	var modelPath, photos, out, method string
+	var batch, epochs int
+	var lr float64
 	cmd := &cobra.Command{
 		Use:   "adapt",
-		Short: "Adapt a model to a site from unlabelled photos taken there (BatchNorm statistics, AdaBN)",
+		Short: "Adapt a model to a site from unlabelled photos taken there (BatchNorm statistics: AdaBN; or TENT)",
 		Long: `Re-estimates the BatchNormalization statistics of the model on photos from the
 site where it will sort (any folder layout; labels, if any, are not read), so that
 its features are normalized for that site's surfaces and light. No weight is
 learned; the same photos give the same model. The model file records what it was
-adapted on. Use a few hundred photos of the site's usual waste.`,
+adapted on. Use a few hundred photos of the site's usual waste.
+
+--method tent also learns the BatchNorm scales and shifts (and nothing else) by
+making the model's predictions on the photos more confident (entropy
+minimization, Wang et al. 2021), for --epochs passes at --lr, then estimates the
+statistics again.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			clf, err := classifier.Load(modelPath)
 			if err != nil {
@@ -32,14 +39,26 @@ adapted on. Use a few hundred photos of the site's usual waste.`,
 			if err != nil {
 				return err
 			}
-			res, err := adapt.BatchNorm(cmd.Context(), clf, ds, adapt.Options{Batch: batch})
+			if batch < 1 || epochs < 1 || !(lr > 0) || math.IsInf(lr, 0) {
+				return fmt.Errorf("--batch %d, --epochs %d, --lr %g: want positive values", batch, epochs, lr)
+			}
+			o := adapt.Options{Batch: batch, Epochs: epochs, LR: lr}
+			var res *adapt.Result
+			switch method {
+			case "adabn":
+				res, err = adapt.BatchNorm(cmd.Context(), clf, ds, o)
+			case "tent":
+				res, err = adapt.Entropy(cmd.Context(), clf, ds, o)
+			default:
+				return fmt.Errorf("--method %q: want adabn or tent", method)
+			}
 			if err != nil {
 				return err
 			}
 			if err := clf.Save(out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "adapted %d BatchNorm layers on %d photos (%d unreadable)\nmodel: %s\n", res.Layers, res.Photos, res.Skipped, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "adapted %d BatchNorm layers (%s) on %d photos (%d unreadable)\nmodel: %s\n", res.Layers, method, res.Photos, res.Skipped, out)
 			return nil
 		},
 	}
@@ -48,6 +67,9 @@ adapted on. Use a few hundred photos of the site's usual waste.`,
 	f.StringVar(&photos, "photos", "", "folder of the site's photos (unlabelled; any layout)")
 	f.StringVarP(&out, "output", "o", "", "model file to write (may be --model itself)")
 	f.IntVar(&batch, "batch", 16, "photos per pass")
+	f.StringVar(&method, "method", "adabn", "adabn: BatchNorm statistics only; tent: also the BatchNorm scales and shifts, by entropy minimization")
+	f.IntVar(&epochs, "epochs", 1, "passes over the photos for --method tent")
+	f.Float64Var(&lr, "lr", adapt.DefaultEntropyLR, "SGD learning rate (momentum 0.9) for --method tent")
 	cmd.MarkFlagRequired("photos")
 	cmd.MarkFlagRequired("output")
 	return cmd
