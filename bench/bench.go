@@ -6,6 +6,7 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,6 +81,17 @@ func (s Spec) Name() string {
 
 // Run measures one mode (see Modes) of the given backbone.
 func Run(backbone, mode string, size, batch, iters, warmup int, int8MaxErr float32) (Result, error) {
+	return run(backbone, mode, size, batch, iters, warmup, int8MaxErr, "")
+}
+
+// RunFrom is Run with stage two trained from the layer unfreezeFrom (a
+// name or an index; "" for the backbone's default), as a recipe that
+// fine-tunes more of the backbone does.
+func RunFrom(backbone, mode string, size, batch, iters, warmup int, unfreezeFrom string) (Result, error) {
+	return run(backbone, mode, size, batch, iters, warmup, 0, unfreezeFrom)
+}
+
+func run(backbone, mode string, size, batch, iters, warmup int, int8MaxErr float32, unfreezeFrom string) (Result, error) {
 	bb, err := models.Get(backbone)
 	if err != nil {
 		return Result{}, err
@@ -105,6 +117,16 @@ func Run(backbone, mode string, size, batch, iters, warmup int, int8MaxErr float
 		labels[i] = r.IntN(6)
 	}
 	from := m.Index(bb.FineTuneFrom)
+	if unfreezeFrom != "" {
+		if i, err := strconv.Atoi(unfreezeFrom); err == nil {
+			from = i
+		} else {
+			from = m.Index(unfreezeFrom)
+		}
+		if from <= 0 || from >= len(m.Layers) {
+			return Result{}, fmt.Errorf("bench: no layer %q to fine-tune from in %s", unfreezeFrom, backbone)
+		}
+	}
 	if err := m.SetTrainable(0, len(m.Layers), false); err != nil {
 		return Result{}, err
 	}

@@ -20,7 +20,7 @@ type flagGroup struct {
 
 // trainFlagGroups are the headings of train's and run's help.
 var trainFlagGroups = []flagGroup{
-	{"General", []string{"recipe", "seed", "members", "folds", "batch", "workers", "help"}},
+	{"General", []string{"recipe", "time-budget", "seed", "members", "folds", "batch", "workers", "help"}},
 	{"Data", []string{"data", "data-weight", "train", "val", "val-split", "images", "train-list", "val-list", "list-labels", "map", "extra", "resize",
 		"cache-features", "cache-at", "feature-cache", "cache-memory", "bf16"}},
 	{"Model", []string{"backbone", "model", "from-model", "weights", "size", "test-sizes", "units", "dropout", "rescale"}},

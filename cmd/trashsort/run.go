@@ -114,6 +114,7 @@ validation when there is none), and print where the model and report are.`,
 	}
 	f.register(cmd.Flags())
 	cmd.Flags().StringVar(&outDir, "out-dir", "out", "folder for the model, logs and report")
+	cmd.Flags().DurationVar(&f.timeBudget, "time-budget", defaultTimeBudget, "wall time the job should fit: run measures this machine's throughput in a few batches and takes the largest plan of the preset (size, views, epochs, test sizes) estimated to finish within it, and prints what it chose (0: the preset as it is; --size, --cache-features, --epochs1, --epochs2 or --test-sizes given explicitly: as given)")
 	cmd.Flags().BoolVar(&f.tta, "tta", false, "evaluate with test-time augmentation (the mean with the horizontal flip)")
 	out := cmd.Flags().Lookup("out")
 	out.Usage, out.DefValue = "model file (default: model.safetensors in --out-dir)", ""

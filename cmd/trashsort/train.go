@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -52,6 +53,7 @@ type trainFlags struct {
 	recipe       string
 	members      int
 	tta          bool
+	timeBudget   time.Duration // run only: 0 trains the preset as it is
 }
 
 // applyRecipe applies the preset (train.Recipe) to the flags' values and
@@ -430,6 +432,9 @@ func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, 
 	if f.members < 1 {
 		return nil, nil, fmt.Errorf("--members %d: want at least 1", f.members)
 	}
+	if f.timeBudget < 0 {
+		return nil, nil, fmt.Errorf("--time-budget %v: want a positive duration, or 0 for the preset as it is", f.timeBudget)
+	}
 	cfg, err := f.config()
 	if err != nil {
 		return nil, nil, err
@@ -444,6 +449,11 @@ func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, 
 			return nil, nil, err
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "extra: %d training images from %s\n", n, dir)
+	}
+	if f.timeBudget > 0 && cfg.FromModel == "" {
+		if err := f.fitBudget(cmd.ErrOrStderr(), cmd.Flags(), &cfg, tr, va); err != nil {
+			return nil, nil, err
+		}
 	}
 	w := ""
 	if cfg.FromModel == "" {
