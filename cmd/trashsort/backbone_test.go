@@ -48,23 +48,19 @@ func TestLayersPrintsKerasSummaries(t *testing.T) {
 	}
 }
 
-// TestModelFlagIsADeprecatedBackboneAlias: --model still names the
-// architecture in layers, train and run for one release, with a warning.
-func TestModelFlagIsADeprecatedBackboneAlias(t *testing.T) {
+// TestModelFlagIsNotABackbone: --model, the architecture's alias until
+// 0.1.0, is refused where a command takes --backbone, which selects it.
+func TestModelFlagIsNotABackbone(t *testing.T) {
 	root := newRoot()
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetArgs([]string{"layers", "--model", "mobilenet_v2_035", "--size", "96"})
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		t.Fatal(err)
+	if err := root.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "--model") {
+		t.Errorf("layers --model: error %v, want it refused", err)
 	}
-	all := out.String() + errOut.String()
-	if !strings.Contains(all, "--model has been deprecated, use --backbone") {
-		t.Errorf("no deprecation warning in %q", all[:min(len(all), 300)])
-	}
-	if !strings.Contains(out.String(), "Total params: 410,208") {
-		t.Error("--model did not select the backbone")
+	if got, err := run(t, "layers", "--backbone", "mobilenet_v2_035", "--size", "96"); err != nil || !strings.Contains(got, "Total params: 410,208") {
+		t.Errorf("--backbone did not select the backbone: %v", err)
 	}
 	for _, cmd := range []string{"train", "run", "bench"} {
 		help, err := run(t, cmd, "--help")

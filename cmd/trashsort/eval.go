@@ -27,7 +27,7 @@ func init() { register(evalCmd, predictCmd) }
 func evalCmd() *cobra.Command {
 	var modelPath, dataDir, reportDir, mapPath, unknownDir, fitDir string
 	format := formatTable
-	var asJSON, tta, bf16, explainMistakes bool
+	var tta, bf16, explainMistakes bool
 	var inf inferFlags
 	var batch, mistakes int
 	var minConf float64
@@ -35,12 +35,6 @@ func evalCmd() *cobra.Command {
 		Use:   "eval",
 		Short: "Score a model on class folders: accuracy, per-class metrics, confusion matrix, mistakes",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if asJSON {
-				if cmd.Flags().Changed("format") && format != formatJSON {
-					return fmt.Errorf("--json and --format %s disagree", format)
-				}
-				format = formatJSON
-			}
 			clf, err := loadModel(cmd.ErrOrStderr(), modelPath, bf16, inf)
 			if err != nil {
 				return err
@@ -87,8 +81,6 @@ func evalCmd() *cobra.Command {
 	f.StringVar(&fitDir, "fit-openset", "", "labelled class folders (the training split) that fit the Mahalanobis score's class means and covariance for --unknown")
 	f.StringVar(&reportDir, "report", "", "folder for report.json, confusion.png and mistakes.html")
 	formatFlag(f, &format, "output: table (precision, recall, f1 and support per class, calibration, confusion matrix), json (the whole report) or csv (one row per class, then macro avg, weighted avg and accuracy)")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.MarkDeprecated("json", "use --format json")
 	f.BoolVar(&tta, "tta", false, "test-time augmentation: average with the horizontal flip")
 	f.IntVar(&batch, "batch", 32, "batch size")
 	f.IntVar(&mistakes, "mistakes", 24, "how many confident mistakes to show")

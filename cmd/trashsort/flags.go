@@ -20,13 +20,10 @@ import (
 // weights (Keras' weights=None).
 const randomWeights = "none"
 
-// backboneFlag registers --backbone, the architecture, and --model as its
-// deprecated alias for one release: afterwards --model names a model file
-// in every command, as it does in eval, predict and serve.
+// backboneFlag registers --backbone, the architecture. (--model, its
+// alias until 0.1.0, names a model file in every command.)
 func backboneFlag(fs *pflag.FlagSet, p *string) {
 	fs.StringVar(p, "backbone", models.Default(), "architecture: "+strings.Join(models.Names(), ", "))
-	fs.StringVar(p, "model", models.Default(), "deprecated: use --backbone")
-	fs.MarkDeprecated("model", "use --backbone (--model will name a model file, as in eval, predict and serve)")
 }
 
 // modelFileFlag registers --model, the model file a command reads.

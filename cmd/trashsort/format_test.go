@@ -37,15 +37,6 @@ func TestEvalFormats(t *testing.T) {
 			}
 		}},
 		{"json", []string{"--format", "json"}, checkEvalJSON},
-		{"deprecated --json", []string{"--json"}, func(t *testing.T, out string) {
-			// cobra prints the warning with Print, which goes to stdout in
-			// this test (it set an output) and to stderr otherwise.
-			const warning = "Flag --json has been deprecated, use --format json\n"
-			if !strings.HasPrefix(out, warning) {
-				t.Errorf("no deprecation warning in %.200q", out)
-			}
-			checkEvalJSON(t, strings.TrimPrefix(out, warning))
-		}},
 		{"csv", []string{"--format", "csv"}, func(t *testing.T, out string) {
 			rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 			if err != nil {
@@ -87,8 +78,8 @@ func checkEvalJSON(t *testing.T, out string) {
 	}
 }
 
-// TestFormatRefusedBeforeWork: an unknown --format, or --json beside
-// another format, is refused before the model is read (the model file here
+// TestFormatRefusedBeforeWork: an unknown --format, or the --json flag
+// that --format json replaced, is refused before the model is read (the model file here
 // does not exist, so any other error would name it).
 func TestFormatRefusedBeforeWork(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing.safetensors")
@@ -98,7 +89,9 @@ func TestFormatRefusedBeforeWork(t *testing.T) {
 	}{
 		{[]string{"eval", "--model", missing, "--data", ".", "--format", "xml"}, `invalid argument "xml" for "--format" flag: want table, json or csv`},
 		{[]string{"eval", "--model", missing, "--data", ".", "--format", "JSON"}, "want table, json or csv"},
-		{[]string{"eval", "--model", missing, "--data", ".", "--json", "--format", "csv"}, "--json and --format csv disagree"},
+		{[]string{"eval", "--model", missing, "--data", ".", "--json"}, "unknown flag: --json"},
+		{[]string{"data", "check", ".", "--json"}, "unknown flag: --json"},
+		{[]string{"data", "check", ".", "--format", "csv"}, "data check writes table or json"},
 		{[]string{"predict", "--model", missing, "--format", "tsv", "x.jpg"}, `invalid argument "tsv" for "--format" flag: want table, json or csv`},
 	} {
 		_, err := run(t, tc.args...)
