@@ -21,6 +21,15 @@ func small(t *testing.T) *classifier.Classifier {
 	return c
 }
 
+// weights copies every weight of c by name, to compare after adapting.
+func weights(c *classifier.Classifier) map[string][]float32 {
+	w := map[string][]float32{}
+	for name, t := range classifier.Tensors(c.Model) {
+		w[name] = slices.Clone(t.Data)
+	}
+	return w
+}
+
 func photos(t *testing.T) *data.Dataset {
 	t.Helper()
 	root := t.TempDir()
@@ -40,10 +49,7 @@ func TestBatchNormChangesOnlyStatisticsAndIsDeterministic(t *testing.T) {
 	var after []map[string]classifier.Tensor
 	for run := 0; run < 2; run++ {
 		c := small(t)
-		before := map[string][]float32{}
-		for name, t := range classifier.Tensors(c.Model) {
-			before[name] = slices.Clone(t.Data)
-		}
+		before := weights(c)
 		trainable := make([]bool, len(c.Model.Layers))
 		for i, l := range c.Model.Layers {
 			trainable[i] = l.Base().Trainable

@@ -100,10 +100,7 @@ func TestEntropyLearnsOnlyBatchNormAndIsDeterministic(t *testing.T) {
 	var after []map[string]classifier.Tensor
 	for run := 0; run < 2; run++ {
 		c := small(t)
-		before := map[string][]float32{}
-		for name, t := range classifier.Tensors(c.Model) {
-			before[name] = slices.Clone(t.Data)
-		}
+		before := weights(c)
 		// The entropy after AdaBN alone is the mark TENT must beat.
 		ref := small(t)
 		if _, err := BatchNorm(context.Background(), ref, ds, Options{Batch: 8, Workers: 2}); err != nil {
