@@ -29,6 +29,18 @@ type Source struct {
 	Splits map[string]string
 	// Counts, when set, is the expected number of images per class in the zip.
 	Counts map[string]int
+	// ZipSize and ZipSHA256 pin the zip, SplitSHA256 (by split name) the
+	// split lists, where set. An unpinned file is trusted on first use:
+	// the download cache records its SHA-256 beside it and checks the
+	// cached copy against that record later (FetchReport shows the values,
+	// so that they can be pinned).
+	ZipSize     int64
+	ZipSHA256   string
+	SplitSHA256 map[string]string
+	// MaxZipBytes and MaxListBytes bound the download of a zip or split
+	// list whose size is not pinned (0: no bound).
+	MaxZipBytes  int64
+	MaxListBytes int64
 	// Limits for a safe extraction.
 	MaxFiles     int
 	MaxFileBytes int64
@@ -37,6 +49,11 @@ type Source struct {
 
 // TrashNet is the dataset's official source: dataset-resized.zip (2,527
 // images) and the one-indexed split lists from its GitHub repository.
+// The repository publishes no checksum or size for them, so nothing is
+// pinned: the first download is recorded and later ones are checked
+// against it, and the class counts and split lists check the content. The
+// download bounds sit far above the real files, only to stop a server that
+// sends without end.
 func TrashNet() Source {
 	const repo = "https://raw.githubusercontent.com/garythung/trashnet/master/data/"
 	return Source{
@@ -46,7 +63,8 @@ func TrashNet() Source {
 			"val":   repo + "one-indexed-files-notrash_val.txt",
 			"test":  repo + "one-indexed-files-notrash_test.txt",
 		},
-		Counts:   map[string]int{"cardboard": 403, "glass": 501, "metal": 410, "paper": 594, "plastic": 482, "trash": 137},
+		Counts:      map[string]int{"cardboard": 403, "glass": 501, "metal": 410, "paper": 594, "plastic": 482, "trash": 137},
+		MaxZipBytes: 1 << 30, MaxListBytes: 16 << 20,
 		MaxFiles: 10000, MaxFileBytes: 32 << 20, MaxBytes: 2 << 30,
 	}
 }
@@ -55,7 +73,9 @@ func TrashNet() Source {
 type FetchReport struct {
 	Dir       string
 	ZipSHA256 string
-	Splits    map[string]int
+	// SplitSHA256 is the SHA-256 of each split list, by split name.
+	SplitSHA256 map[string]string
+	Splits      map[string]int
 }
 
 // Fetch downloads the zip and split lists (resumably, into the download
@@ -64,13 +84,17 @@ type FetchReport struct {
 // in one step (dir must be absent or empty). A repeated split-list line is
 // used once; a file listed in two splits or with two labels is an error.
 func Fetch(ctx context.Context, client *http.Client, src Source, dir string, progress func(done, total int64)) (FetchReport, error) {
-	rep := FetchReport{Dir: dir, Splits: map[string]int{}}
+	rep := FetchReport{Dir: dir, Splits: map[string]int{}, SplitSHA256: map[string]string{}}
 	if _, err := os.Stat(filepath.Join(dir, "train")); err == nil {
 		return rep, fmt.Errorf("data fetch: %s already holds a train folder", dir)
 	}
 	cache := filepath.Join(download.CacheDir(), "datasets")
 	zipPath := filepath.Join(cache, path.Base(src.ZipURL))
-	res, err := download.Fetch(ctx, client, download.Request{URL: src.ZipURL, Dest: zipPath, Progress: progress})
+	res, err := download.Fetch(ctx, client, download.Request{
+		URL: src.ZipURL, Dest: zipPath,
+		Size: src.ZipSize, SHA256: src.ZipSHA256, MaxSize: src.MaxZipBytes,
+		Progress: progress,
+	})
 	if err != nil {
 		return rep, err
 	}
@@ -78,10 +102,12 @@ func Fetch(ctx context.Context, client *http.Client, src Source, dir string, pro
 	lists := map[string]string{}
 	for split, u := range src.Splits {
 		p := filepath.Join(cache, path.Base(u))
-		if _, err := download.Fetch(ctx, client, download.Request{URL: u, Dest: p}); err != nil {
+		res, err := download.Fetch(ctx, client, download.Request{URL: u, Dest: p, SHA256: src.SplitSHA256[split], MaxSize: src.MaxListBytes})
+		if err != nil {
 			return rep, err
 		}
 		lists[split] = p
+		rep.SplitSHA256[split] = res.SHA256
 	}
 	parent := filepath.Dir(filepath.Clean(dir))
 	if err := os.MkdirAll(parent, 0o755); err != nil {

@@ -29,10 +29,16 @@ import (
 type Request struct {
 	URL  string
 	Dest string
-	// Size, MD5 and SHA256 are checked when not zero or empty.
+	// Size, MD5 and SHA256 are checked when not zero or empty. A known
+	// Size also bounds the transfer: a server that sends more is refused
+	// whether or not it announced a Content-Length.
 	Size   int64
 	MD5    string
 	SHA256 string
+	// MaxSize, when Size is unknown, is the most bytes the file may have
+	// (0: no limit), so that a hostile or broken server cannot fill the
+	// disk.
+	MaxSize int64
 	// Progress, when set, is called with bytes done and total (-1 if unknown).
 	Progress func(done, total int64)
 	// StallTimeout abandons a download that receives nothing for this long
@@ -52,6 +58,14 @@ type Result struct {
 
 // ErrChecksum is wrapped by errors for a file whose size or hash is wrong.
 var ErrChecksum = errors.New("checksum mismatch")
+
+// ErrTooLarge is wrapped by errors for a download that exceeds its known
+// size or its maximum size.
+var ErrTooLarge = errors.New("too large")
+
+// ErrInsecureRedirect is wrapped by errors for a download that an https
+// server redirected to a plain-http URL.
+var ErrInsecureRedirect = errors.New("redirect from https to plain http refused")
 
 // DefaultStallTimeout is how long a download may go without receiving a
 // byte before it is abandoned (Request.StallTimeout).
@@ -87,11 +101,13 @@ var errRestart = errors.New("restart")
 // redirects, continues a partial download when the server confirms the
 // same file (If-Range, Content-Range), holds a lock so that concurrent
 // fetches of one file wait for each other, verifies the result and renames
-// it into place.
+// it into place. A redirect from https to plain http is refused (the
+// caller's client is not changed: Fetch uses a copy of it).
 func Fetch(ctx context.Context, client *http.Client, r Request) (Result, error) {
 	if client == nil {
 		client = Client
 	}
+	client = noDowngrade(client)
 	if r.StallTimeout == 0 {
 		r.StallTimeout = DefaultStallTimeout
 	}
@@ -119,6 +135,52 @@ func Fetch(ctx context.Context, client *http.Client, r Request) (Result, error) 
 		}
 	}
 	return res, err
+}
+
+// noDowngrade returns a copy of client that refuses a redirect to a
+// non-https URL once any hop was https: the file would then travel, and
+// could be swapped, in the clear. The client's own redirect policy (or Go's
+// default limit) still applies to every other redirect.
+func noDowngrade(client *http.Client) *http.Client {
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			for _, v := range via {
+				if v.URL.Scheme == "https" {
+					return fmt.Errorf("%w: %s to %s", ErrInsecureRedirect, v.URL.Redacted(), req.URL.Redacted())
+				}
+			}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
+// limit is the most bytes the file may have, or -1 when unbounded.
+func (r Request) limit() int64 {
+	switch {
+	case r.Size > 0:
+		return r.Size
+	case r.MaxSize > 0:
+		return r.MaxSize
+	}
+	return -1
+}
+
+// tooLarge is the error for a file that would exceed the request's limit;
+// what says how that showed ("the server announces 5000 bytes").
+func (r Request) tooLarge(what string) error {
+	if r.Size > 0 {
+		return fmt.Errorf("download %s: %s, expected %d: %w: %w", r.URL, what, r.Size, ErrTooLarge, ErrChecksum)
+	}
+	return fmt.Errorf("download %s: %s, over the limit of %d bytes: %w", r.URL, what, r.MaxSize, ErrTooLarge)
 }
 
 // reuse checks an existing destination file; one that fails its check is
@@ -218,15 +280,30 @@ func fetch(ctx context.Context, client *http.Client, r Request) (Result, error) 
 	if r.Size > 0 && total >= 0 && total != r.Size {
 		return Result{}, fmt.Errorf("download %s: server announces %d bytes, expected %d: %w", r.URL, total, r.Size, ErrChecksum)
 	}
+	limit := r.limit()
+	if limit >= 0 && total > limit {
+		return Result{}, r.tooLarge(fmt.Sprintf("the server announces %d bytes", total))
+	}
+	if limit >= 0 && offset > limit {
+		// A part file already past the limit cannot become the file.
+		return Result{}, fmt.Errorf("%w: %w", r.tooLarge(fmt.Sprintf("%s holds %d bytes", part, offset)), errRestart)
+	}
 	f, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
 		return Result{}, fmt.Errorf("download %s: %w", r.URL, err)
 	}
 	w := &progressWriter{w: f, done: offset, total: total, fn: r.Progress}
 	body := &stallReader{r: resp.Body, timer: stall, d: r.StallTimeout}
-	n, copyErr := io.Copy(w, body)
+	n, copyErr := copyAtMost(w, body, limit-offset, limit < 0)
 	syncErr := f.Sync()
 	closeErr := f.Close()
+	if errors.Is(copyErr, errOverLimit) {
+		// The server sends more than the file can hold (whatever its
+		// headers said): what came is not the file, so nothing is kept.
+		os.Remove(part)
+		os.Remove(validatorPath(r.Dest))
+		return Result{}, r.tooLarge(fmt.Sprintf("the server sends more than %d bytes", limit))
+	}
 	if copyErr != nil {
 		return Result{}, fmt.Errorf("download %s: interrupted after %d bytes (run again to resume): %w", r.URL, offset+n, stalledOr(ctx, copyErr))
 	}
@@ -240,6 +317,27 @@ func fetch(ctx context.Context, client *http.Client, r Request) (Result, error) 
 }
 
 var errStalled = errors.New("stalled: no data received within the stall timeout")
+
+// errOverLimit reports a body with bytes beyond the limit.
+var errOverLimit = errors.New("body exceeds the limit")
+
+// copyAtMost copies src to dst, at most room bytes unless unbounded; a
+// body with more returns errOverLimit after writing room bytes, so that a
+// server cannot make the copy run on past the file's size.
+func copyAtMost(dst io.Writer, src io.Reader, room int64, unbounded bool) (int64, error) {
+	if unbounded {
+		return io.Copy(dst, src)
+	}
+	n, err := io.Copy(dst, io.LimitReader(src, room))
+	if err != nil {
+		return n, err
+	}
+	var probe [1]byte
+	if k, _ := io.ReadFull(src, probe[:]); k > 0 {
+		return n, errOverLimit
+	}
+	return n, nil
+}
 
 func stalledOr(ctx context.Context, err error) error {
 	if c := context.Cause(ctx); errors.Is(c, errStalled) {
@@ -332,6 +430,9 @@ func verifyFile(r Request, path string) (Result, error) {
 	res := Result{Path: path, Size: n, SHA256: hexSum(hs), MD5: hexSum(hm)}
 	if r.Size > 0 && n != r.Size {
 		return res, fmt.Errorf("%s: %d bytes, expected %d: %w", path, n, r.Size, ErrChecksum)
+	}
+	if r.Size <= 0 && r.MaxSize > 0 && n > r.MaxSize {
+		return res, fmt.Errorf("%s: %d bytes, over the limit of %d: %w", path, n, r.MaxSize, ErrTooLarge)
 	}
 	if r.SHA256 != "" && !strings.EqualFold(r.SHA256, res.SHA256) {
 		return res, fmt.Errorf("%s: sha256 %s, expected %s: %w", path, res.SHA256, r.SHA256, ErrChecksum)

@@ -12,6 +12,9 @@ func init() {
 	Register(Spec{
 		Name: "efficientnet_b0", DefaultSize: 224, MinSize: 32, Preprocess: PreprocessNone,
 		FeatureLayer: "top_activation", FineTuneFrom: "block6a_expand_conv", LastConvLayer: "top_activation",
+		// MD5: WEIGHTS_HASHES in keras/src/applications/efficientnet.py.
+		// Size: the length the URL serves, as Keras' downloader reports it.
+		// No SHA-256 is published.
 		NoTop: Weights{
 			File: "efficientnetb0_notop.h5",
 			URL:  "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",

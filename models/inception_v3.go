@@ -10,6 +10,9 @@ func init() {
 	Register(Spec{
 		Name: "inception_v3", DefaultSize: 299, MinSize: 75, Preprocess: PreprocessTF, Default: true,
 		FeatureLayer: "mixed10", FineTuneFrom: "conv2d_81", LastConvLayer: "mixed10",
+		// MD5: file_hash in keras/src/applications/inception_v3.py. Size:
+		// the length the URL serves, as Keras' downloader reports it (the
+		// examples on keras.io show it). No SHA-256 is published.
 		NoTop: Weights{
 			File: "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
 			URL:  "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",

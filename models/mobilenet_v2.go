@@ -8,11 +8,25 @@ import (
 )
 
 func init() {
+	// Keras pins no hash for MobileNetV2's files (keras/src/applications/
+	// mobilenet_v2.py calls get_file without file_hash), so a download is
+	// checked by size where the size is known and by structure always, and
+	// its SHA-256 is recorded on first download. The sizes are the lengths
+	// the URLs serve, as Keras' downloader reports them; where no report
+	// was found the size stays unknown rather than guessed.
 	for _, a := range []struct {
 		alpha float64
 		tag   string
 		macs  float64
-	}{{0.35, "0.35", 58.01e6}, {0.5, "0.5", 95.85e6}, {0.75, "0.75", 207.8e6}, {1.0, "1.0", 299.5e6}, {1.3, "1.3", 507.7e6}, {1.4, "1.4", 580.4e6}} {
+		size  int64
+	}{
+		{0.35, "0.35", 58.01e6, 2019640},
+		{0.5, "0.5", 95.85e6, 0},
+		{0.75, "0.75", 207.8e6, 0},
+		{1.0, "1.0", 299.5e6, 9406464},
+		{1.3, "1.3", 507.7e6, 0},
+		{1.4, "1.4", 580.4e6, 0},
+	} {
 		name := "mobilenet_v2_" + strings.ReplaceAll(a.tag, ".", "")
 		if a.alpha == 1 {
 			name = "mobilenet_v2"
@@ -21,7 +35,7 @@ func init() {
 		Register(Spec{
 			Name: name, DefaultSize: 224, MinSize: 32, Preprocess: PreprocessTF, Alpha: a.alpha,
 			FeatureLayer: "out_relu", FineTuneFrom: "block_13_expand", LastConvLayer: "out_relu",
-			NoTop:   Weights{File: file, URL: "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/" + file},
+			NoTop:   Weights{File: file, URL: "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/" + file, Size: a.size},
 			MACs:    a.macs,
 			Builder: mobileNetV2Graph,
 		})

@@ -10,6 +10,9 @@ func init() {
 	Register(Spec{
 		Name: "resnet50", DefaultSize: 224, MinSize: 32, Preprocess: PreprocessCaffe,
 		FeatureLayer: "conv5_block3_out", FineTuneFrom: "conv5_block1_1_conv", LastConvLayer: "conv5_block3_out",
+		// MD5: WEIGHTS_HASHES in keras/src/applications/resnet.py. Size: the
+		// length the URL serves, as Keras' downloader reports it. No
+		// SHA-256 is published.
 		NoTop: Weights{
 			File: "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
 			URL:  "https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",

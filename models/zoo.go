@@ -30,12 +30,18 @@ type Options struct {
 	Alpha float64
 }
 
-// Weights describes an official Keras weight file.
+// Weights describes an official Keras weight file. A download is checked
+// against every pin that is set, and a known Size also bounds the transfer;
+// each backbone's file says where its pins come from.
 type Weights struct {
 	File string
 	URL  string
 	// MD5 is the hash Keras pins (empty where Keras pins none).
 	MD5 string
+	// SHA256 is the official file's SHA-256 (empty where no trustworthy
+	// value is published: the first download's SHA-256 is then recorded
+	// and the cached file is checked against it).
+	SHA256 string
 	// Size is the file's length in bytes (0 where unknown).
 	Size int64
 }

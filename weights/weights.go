@@ -51,13 +51,23 @@ func Locate(spec models.Spec, override string) (string, bool, error) {
 	return p, false, nil
 }
 
+// MaxUnknownSize bounds the download of a weight file whose size is not
+// pinned: far above any Keras ImageNet weight file, yet small enough that a
+// server sending without end cannot fill the disk.
+const MaxUnknownSize = 2 << 30
+
 // Fetch downloads the official no-top file for spec into the cache, checks
-// Keras' pinned MD5 and the size where known, and checks the structure (every
-// layer name and shape) by loading it into the model; a file that fails is
-// removed. It returns the path and the file's SHA-256.
+// the pins the spec carries (Keras' MD5, the SHA-256 and the size where
+// known; an unknown size is bounded by MaxUnknownSize), and checks the
+// structure (every layer name and shape) by loading it into the model; a
+// file that fails is removed. It returns the path and the file's SHA-256.
 func Fetch(ctx context.Context, client *http.Client, spec models.Spec, progress func(done, total int64)) (string, string, error) {
 	dest := CachePath(spec)
-	res, err := download.Fetch(ctx, client, download.Request{URL: spec.NoTop.URL, Dest: dest, MD5: spec.NoTop.MD5, Size: spec.NoTop.Size, Progress: progress})
+	res, err := download.Fetch(ctx, client, download.Request{
+		URL: spec.NoTop.URL, Dest: dest,
+		MD5: spec.NoTop.MD5, SHA256: spec.NoTop.SHA256, Size: spec.NoTop.Size, MaxSize: MaxUnknownSize,
+		Progress: progress,
+	})
 	if err != nil {
 		return "", "", err
 	}

@@ -2,6 +2,10 @@ package weights
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"trashsort/download"
 	"trashsort/internal/shared"
 	"trashsort/models"
 )
@@ -34,6 +39,9 @@ func TestFetchVerifiesStructure(t *testing.T) {
 	t.Setenv(EnvVar, "")
 	spec, _ := models.Get("mobilenet_v2_035")
 	spec.NoTop.URL = s.URL + "/" + spec.NoTop.File
+	// The shared file is a re-encoding, not the official download: its
+	// length differs from the pinned one.
+	spec.NoTop.Size = 0
 	path, sha, err := Fetch(context.Background(), s.Client(), spec, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -64,5 +72,42 @@ func TestLocateOverride(t *testing.T) {
 	spec, _ = models.Get("mobilenet_v2_05")
 	if _, _, err := Locate(spec, dir); err == nil {
 		t.Error("want error for a folder without the file")
+	}
+}
+
+// TestFetchChecksPins: every pin a spec carries (MD5, SHA-256, size) is
+// checked on download; a file that matches them all goes on to the
+// structure check.
+func TestFetchChecksPins(t *testing.T) {
+	body := []byte("not really an h5 file, but the pins decide first")
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	defer s.Close()
+	t.Setenv(EnvVar, "")
+	sha, md := sha256.Sum256(body), md5.Sum(body)
+	good := models.Weights{File: "pinned.h5", URL: s.URL + "/pinned.h5", MD5: hex.EncodeToString(md[:]), SHA256: hex.EncodeToString(sha[:]), Size: int64(len(body))}
+	cases := []struct {
+		name     string
+		edit     func(*models.Weights)
+		checksum bool
+	}{
+		{"all pins right", func(*models.Weights) {}, false},
+		{"wrong sha256", func(w *models.Weights) { w.SHA256 = strings.Repeat("0", 64) }, true},
+		{"wrong md5", func(w *models.Weights) { w.MD5 = strings.Repeat("0", 32) }, true},
+		{"wrong size", func(w *models.Weights) { w.Size++ }, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("TRASHSORT_CACHE", t.TempDir())
+			spec, _ := models.Get("mobilenet_v2_035")
+			spec.NoTop = good
+			tc.edit(&spec.NoTop)
+			_, _, err := Fetch(context.Background(), s.Client(), spec, nil)
+			if err == nil {
+				t.Fatal("a file that is no weight file was accepted")
+			}
+			if errors.Is(err, download.ErrChecksum) != tc.checksum {
+				t.Errorf("got %v, want a checksum error: %v", err, tc.checksum)
+			}
+		})
 	}
 }
