@@ -6,7 +6,10 @@
 // Everything read must lie in the file itself: paths through soft, external
 // or user-defined links, datasets stored in external raw-data files and
 // virtual datasets are refused, so that a crafted weight file cannot pull
-// another local file into a model.
+// another local file into a model. libhdf5's dynamic filter plugins are
+// disabled, so that a file naming an unknown filter cannot make libhdf5
+// load a shared library from HDF5_PLUGIN_PATH; Keras weight files use no
+// filters, and the built-in ones (deflate, shuffle, fletcher32) still work.
 package h5
 
 /*
@@ -28,9 +31,15 @@ static herr_t ts_refuse_elink(const char *parent_file, const char *parent_group,
 	return -1;
 }
 
-static void ts_init(void) {
-	H5open();
+// ts_init prepares the library and returns 0, or -1 when it cannot start
+// or dynamic plugin loading cannot be turned off. It runs before every
+// open, so that nothing else in the process can turn plugin loading back
+// on unnoticed.
+static int ts_init(void) {
+	if (H5open() < 0) return -1;
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	unsigned int state = 1;
+	if (H5PLset_loading_state(0) < 0 || H5PLget_loading_state(&state) < 0 || state != 0) return -1;
 	if (ts_lapl < 0) {
 		ts_lapl = H5Pcreate(H5P_LINK_ACCESS);
 		H5Pset_elink_cb(ts_lapl, ts_refuse_elink, NULL);
@@ -39,6 +48,14 @@ static void ts_init(void) {
 		H5Pset_elink_cb(ts_dapl, ts_refuse_elink, NULL);
 		H5Pset_nlinks(ts_dapl, 1);
 	}
+	return 0;
+}
+
+// ts_plugin_state returns libhdf5's plugin loading mask, or -1 on error.
+static long long ts_plugin_state(void) {
+	unsigned int state = 0;
+	if (H5PLget_loading_state(&state) < 0) return -1;
+	return (long long)state;
 }
 
 // ts_hard_path is 1 when every link along path is a hard link in the file,
@@ -76,8 +93,11 @@ static int ts_attr_exists(hid_t f, const char *obj, const char *name) {
 // ts_attr_strings reads a 1-D (or scalar) string attribute. For fixed-length
 // strings it returns their size in *width and the bytes in a buffer the
 // caller frees; for variable-length strings *width is 0 and the result is a
-// malloc'ed array of malloc'ed strings (freed by ts_free_vlen).
-static void *ts_attr_strings(hid_t f, const char *obj, const char *name, long long *count, long long *width, int *err) {
+// malloc'ed array of malloc'ed strings (freed by ts_free_vlen). An attribute
+// of more than max_count strings or max_bytes bytes is refused (*err 4)
+// before anything is allocated, with *count and *width set for the message.
+static void *ts_attr_strings(hid_t f, const char *obj, const char *name, long long max_count, long long max_bytes,
+	long long *count, long long *width, int *err) {
 	*err = 0;
 	if (strcmp(obj, "/") != 0 && ts_hard_path(f, obj) != 1) { *err = 6; return NULL; }
 	hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, ts_lapl);
@@ -88,12 +108,12 @@ static void *ts_attr_strings(hid_t f, const char *obj, const char *name, long lo
 	if (t < 0 || s < 0 || H5Tget_class(t) != H5T_STRING) { *err = 2; goto done; }
 	int nd = H5Sget_simple_extent_ndims(s);
 	hsize_t dims[1] = {1};
-	if (nd > 1) { *err = 3; goto done; }
-	if (nd == 1) H5Sget_simple_extent_dims(s, dims, NULL);
-	*count = (long long)dims[0];
-	if (dims[0] > 10000000) { *err = 4; goto done; }
+	if (nd < 0 || nd > 1) { *err = 3; goto done; }
+	if (nd == 1 && H5Sget_simple_extent_dims(s, dims, NULL) < 0) { *err = 3; goto done; }
+	*count = dims[0] > (hsize_t)max_count ? max_count + 1 : (long long)dims[0];
+	*width = 0;
+	if (dims[0] > (hsize_t)max_count) { *err = 4; goto done; }
 	if (H5Tis_variable_str(t) > 0) {
-		*width = 0;
 		hid_t mt = H5Tcopy(H5T_C_S1);
 		H5Tset_size(mt, H5T_VARIABLE);
 		char **strs = (char **)calloc(dims[0] ? dims[0] : 1, sizeof(char *));
@@ -102,8 +122,9 @@ static void *ts_attr_strings(hid_t f, const char *obj, const char *name, long lo
 		out = strs;
 	} else {
 		size_t w = H5Tget_size(t);
-		*width = (long long)w;
-		if (w == 0 || w > 1 << 20) { *err = 4; goto done; }
+		if (w == 0) { *err = 2; goto done; }
+		*width = w > (size_t)max_bytes ? max_bytes + 1 : (long long)w;
+		if (w > (size_t)max_bytes || (dims[0] > 0 && w > (size_t)max_bytes / dims[0])) { *err = 4; goto done; }
 		char *buf = (char *)calloc(dims[0] ? dims[0] : 1, w);
 		hid_t mt = H5Tcopy(H5T_C_S1);
 		H5Tset_size(mt, w);
@@ -193,7 +214,49 @@ import (
 var mu sync.Mutex
 
 func init() {
+	mu.Lock()
+	defer mu.Unlock()
 	C.ts_init()
+}
+
+// errPlugins is the error when libhdf5 cannot start with its plugin
+// loading turned off: files are then not opened at all.
+var errPlugins = errors.New("cannot start libhdf5 with its dynamic filter plugins disabled")
+
+// pluginLoadingState is libhdf5's plugin loading mask (0: no plugin is ever
+// loaded).
+func pluginLoadingState() (uint, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	v := C.ts_plugin_state()
+	if v < 0 {
+		return 0, errors.New("h5: H5PLget_loading_state failed")
+	}
+	return uint(v), nil
+}
+
+// Limits on one string attribute, so that a corrupt or crafted header
+// cannot make libhdf5 or Go allocate without bound, nor overflow a size on
+// its way to C; Keras' own attributes are far smaller (it splits a long
+// list across several attributes).
+const (
+	maxAttrStrings = 1 << 20
+	maxAttrBytes   = 64 << 20
+)
+
+// attrBytes checks an attribute of count strings of width bytes each
+// (width 0 for variable-length strings) against the limits and returns the
+// size of its data in bytes.
+func attrBytes(count, width int64) (int, error) {
+	switch {
+	case count < 0 || width < 0:
+		return 0, fmt.Errorf("invalid size: %d strings of %d bytes", count, width)
+	case count > maxAttrStrings:
+		return 0, fmt.Errorf("%d strings or more, over the limit of %d", count, maxAttrStrings)
+	case width > maxAttrBytes || (count > 0 && width > maxAttrBytes/count):
+		return 0, fmt.Errorf("%d strings of %d bytes or more, over the limit of %d bytes", count, width, maxAttrBytes)
+	}
+	return int(count * width), nil
 }
 
 // maxElements bounds one dataset, so a corrupt header cannot trigger a huge allocation.
@@ -219,7 +282,9 @@ func Open(path string) (*File, error) {
 	defer C.free(unsafe.Pointer(cp))
 	mu.Lock()
 	defer mu.Unlock()
-	C.ts_init()
+	if C.ts_init() != 0 {
+		return nil, fmt.Errorf("h5: %s: %w", path, errPlugins)
+	}
 	if C.ts_accessible(cp) == 0 {
 		return nil, fmt.Errorf("h5: %s: not an HDF5 file, or truncated or corrupt (%d bytes)", path, st.Size())
 	}
@@ -312,9 +377,19 @@ func (f *File) strings(obj, name string) ([]string, error) {
 	}
 	var count, width C.longlong
 	var cerr C.int
-	p := C.ts_attr_strings(f.id, co, cn, &count, &width, &cerr)
+	p := C.ts_attr_strings(f.id, co, cn, maxAttrStrings, maxAttrBytes, &count, &width, &cerr)
 	if cerr == 6 {
 		return nil, fmt.Errorf("h5: %s: %s is reached through a soft or external link: refused", f.path, obj)
+	}
+	size, sizeErr := attrBytes(int64(count), int64(width))
+	if cerr == 4 || sizeErr != nil {
+		if p != nil {
+			freeStrings(p, count, width)
+		}
+		if sizeErr == nil {
+			sizeErr = errors.New("too large")
+		}
+		return nil, fmt.Errorf("h5: %s: attribute %s/%s: %w", f.path, obj, name, sizeErr)
 	}
 	if cerr != 0 {
 		return nil, fmt.Errorf("h5: %s: attribute %s/%s: unreadable string array (code %d)", f.path, obj, name, int(cerr))
@@ -322,16 +397,25 @@ func (f *File) strings(obj, name string) ([]string, error) {
 	n := int(count)
 	out := make([]string, n)
 	if width == 0 {
+		defer freeStrings(p, count, width)
 		strs := (**C.char)(p)
+		total := 0
 		for i := 0; i < n; i++ {
-			if s := C.ts_str_at(strs, C.longlong(i)); s != nil {
-				out[i] = C.GoString(s)
+			s := C.ts_str_at(strs, C.longlong(i))
+			if s == nil {
+				continue
 			}
+			l := C.strlen(s)
+			if uint64(l) > uint64(maxAttrBytes-total) {
+				return nil, fmt.Errorf("h5: %s: attribute %s/%s: its strings exceed the limit of %d bytes", f.path, obj, name, maxAttrBytes)
+			}
+			total += int(l)
+			out[i] = C.GoStringN(s, C.int(l))
 		}
-		C.ts_free_vlen(strs, count)
 		return out, nil
 	}
-	buf := C.GoBytes(p, C.int(n*int(width)))
+	// size is at most maxAttrBytes, so it fits a C int.
+	buf := C.GoBytes(p, C.int(size))
 	C.free(p)
 	w := int(width)
 	for i := 0; i < n; i++ {
@@ -342,6 +426,15 @@ func (f *File) strings(obj, name string) ([]string, error) {
 		out[i] = string(s)
 	}
 	return out, nil
+}
+
+// freeStrings releases what ts_attr_strings returned.
+func freeStrings(p unsafe.Pointer, count, width C.longlong) {
+	if width == 0 {
+		C.ts_free_vlen((**C.char)(p), count)
+		return
+	}
+	C.free(p)
 }
 
 // Shape returns the dimensions of the numeric dataset at path.

@@ -97,7 +97,7 @@ func TestReadFloat32ChecksSizeFirst(t *testing.T) {
 // plus testdata/fuzz corpus entries.
 func FuzzOpen(f *testing.F) {
 	dir := hostileFiles(f)
-	for _, n := range []string{"plain.h5", "big.h5", "extlink.h5", "softlink.h5", "external.h5", "virtual.h5"} {
+	for _, n := range []string{"plain.h5", "big.h5", "extlink.h5", "softlink.h5", "external.h5", "virtual.h5", "filtered.h5"} {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {
 			f.Fatal(err)
