@@ -31,7 +31,15 @@ type Config struct {
 	// fine-tuning a model on a site's few labelled photos. Backbone, size,
 	// head width and preprocessing are the model's.
 	FromModel string
-	Size      int
+	// Imprint sets the head, before any epoch, from the class means of the
+	// training photos' pooled features: it classifies by the distance to
+	// each mean (nearest class mean), which with a few photos a class does
+	// better than a head fitted by gradient descent (docs/EXPERIMENTS.md).
+	// Epochs after it fine-tune from there; with none, the head is the
+	// means, calibrated on each photo's prediction by the others' means
+	// when there is no validation split.
+	Imprint bool
+	Size    int
 	// TestSizes are the input sizes whose predictions the saved model
 	// averages (classifier.Meta.TestSizes); empty: Size alone. Training
 	// and the per-epoch validation use Size.
@@ -202,7 +210,7 @@ func (c *Config) Validate() error {
 		{c.Size < 1, "Size", "--size", fmt.Sprint(c.Size), "at least 1"},
 		{c.Epochs1 < 0, "Epochs1", "--epochs1", fmt.Sprint(c.Epochs1), "0 or more"},
 		{c.Epochs2 < 0, "Epochs2", "--epochs2", fmt.Sprint(c.Epochs2), "0 or more"},
-		{c.Epochs1+c.Epochs2 < 1 && c.FromModel == "", "Epochs1+Epochs2", "--epochs1 and --epochs2", fmt.Sprint(c.Epochs1 + c.Epochs2), "at least 1 epoch in all (an untrained model is not written)"},
+		{c.Epochs1+c.Epochs2 < 1 && c.FromModel == "" && !c.Imprint, "Epochs1+Epochs2", "--epochs1 and --epochs2", fmt.Sprint(c.Epochs1 + c.Epochs2), "at least 1 epoch in all (an untrained model is not written)"},
 		{!finitePos(c.LR1), "LR1", "--lr1", fmt.Sprint(c.LR1), "a positive, finite rate"},
 		{!finitePos(c.LR2), "LR2", "--lr2", fmt.Sprint(c.LR2), "a positive, finite rate"},
 		{!(c.Momentum2 >= 0 && c.Momentum2 < 1), "Momentum2", "--momentum", fmt.Sprint(c.Momentum2), "[0, 1)"},

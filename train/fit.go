@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"trashsort/calibrate"
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/models"
@@ -185,6 +186,17 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 		t.res.FeatureSeconds = time.Since(fs).Seconds()
 	}
 	defer t.src.close()
+	var imprinted *calibrate.Calibration
+	if cfg.Imprint && t.st.Epoch == 0 {
+		if imprinted, err = t.imprint(ctx); err != nil {
+			return nil, err
+		}
+		if cfg.Epochs1+cfg.Epochs2 == 0 {
+			if t.st.Best.ValLoss, t.st.Best.ValAcc, _, err = t.validate(ctx, 1); err != nil {
+				return nil, err
+			}
+		}
+	}
 	err = t.run(ctx)
 	t.res.History = t.st.History
 	t.res.Best = t.st.Best
@@ -203,6 +215,10 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 		if err := t.calibrate(ctx); err != nil {
 			return nil, err
 		}
+	case imprinted != nil && cfg.Epochs1+cfg.Epochs2 == 0:
+		// An imprinted head fitted on every photo is calibrated on each
+		// photo's prediction by the means of the others.
+		clf.Meta.Calibration = imprinted
 	case prev != nil:
 		// A final fit has no held-out split to calibrate on; a fine-tuned
 		// model keeps the calibration of the model it started from.

@@ -23,7 +23,7 @@ var trainFlagGroups = []flagGroup{
 	{"General", []string{"recipe", "time-budget", "seed", "members", "folds", "batch", "workers", "help"}},
 	{"Data", []string{"data", "data-weight", "train", "val", "val-split", "images", "train-list", "val-list", "list-labels", "map", "extra", "resize",
 		"cache-features", "cache-at", "feature-cache", "cache-memory", "bf16"}},
-	{"Model", []string{"backbone", "from-model", "weights", "size", "test-sizes", "units", "dropout", "rescale"}},
+	{"Model", []string{"backbone", "from-model", "imprint", "weights", "size", "test-sizes", "units", "dropout", "rescale"}},
 	{"Augmentation", []string{"no-augment", "shear", "zoom", "hflip", "vflip", "rotation", "width-shift", "height-shift",
 		"brightness", "crop-scale", "contrast", "saturation", "erasing", "background", "backgrounds", "hue", "greyscale", "illumination", "blur", "jpeg", "fill-mode", "mixup"}},
 	{"Stage 1", []string{"epochs1", "optimizer1", "lr1"}},

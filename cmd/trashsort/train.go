@@ -133,6 +133,7 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.listLabels, "list-labels", "glass,paper,cardboard,plastic,metal,trash", "class names of list labels 1, 2, ... (TrashNet's by default)")
 	backboneFlag(fs, &c.Backbone)
 	fs.StringVar(&c.FromModel, "from-model", "", "start from this trained model file (its backbone, size and head; the output layer afresh when the classes differ) to fine-tune it on a site's labelled photos")
+	fs.BoolVar(&c.Imprint, "imprint", false, "set the head from the class means of the photos' features before any epoch (nearest class mean: better than a fitted head with a few photos a class); with --epochs1 0 --epochs2 0 the head is the means")
 	fs.StringVar(&f.weightsPath, "weights", "", "backbone weight file or folder (default $"+weights.EnvVar+", the cache, or a download); "+randomWeights+" starts from random weights")
 	fs.IntVar(&c.Size, "size", 224, "input size (flow_from_directory's target_size)")
 	fs.IntSliceVar(&c.TestSizes, "test-sizes", nil, "input sizes whose predictions the saved model averages, e.g. 299,331,363 (multi-scale testing; timm's test_input_size for one size); default --size alone")
