@@ -13,7 +13,7 @@ RACE_PKGS := ./atomicfile ./filelock ./download ./safetensors ./h5 ./weights ./d
 # still busy as the time runs out. Each count is a few seconds' work.
 FUZZ_TARGETS := safetensors:FuzzNewReader:200000 classifier:FuzzLoad:150 h5:FuzzOpen:3000 \
 	models:FuzzKerasWeightFile:1500 data:FuzzDecode:40000 data:FuzzExtractZip:60 \
-	data:FuzzParseSplitFile:15000 serve:FuzzClassify:4000
+	data:FuzzParseSplitFile:15000 serve:FuzzClassify:4000 serve:FuzzFeedback:4000
 FUZZTIME ?= 30s
 # Go minimizes each new interesting input for up to 60 s by default, which
 # leaves the targets whose inputs are slow (model files, zip archives) with

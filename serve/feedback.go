@@ -1,16 +1,19 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"mime"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -22,8 +25,9 @@ import (
 	"trashsort/data"
 )
 
-// initFeedback sets up POST /v1/feedback: the rate limit, a counter and the route.
-func (s *Server) initFeedback() {
+// initFeedback sets up POST /v1/feedback: the corrections folder (checked,
+// swept and counted), the rate limit, the metrics and the route.
+func (s *Server) initFeedback() error {
 	per := s.opts.FeedbackPerMinute
 	if per <= 0 {
 		per = DefaultFeedbackPerMinute
@@ -34,8 +38,16 @@ func (s *Server) initFeedback() {
 		Name: "trashsort_feedback_total", Help: "Corrections stored, by class.",
 	}, []string{"class"})
 	s.metrics.reg.MustRegister(s.feedbackStored)
-	s.correctionsBytes.Store(folderBytes(s.opts.CorrectionsDir))
+	if s.opts.CorrectionsDir != "" {
+		c, err := openCorrections(s.opts.CorrectionsDir, s.clf.Meta.Classes, s.opts.CorrectionsMaxBytes, s.opts.Log)
+		if err != nil {
+			return err
+		}
+		s.corrections = c
+		s.metrics.reg.MustRegister(c.filesGauge, c.bytesGauge)
+	}
 	s.mux.HandleFunc("POST /v1/feedback", s.instrument("feedback", s.feedback))
+	return nil
 }
 
 // DefaultFeedbackPerMinute bounds stored corrections per minute (all
@@ -131,9 +143,10 @@ func clientOf(r *http.Request) string {
 
 // feedback answers POST /v1/feedback: multipart fields "image" (the photo
 // just classified) and "label" (the right class). The photo is checked
-// like a classification (body, pixel and decode limits) and stored
-// atomically as <corrections>/<label>/<sha256 prefix>.<ext>, so a folder
-// that `trashsort train --extra` reads grows with the service's own photos.
+// like a classification (body, pixel and decode limits), encoded afresh
+// (reencode) and stored atomically as <corrections>/<label>/<sha256
+// prefix>.<ext>, so a folder that `trashsort train --extra` reads grows
+// with the service's own photos.
 func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	if s.opts.CorrectionsDir == "" {
 		s.fail(w, &apiErr{http.StatusNotFound, "feedback_off", "this server does not collect corrections (start it with --corrections DIR)"})
@@ -202,61 +215,104 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
 	defer cancel()
-	if _, aerr := s.decode(ctx, img); aerr != nil {
+	stored, format, aerr := s.reencode(ctx, img)
+	if aerr != nil {
 		s.fail(w, aerr)
 		return
 	}
-	h, err := data.Inspect(img, s.opts.MaxPixels)
-	if err != nil {
-		s.fail(w, decodeError(err))
+	// Named for the stored bytes: the same photo sent again (with other
+	// metadata, or other bytes after its end) is the same file.
+	sum := sha256.Sum256(stored)
+	name := hex.EncodeToString(sum[:8]) + "." + extension(format)
+	n := int64(len(stored))
+	answer := map[string]any{"stored": label + "/" + name, "label": label}
+	// Tokens and bytes are taken together under the folder's lock, once
+	// the photo is known to be good: concurrent corrections cannot pass
+	// the limit together, and a failed write gives its bytes back (done).
+	switch s.corrections.reserve(label, name, n, func() bool { return client.allow() && s.feedbackLimit.allow() }) {
+	case overQuota:
+		s.fail(w, &apiErr{http.StatusInsufficientStorage, "corrections_full", fmt.Sprintf("the corrections folder holds its limit of %d bytes: no more are stored until it is emptied and the server restarted", s.opts.CorrectionsMaxBytes)})
 		return
-	}
-	// The bytes are reserved before the write, so concurrent corrections
-	// cannot pass the quota together; a refusal or a failed write gives
-	// them back.
-	n := int64(len(img))
-	if s.correctionsBytes.Add(n) > s.opts.CorrectionsMaxBytes {
-		s.correctionsBytes.Add(-n)
-		s.fail(w, &apiErr{http.StatusInsufficientStorage, "corrections_full", fmt.Sprintf("the corrections folder holds its limit of %d bytes: no more are stored until it is emptied", s.opts.CorrectionsMaxBytes)})
-		return
-	}
-	if !client.allow() || !s.feedbackLimit.allow() {
-		s.correctionsBytes.Add(-n)
+	case outOfTokens:
 		limited()
 		return
-	}
-	sum := sha256.Sum256(img)
-	name := hex.EncodeToString(sum[:8]) + "." + extension(h.Format)
-	dir := filepath.Join(s.opts.CorrectionsDir, label)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		s.correctionsBytes.Add(-n)
-		s.opts.Log.Printf("feedback: %v", err)
-		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
+	case duplicate:
+		answer["duplicate"] = true
+		writeJSON(w, http.StatusCreated, answer)
 		return
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, name), img); err != nil {
-		s.correctionsBytes.Add(-n)
+	err = atomicfile.WriteFileNoScan(filepath.Join(s.opts.CorrectionsDir, label, name), stored)
+	s.corrections.done(label, name, n, err)
+	if err != nil {
 		s.opts.Log.Printf("feedback: %v", err)
 		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
 		return
 	}
 	s.feedbackStored.WithLabelValues(label).Inc()
-	writeJSON(w, http.StatusCreated, map[string]any{"stored": label + "/" + name, "label": label})
+	writeJSON(w, http.StatusCreated, answer)
 }
 
-// folderBytes is the size of the files below dir (0 for a folder that
-// does not exist yet), counted once when the server starts.
-func folderBytes(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
-		if err == nil && e.Type().IsRegular() {
-			if info, err := e.Info(); err == nil {
-				n += info.Size()
-			}
+// reencodeQuality is the JPEG quality corrections are stored at: high,
+// since the stored photo is a second generation of the upload.
+const reencodeQuality = 90
+
+// reencode decodes an uploaded correction under the same limits as a
+// classification (pixels, decode memory, deadline) and encodes its
+// upright pixels afresh, as JPEG for lossy formats (JPEG, WebP) and PNG
+// for the others. What is stored is then pixels only: the upload's
+// metadata (an Exif GPS position, a camera serial) and any bytes after the
+// image's end are left behind.
+func (s *Server) reencode(ctx context.Context, b []byte) ([]byte, string, *apiErr) {
+	h, err := data.Inspect(b, s.opts.MaxPixels)
+	if err != nil {
+		return nil, "", decodeError(err)
+	}
+	// A full decode, its RGB and upright copies (DecodeBytes), and the
+	// RGBA image the encoders read.
+	need := h.DecodeBytes + 4*int64(h.W)*int64(h.H)
+	if need > s.opts.DecodeMemory {
+		return nil, "", &apiErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("storing this %dx%d %s image takes about %d MiB, over the %d MiB decode budget",
+			h.W, h.H, h.Format, need>>20, s.opts.DecodeMemory>>20)}
+	}
+	release, aerr := s.acquireDecode(ctx, need)
+	if aerr != nil {
+		return nil, "", aerr
+	}
+	defer release()
+	if need >= collectAfterDecode {
+		defer runtime.GC() // as in decode: the next large image reuses this memory
+	}
+	img, err := data.DecodeContext(ctx, b, s.opts.MaxPixels)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", &apiErr{http.StatusServiceUnavailable, "timeout", "decoding did not finish in time"}
 		}
-		return nil
-	})
-	return n
+		return nil, "", decodeError(err)
+	}
+	var out bytes.Buffer
+	format := "png"
+	switch h.Format {
+	case "jpeg", "webp":
+		format = "jpeg"
+		err = img.Encode(&out, reencodeQuality)
+	default:
+		err = png.Encode(&out, rgba(img))
+	}
+	if err != nil {
+		s.opts.Log.Printf("feedback: encoding a %dx%d %s image as %s: %v", h.W, h.H, h.Format, format, err)
+		return nil, "", &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"}
+	}
+	return out.Bytes(), format, nil
+}
+
+// rgba is img as an opaque image.RGBA, which the PNG encoder writes as 8-bit RGB.
+func rgba(img *data.RGB) *image.RGBA {
+	m := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
+	for i := range img.W * img.H {
+		copy(m.Pix[4*i:4*i+3], img.Pix[3*i:3*i+3])
+		m.Pix[4*i+3] = 255
+	}
+	return m
 }
 
 func extension(format string) string {

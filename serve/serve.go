@@ -106,8 +106,11 @@ type Options struct {
 	// Log receives internal errors (default: standard error).
 	Log *log.Logger
 	// CorrectionsDir, when set, turns on POST /v1/feedback, which stores
-	// corrected photos there as class folders; FeedbackPerMinute limits
-	// how many (default DefaultFeedbackPerMinute, all clients together).
+	// corrected photos there as class folders, re-encoded (pixels only);
+	// FeedbackPerMinute limits how many (default DefaultFeedbackPerMinute,
+	// all clients together). New creates the folder if needed, refuses one
+	// it cannot write to, and removes the temporary files of writes that
+	// were killed.
 	CorrectionsDir    string
 	FeedbackPerMinute int
 	// CorrectionsMaxBytes bounds the bytes the corrections folder may hold
@@ -231,9 +234,10 @@ type Server struct {
 	// feedbackLimit and feedbackStored serve POST /v1/feedback.
 	feedbackLimit   *limiter
 	feedbackClients *clientLimits
-	// correctionsBytes is what the corrections folder holds.
-	correctionsBytes atomic.Int64
-	feedbackStored   *prometheus.CounterVec
+	// corrections is the corrections folder and what it holds (nil
+	// without Options.CorrectionsDir).
+	corrections    *corrections
+	feedbackStored *prometheus.CounterVec
 	// forward runs one batch: calibrated probabilities from the images at
 	// every input size (tests replace it).
 	forward func(classifier.Views) (*tensor.Tensor, error)
@@ -297,7 +301,9 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/classify", s.instrument("classify", s.classify))
 	s.mux.HandleFunc("POST /v1/classify/batch", s.instrument("classify_batch", s.classifyBatch))
-	s.initFeedback()
+	if err := s.initFeedback(); err != nil {
+		return nil, err
+	}
 	s.mux.HandleFunc("GET /v1/model", s.instrument("model", s.model))
 	s.mux.HandleFunc("GET /healthz", s.instrument("healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model": s.modelID})
@@ -608,17 +614,13 @@ func (s *Server) decode(ctx context.Context, b []byte) ([][]float32, *apiErr) {
 		return nil, &apiErr{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("decoding this %dx%d %s image takes about %d MiB, over the %d MiB decode budget",
 			h.W, h.H, h.Format, h.ResizedBytes>>20, s.opts.DecodeMemory>>20)}
 	}
-	busy := &apiErr{http.StatusServiceUnavailable, "timeout", "the server is busy decoding other images: retry shortly"}
 	s.decoding.Add(1)
 	defer s.decoding.Add(-1)
-	if err := s.decodeSlots.Acquire(ctx, 1); err != nil {
-		return nil, busy
+	release, aerr := s.acquireDecode(ctx, h.ResizedBytes)
+	if aerr != nil {
+		return nil, aerr
 	}
-	defer s.decodeSlots.Release(1)
-	if err := s.decodeMem.Acquire(ctx, h.ResizedBytes); err != nil {
-		return nil, busy
-	}
-	defer s.decodeMem.Release(h.ResizedBytes)
+	defer release()
 	imgs, err := data.DecodeResizedSizes(ctx, b, s.opts.MaxPixels, s.sizes, s.clf.Meta.Resize)
 	if h.ResizedBytes >= collectAfterDecode {
 		// The decoder's buffers are garbage now: collecting at once lets
@@ -637,6 +639,23 @@ func (s *Server) decode(ctx context.Context, b []byte) ([][]float32, *apiErr) {
 		xs[k] = img.AppendFloats(make([]float32, 0, len(img.Pix)))
 	}
 	return xs, nil
+}
+
+// acquireDecode waits (within ctx) for a decode slot and n bytes of the
+// decode memory budget; release gives both back.
+func (s *Server) acquireDecode(ctx context.Context, n int64) (release func(), aerr *apiErr) {
+	busy := &apiErr{http.StatusServiceUnavailable, "timeout", "the server is busy decoding other images: retry shortly"}
+	if err := s.decodeSlots.Acquire(ctx, 1); err != nil {
+		return nil, busy
+	}
+	if err := s.decodeMem.Acquire(ctx, n); err != nil {
+		s.decodeSlots.Release(1)
+		return nil, busy
+	}
+	return func() {
+		s.decodeMem.Release(n)
+		s.decodeSlots.Release(1)
+	}, nil
 }
 
 func decodeError(err error) *apiErr {
