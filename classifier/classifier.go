@@ -82,11 +82,16 @@ type Meta struct {
 	Adapted []Adaptation `json:"adapted,omitempty"`
 	// OpenSet is the "none of my classes" detector (nil: none).
 	OpenSet *OpenSet `json:"open_set,omitempty"`
+	// SourceFeatures describes the stored statistics of the training
+	// images' pooled features (nil: none stored).
+	SourceFeatures *SourceFeatures `json:"source_features,omitempty"`
 }
 
 // Adaptation is one unsupervised adaptation of a model to a site.
 type Adaptation struct {
-	// Method is "adabn": BatchNorm statistics re-estimated on the photos.
+	// Method is "adabn" (BatchNorm statistics re-estimated on the photos),
+	// "tent" (and their shifts learned) or "align" (the head's input
+	// aligned to the training images' feature statistics).
 	Method string `json:"method"`
 	Photos int    `json:"photos"`
 	// Source is the base name of the photos' folder.
@@ -125,6 +130,9 @@ type Classifier struct {
 	scaled scaledModels
 	// gauss is the open-set detector's class Gaussians (see OpenSet).
 	gauss *openset.Gaussian
+	// srcMean and srcStd are the source feature statistics (see
+	// SourceFeatures).
+	srcMean, srcStd []float32
 }
 
 // New builds the model described by meta with freshly initialized head
@@ -245,6 +253,9 @@ func (c *Classifier) Save(path string) error {
 	for name, t := range c.openSetTensors() {
 		ts[name] = t
 	}
+	for name, t := range c.sourceFeatureTensors() {
+		ts[name] = t
+	}
 	return atomicfile.Write(path, func(w io.Writer) error {
 		return safetensors.Write(w, ts, meta)
 	})
@@ -310,10 +321,20 @@ func Load(path string) (*Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := loadWeights(c.Model, f, path, meta.OpenSet != nil); err != nil {
+	var extra []string
+	if meta.OpenSet != nil {
+		extra = append(extra, openSetMeans, openSetPrecision)
+	}
+	if meta.SourceFeatures != nil {
+		extra = append(extra, sourceFeaturesMean, sourceFeaturesStd)
+	}
+	if err := loadWeights(c.Model, f, path, extra); err != nil {
 		return nil, err
 	}
 	if err := c.loadOpenSet(f, path); err != nil {
+		return nil, err
+	}
+	if err := c.loadSourceFeatures(f, path); err != nil {
 		return nil, err
 	}
 	if meta.Int8 != nil {

@@ -73,9 +73,6 @@ func (meta Meta) validate() error {
 	return nil
 }
 
-// loadWeights checks every weight of m against the file's header (names
-// and shapes, nothing missing, nothing extra) and only then reads the data
-// straight into the model's buffers.
 // checkHead compares the head's weights in f with meta before the model is
 // built: a crafted file whose metadata asks for a wide head and many
 // classes is refused without allocating them (the file must hold those
@@ -96,7 +93,10 @@ func checkHead(meta Meta, f *safetensors.File, source string) error {
 	return nil
 }
 
-func loadWeights(m *nn.Model, f *safetensors.File, source string, openSet bool) error {
+// loadWeights checks every weight of m against the file's header (names
+// and shapes, nothing missing, nothing extra) and only then reads the data
+// straight into the model's buffers.
+func loadWeights(m *nn.Model, f *safetensors.File, source string, extra []string) error {
 	type want struct {
 		name string
 		p    *nn.Param
@@ -115,15 +115,16 @@ func loadWeights(m *nn.Model, f *safetensors.File, source string, openSet bool) 
 			ws = append(ws, want{name, p})
 		}
 	}
-	extra := 0
-	if openSet { // the detector's tensors, checked by loadOpenSet
-		for _, name := range []string{openSetMeans, openSetPrecision} {
-			if _, ok := f.Entries[name]; ok {
-				extra++
-			}
+	// The tensors the metadata names beside the weights (the open-set
+	// detector's, the source feature statistics) are checked by their
+	// own loaders.
+	present := 0
+	for _, name := range extra {
+		if _, ok := f.Entries[name]; ok {
+			present++
 		}
 	}
-	if len(ws)+extra != len(f.Entries) {
+	if len(ws)+present != len(f.Entries) {
 		return fmt.Errorf("%s: holds %d weights, the model has %d", source, len(f.Entries), len(ws))
 	}
 	for _, w := range ws {

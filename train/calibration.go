@@ -3,8 +3,10 @@ package train
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"trashsort/calibrate"
+	"trashsort/classifier"
 	"trashsort/tensor"
 )
 
@@ -49,4 +51,56 @@ func (t *trainer) valPredictions(ctx context.Context) ([]float32, []int, error) 
 		return nil
 	})
 	return probs, labels, err
+}
+
+// storeSourceFeatures records the per-channel mean and standard deviation
+// of the validation images' pooled features (the training images' in a
+// final fit, which has no validation split) in the model, for adapt.Align.
+func (t *trainer) storeSourceFeatures(ctx context.Context) error {
+	stage := 1
+	if t.cfg.Epochs2 > 0 {
+		stage = 2
+	}
+	feed := t.src.feed(stage)
+	var sum, sq []float64
+	n := 0
+	err := t.src.val(ctx, stage, func(x *tensor.Tensor, ys []int) error {
+		f := x
+		if feed != t.gapIdx {
+			outs, err := t.m.Run(map[int]*tensor.Tensor{feed: x}, []int{t.gapIdx}, false)
+			if err != nil {
+				return err
+			}
+			f = outs[0]
+		}
+		d := len(f.Data) / max(len(ys), 1)
+		if sum == nil {
+			sum, sq = make([]float64, d), make([]float64, d)
+		}
+		for i := range ys {
+			for j, v := range f.Data[i*d : (i+1)*d] {
+				sum[j] += float64(v)
+				sq[j] += float64(v) * float64(v)
+			}
+		}
+		n += len(ys)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("source feature statistics: %w", err)
+	}
+	if n < 2 {
+		return nil
+	}
+	mean, std := make([]float32, len(sum)), make([]float32, len(sum))
+	for j := range sum {
+		m := sum[j] / float64(n)
+		mean[j] = float32(m)
+		std[j] = float32(math.Sqrt(max(sq[j]/float64(n)-m*m, 0)))
+	}
+	split := "val"
+	if t.cfg.FinalFit {
+		split = "train"
+	}
+	return t.clf.SetSourceFeatures(mean, std, classifier.SourceFeatures{Images: n, Split: split})
 }

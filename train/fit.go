@@ -224,6 +224,9 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 		// model keeps the calibration of the model it started from.
 		clf.Meta.Calibration = prev.Meta.Calibration
 	}
+	if err := t.storeSourceFeatures(ctx); err != nil {
+		return nil, err
+	}
 	t.fillSummary()
 	if cfg.Out != "" {
 		if err := clf.Save(cfg.Out); err != nil {

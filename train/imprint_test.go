@@ -171,6 +171,9 @@ func TestImprintFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, _, ok := clf.SourceFeatureStats(); !ok || clf.Meta.SourceFeatures.Split != "train" || clf.Meta.SourceFeatures.Images != len(tr.Items) {
+		t.Fatalf("source feature statistics %+v, want the %d training photos'", clf.Meta.SourceFeatures, len(tr.Items))
+	}
 	if clf.Meta.Calibration == nil || !(clf.Meta.Calibration.Temperature > 0) {
 		t.Fatalf("calibration %+v, want one fitted on the leave-one-out predictions", clf.Meta.Calibration)
 	}

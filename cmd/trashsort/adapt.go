@@ -14,17 +14,22 @@ import (
 func init() { register(adaptCmd) }
 
 func adaptCmd() *cobra.Command {
-	var modelPath, photos, out, method string
+	var modelPath, photos, out, method, source string
 	var batch, epochs int
 	var lr float64
 	cmd := &cobra.Command{
 		Use:   "adapt",
-		Short: "Adapt a model to a site from unlabelled photos taken there (BatchNorm statistics: AdaBN; or TENT)",
+		Short: "Adapt a model to a site from unlabelled photos taken there (feature alignment, AdaBN or TENT)",
 		Long: `Re-estimates the BatchNormalization statistics of the model on photos from the
 site where it will sort (any folder layout; labels, if any, are not read), so that
 its features are normalized for that site's surfaces and light. No weight is
 learned; the same photos give the same model. The model file records what it was
 adapted on. Use a few hundred photos of the site's usual waste.
+
+--method align instead standardizes each channel of the pooled features to its
+mean and spread on the site's photos and gives it those of the images the model
+was trained for (stored in the model by train, or computed from --source DIR),
+folded into the head's first layer; the backbone is untouched.
 
 --method tent also learns the BatchNorm scales and shifts (and nothing else) by
 making the model's predictions on the photos more confident (entropy
@@ -43,14 +48,27 @@ statistics again.`,
 				return fmt.Errorf("--batch %d, --epochs %d, --lr %g: want positive values", batch, epochs, lr)
 			}
 			o := adapt.Options{Batch: batch, Epochs: epochs, LR: lr}
+			var src *data.Dataset
+			if source != "" {
+				if method != "align" {
+					return fmt.Errorf("--source is for --method align")
+				}
+				if src, err = data.FromPhotos(source); err != nil {
+					return fmt.Errorf("--source: %w", err)
+				}
+			}
 			var res *adapt.Result
+			what := "BatchNorm layers"
 			switch method {
+			case "align":
+				res, err = adapt.Align(cmd.Context(), clf, ds, src, o)
+				what = "dense layer"
 			case "adabn":
 				res, err = adapt.BatchNorm(cmd.Context(), clf, ds, o)
 			case "tent":
 				res, err = adapt.Entropy(cmd.Context(), clf, ds, o)
 			default:
-				return fmt.Errorf("--method %q: want adabn or tent", method)
+				return fmt.Errorf("--method %q: want align, adabn or tent", method)
 			}
 			if err != nil {
 				return err
@@ -58,7 +76,7 @@ statistics again.`,
 			if err := clf.Save(out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "adapted %d BatchNorm layers (%s) on %d photos (%d unreadable)\nmodel: %s\n", res.Layers, method, res.Photos, res.Skipped, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "adapted %d %s (%s) on %d photos (%d unreadable)\nmodel: %s\n", res.Layers, what, method, res.Photos, res.Skipped, out)
 			return nil
 		},
 	}
@@ -67,7 +85,8 @@ statistics again.`,
 	f.StringVar(&photos, "photos", "", "folder of the site's photos (unlabelled; any layout)")
 	f.StringVarP(&out, "output", "o", "", "model file to write (may be --model itself)")
 	f.IntVar(&batch, "batch", 16, "photos per pass")
-	f.StringVar(&method, "method", "adabn", "adabn: BatchNorm statistics only; tent: also the BatchNorm scales and shifts, by entropy minimization")
+	f.StringVar(&method, "method", "adabn", "align: the pooled features' per-channel statistics to the training images' (the head's first layer); adabn: BatchNorm statistics only; tent: also the BatchNorm scales and shifts, by entropy minimization")
+	f.StringVar(&source, "source", "", "for --method align with a model that stores no feature statistics: a folder of the images it was trained on (any layout)")
 	f.IntVar(&epochs, "epochs", 1, "passes over the photos for --method tent")
 	f.Float64Var(&lr, "lr", adapt.DefaultEntropyLR, "SGD learning rate (momentum 0.9) for --method tent")
 	cmd.MarkFlagRequired("photos")
