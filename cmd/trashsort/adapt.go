@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -20,16 +21,20 @@ func adaptCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "adapt",
 		Short: "Adapt a model to a site from unlabelled photos taken there (feature alignment, AdaBN or TENT)",
-		Long: `Re-estimates the BatchNormalization statistics of the model on photos from the
-site where it will sort (any folder layout; labels, if any, are not read), so that
-its features are normalized for that site's surfaces and light. No weight is
-learned; the same photos give the same model. The model file records what it was
-adapted on. Use a few hundred photos of the site's usual waste.
+		Long: `Adapts the model to the site where it will sort from photos taken there (any
+folder layout; labels, if any, are not read). The same photos give the same
+model, and the model file records what it was adapted on. Use a few hundred
+photos of the site's usual waste.
 
---method align instead standardizes each channel of the pooled features to its
-mean and spread on the site's photos and gives it those of the images the model
-was trained for (stored in the model by train, or computed from --source DIR),
-folded into the head's first layer; the backbone is untouched.
+--method align (the default) standardizes each channel of the pooled features
+to its mean and spread on the site's photos and gives it those of the images the
+model was trained for (stored in the model by train, or computed from --source
+DIR for a model that lacks them), folded into the head's first layer; the
+backbone is untouched.
+
+--method adabn re-estimates the BatchNormalization statistics on the photos
+instead, so that the backbone's features are normalized for that site's
+surfaces and light; no weight is learned.
 
 --method tent also learns the BatchNorm scales and shifts (and nothing else) by
 making the model's predictions on the photos more confident (entropy
@@ -62,6 +67,9 @@ statistics again.`,
 			switch method {
 			case "align":
 				res, err = adapt.Align(cmd.Context(), clf, ds, src, o)
+				if errors.Is(err, adapt.ErrNoSourceFeatures) {
+					return fmt.Errorf("%s stores no statistics of its training images' features (trained by an earlier version): add --source with images it was trained on (e.g. datasets/trashnet/val), or use --method adabn", modelPath)
+				}
 				what = "dense layer"
 			case "adabn":
 				res, err = adapt.BatchNorm(cmd.Context(), clf, ds, o)
@@ -85,7 +93,7 @@ statistics again.`,
 	f.StringVar(&photos, "photos", "", "folder of the site's photos (unlabelled; any layout)")
 	f.StringVarP(&out, "output", "o", "", "model file to write (may be --model itself)")
 	f.IntVar(&batch, "batch", 16, "photos per pass")
-	f.StringVar(&method, "method", "adabn", "align: the pooled features' per-channel statistics to the training images' (the head's first layer); adabn: BatchNorm statistics only; tent: also the BatchNorm scales and shifts, by entropy minimization")
+	f.StringVar(&method, "method", "align", "align: the pooled features' per-channel statistics to the training images' (the head's first layer); adabn: BatchNorm statistics only; tent: also the BatchNorm scales and shifts, by entropy minimization")
 	f.StringVar(&source, "source", "", "for --method align with a model that stores no feature statistics: a folder of the images it was trained on (any layout)")
 	f.IntVar(&epochs, "epochs", 1, "passes over the photos for --method tent")
 	f.Float64Var(&lr, "lr", adapt.DefaultEntropyLR, "SGD learning rate (momentum 0.9) for --method tent")
