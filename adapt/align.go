@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
 
 	"trashsort/classifier"
@@ -105,7 +104,7 @@ func pooledStats(ctx context.Context, clf *classifier.Classifier, photos *data.D
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}
-	var sum, sq []float64
+	var fm classifier.FeatureMoments
 	ch, errf := l.Epoch(ctx, 0)
 	for b := range ch {
 		skipped += len(b.Skipped)
@@ -120,30 +119,15 @@ func pooledStats(ctx context.Context, clf *classifier.Classifier, photos *data.D
 			}
 			return nil, nil, 0, 0, fmt.Errorf("adapt: %w", err)
 		}
-		f := outs[0]
-		d := len(f.Data) / len(b.Labels)
-		if sum == nil {
-			sum, sq = make([]float64, d), make([]float64, d)
-		}
-		for i := range b.Labels {
-			for j, v := range f.Data[i*d : (i+1)*d] {
-				sum[j] += float64(v)
-				sq[j] += float64(v) * float64(v)
-			}
-		}
-		n += len(b.Labels)
+		fm.Add(outs[0].Data, len(b.Labels))
 	}
 	if err := errf(); err != nil {
 		return nil, nil, 0, 0, err
 	}
-	if n < 2 {
-		return nil, nil, 0, 0, fmt.Errorf("adapt: %d readable photos in %s, need at least 2", n, photos.Root)
+	if fm.N < 2 {
+		return nil, nil, 0, 0, fmt.Errorf("adapt: %d readable photos in %s, need at least 2", fm.N, photos.Root)
 	}
-	mean, std = make([]float32, len(sum)), make([]float32, len(sum))
-	for j := range sum {
-		m := sum[j] / float64(n)
-		mean[j] = float32(m)
-		std[j] = float32(math.Sqrt(max(sq[j]/float64(n)-m*m, 0)))
-	}
+	mean, std = fm.MeanStd()
+	n = fm.N
 	return mean, std, n, skipped, nil
 }

@@ -104,3 +104,40 @@ func (c *Classifier) loadSourceFeatures(f *safetensors.File, source string) erro
 	c.srcMean, c.srcStd = mean, std
 	return nil
 }
+
+// FeatureMoments accumulates the per-channel mean and standard deviation
+// of pooled features, batch by batch, for SetSourceFeatures.
+type FeatureMoments struct {
+	sum, sq []float64
+	// N is the number of feature vectors added.
+	N int
+}
+
+// Add adds rows feature vectors laid out one after another in x.
+func (m *FeatureMoments) Add(x []float32, rows int) {
+	if rows == 0 {
+		return
+	}
+	d := len(x) / rows
+	if m.sum == nil {
+		m.sum, m.sq = make([]float64, d), make([]float64, d)
+	}
+	for i := 0; i < rows; i++ {
+		for j, v := range x[i*d : (i+1)*d] {
+			m.sum[j] += float64(v)
+			m.sq[j] += float64(v) * float64(v)
+		}
+	}
+	m.N += rows
+}
+
+// MeanStd returns the per-channel mean and (population) standard deviation.
+func (m *FeatureMoments) MeanStd() (mean, std []float32) {
+	mean, std = make([]float32, len(m.sum)), make([]float32, len(m.sum))
+	for j := range m.sum {
+		mu := m.sum[j] / float64(max(m.N, 1))
+		mean[j] = float32(mu)
+		std[j] = float32(math.Sqrt(max(m.sq[j]/float64(max(m.N, 1))-mu*mu, 0)))
+	}
+	return mean, std
+}

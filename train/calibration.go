@@ -3,7 +3,6 @@ package train
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"trashsort/calibrate"
 	"trashsort/classifier"
@@ -62,8 +61,7 @@ func (t *trainer) storeSourceFeatures(ctx context.Context) error {
 		stage = 2
 	}
 	feed := t.src.feed(stage)
-	var sum, sq []float64
-	n := 0
+	var fm classifier.FeatureMoments
 	err := t.src.val(ctx, stage, func(x *tensor.Tensor, ys []int) error {
 		f := x
 		if feed != t.gapIdx {
@@ -73,34 +71,19 @@ func (t *trainer) storeSourceFeatures(ctx context.Context) error {
 			}
 			f = outs[0]
 		}
-		d := len(f.Data) / max(len(ys), 1)
-		if sum == nil {
-			sum, sq = make([]float64, d), make([]float64, d)
-		}
-		for i := range ys {
-			for j, v := range f.Data[i*d : (i+1)*d] {
-				sum[j] += float64(v)
-				sq[j] += float64(v) * float64(v)
-			}
-		}
-		n += len(ys)
+		fm.Add(f.Data, len(ys))
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("source feature statistics: %w", err)
 	}
-	if n < 2 {
+	if fm.N < 2 {
 		return nil
 	}
-	mean, std := make([]float32, len(sum)), make([]float32, len(sum))
-	for j := range sum {
-		m := sum[j] / float64(n)
-		mean[j] = float32(m)
-		std[j] = float32(math.Sqrt(max(sq[j]/float64(n)-m*m, 0)))
-	}
+	mean, std := fm.MeanStd()
 	split := "val"
 	if t.cfg.FinalFit {
 		split = "train"
 	}
-	return t.clf.SetSourceFeatures(mean, std, classifier.SourceFeatures{Images: n, Split: split})
+	return t.clf.SetSourceFeatures(mean, std, classifier.SourceFeatures{Images: fm.N, Split: split})
 }
