@@ -125,11 +125,17 @@ func FitTemperature(probs []float32, labels []int, k int) (float64, error) {
 		return 0, err
 	}
 	f := func(lt float64) float64 { return NLL(probs, labels, k, math.Exp(lt)) }
-	lo, hi := math.Log(0.05), math.Log(20)
+	return math.Exp(GoldenSection(f, math.Log(0.05), math.Log(20), 1e-5)), nil
+}
+
+// GoldenSection returns the middle of the interval, narrowed to tol, in
+// which the golden-section search places the minimum of f over [lo, hi]
+// (f unimodal there, as the NLL of a temperature is on its logarithm).
+func GoldenSection(f func(float64) float64, lo, hi, tol float64) float64 {
 	g := (math.Sqrt(5) - 1) / 2
 	a, b := hi-g*(hi-lo), lo+g*(hi-lo)
 	fa, fb := f(a), f(b)
-	for hi-lo > 1e-5 {
+	for hi-lo > tol {
 		if fa < fb {
 			hi, b, fb = b, a, fa
 			a = hi - g*(hi-lo)
@@ -140,7 +146,7 @@ func FitTemperature(probs []float32, labels []int, k int) (float64, error) {
 			fb = f(b)
 		}
 	}
-	return math.Exp((lo + hi) / 2), nil
+	return (lo + hi) / 2
 }
 
 // Bin is one confidence bin of a reliability diagram.

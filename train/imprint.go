@@ -237,8 +237,8 @@ func distanceProbs(d []float64, k int, scale float64) []float32 {
 }
 
 // fitScale chooses the scale of the distances that minimises the
-// leave-one-out negative log-likelihood, by golden-section search on its
-// logarithm around the inverse of the median own-class distance.
+// leave-one-out negative log-likelihood, searched on its logarithm around
+// the inverse of the median own-class distance.
 func fitScale(d []float64, labels []int, k int) float64 {
 	var own []float64
 	for i, y := range labels {
@@ -260,22 +260,7 @@ func fitScale(d []float64, labels []int, k int) float64 {
 		}
 		return s
 	}
-	lo, hi := math.Log(0.01), math.Log(1000)
-	g := (math.Sqrt(5) - 1) / 2
-	a, b := hi-g*(hi-lo), lo+g*(hi-lo)
-	fa, fb := nll(a), nll(b)
-	for hi-lo > 1e-3 {
-		if fa < fb {
-			hi, b, fb = b, a, fa
-			a = hi - g*(hi-lo)
-			fa = nll(a)
-		} else {
-			lo, a, fa = a, b, fb
-			b = lo + g*(hi-lo)
-			fb = nll(b)
-		}
-	}
-	return ref * math.Exp((lo+hi)/2)
+	return ref * math.Exp(calibrate.GoldenSection(nll, math.Log(0.01), math.Log(1000), 1e-3))
 }
 
 func median(v []float64) float64 {
