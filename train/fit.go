@@ -224,8 +224,15 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 		// model keeps the calibration of the model it started from.
 		clf.Meta.Calibration = prev.Meta.Calibration
 	}
-	if err := t.storeSourceFeatures(ctx); err != nil {
-		return nil, err
+	if cfg.FinalFit {
+		// No calibration pass: one pass for the feature statistics.
+		_, _, fm, err := t.valPredictions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("source feature statistics: %w", err)
+		}
+		if err := t.storeSourceFeatures(fm); err != nil {
+			return nil, err
+		}
 	}
 	t.fillSummary()
 	if cfg.Out != "" {
