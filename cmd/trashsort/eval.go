@@ -146,6 +146,7 @@ func predictCmd() *cobra.Command {
 	var tta bool
 	var inf inferFlags
 	var minConf float64
+	var shard string
 	cmd := &cobra.Command{
 		Use:   "predict [FILE|DIR|-]...",
 		Short: "Classify images: top-k classes with probabilities",
@@ -158,6 +159,11 @@ func predictCmd() *cobra.Command {
 			inputs, err := expandInputs(args)
 			if err != nil {
 				return err
+			}
+			if shard != "" {
+				if inputs, err = shardInputs(inputs, shard); err != nil {
+					return fmt.Errorf("--shard: %w", err)
+				}
 			}
 			w := newPredictionWriter(cmd.OutOrStdout(), format, clf, clf.Threshold(minConf), topK)
 			failed := 0
@@ -221,6 +227,7 @@ func predictCmd() *cobra.Command {
 	f.IntVar(&topK, "top", 3, "how many classes to show")
 	f.IntVar(&batch, "batch", 16, "images per forward pass")
 	minConfidenceFlag(f, &minConf)
+	f.StringVar(&shard, "shard", "", "i/N: classify only the files of shard i of N (by a hash of each file's name as printed, the rule of trashsort-beam predict's output shards), for N workers such as an Indexed Job")
 	return cmd
 }
 
