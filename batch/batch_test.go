@@ -13,16 +13,24 @@ import (
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/evaluate"
+	"trashsort/internal/shared"
 	"trashsort/internal/testimages"
+	"trashsort/models"
 	"trashsort/tensor"
 )
 
-// tinyClassifier is an untrained three-class MobileNetV2 0.35 at 64 px:
-// its answers are arbitrary but fixed, which is all agreement needs.
+// tinyClassifier is a three-class MobileNetV2 0.35 at 64 px with ImageNet
+// weights and a random head: its answers differ from image to image (an
+// all-random network answers every image the same), which is all
+// agreement needs.
 func tinyClassifier(t *testing.T) *classifier.Classifier {
 	t.Helper()
+	w := shared.Path(t, "weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
 	clf, err := classifier.New(classifier.Meta{Backbone: "mobilenet_v2_035", Size: 64, Classes: []string{"glass", "metal", "paper"}, Head: classifier.Head{Units: 8}}, 1)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.LoadKerasBase(clf.Model, w, clf.BaseEnd); err != nil {
 		t.Fatal(err)
 	}
 	return clf
@@ -119,6 +127,9 @@ func TestPredictMatchesPredictPath(t *testing.T) {
 					if got, w := r.Probabilities[name], float64(want.Data[j*k+c]); got != w {
 						t.Errorf("%s: p(%s) = %v, predict's path gives %v", r.File, name, got, w)
 					}
+				}
+				if j > 0 && r.Probabilities[clf.Meta.Classes[0]] == float64(want.Data[0]) {
+					t.Errorf("%s has the first image's probabilities: the model does not look at its input", r.File)
 				}
 				if r.Confidence != r.Top[0].Probability || r.Guess != r.Top[0].Label || len(r.Top) != 3 {
 					t.Errorf("%s: guess %s %v, top %v", r.File, r.Guess, r.Confidence, r.Top)

@@ -12,7 +12,9 @@ import (
 
 	"trashsort/batch"
 	"trashsort/classifier"
+	"trashsort/internal/shared"
 	"trashsort/internal/testimages"
+	"trashsort/models"
 )
 
 // TestPredictShards: the shards of predict --shard i/N are disjoint, cover
@@ -21,6 +23,17 @@ import (
 func TestPredictShards(t *testing.T) {
 	dir := t.TempDir()
 	model := tinyModel(t, dir)
+	// ImageNet weights, so that the answers differ from image to image.
+	clf, err := classifier.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.LoadKerasBase(clf.Model, shared.Path(t, "weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"), clf.BaseEnd); err != nil {
+		t.Fatal(err)
+	}
+	if err := clf.Save(model); err != nil {
+		t.Fatal(err)
+	}
 	imgs := filepath.Join(dir, "imgs")
 	for i := 0; i < 9; i++ {
 		ext := ".jpg"
@@ -36,6 +49,9 @@ func TestPredictShards(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(all), "\n")
 	if len(lines) != 9 {
 		t.Fatalf("predict printed %d lines for 9 images:\n%s", len(lines), all)
+	}
+	if strings.Contains(lines[0], `"probabilities":{"a":0.5,"b":0.5}`) {
+		t.Fatalf("the model answers evenly: %s", lines[0])
 	}
 	const n = 3
 	var union []string
@@ -65,10 +81,6 @@ func TestPredictShards(t *testing.T) {
 		t.Errorf("the shards' lines are not predict's:\n%s\nwant\n%s", strings.Join(union, "\n"), strings.Join(want, "\n"))
 	}
 
-	clf, err := classifier.Load(model)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p, err := batch.NewPredictor(clf, batch.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func Root() string {
 			if st, err := os.Stat(cand); err == nil && st.IsDir() {
 				return filepath.Clean(cand)
 			}
-			return ""
+			// A nested module (beam/) looks on from the main one.
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
