@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"iter"
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
@@ -367,6 +368,29 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) (<-chan Batch, func() err
 		errMu.Lock()
 		defer errMu.Unlock()
 		return runErr
+	}
+}
+
+// All is Epoch as a range-over-func sequence: each batch with a nil error,
+// in order, then, when the epoch stopped early (a bad file with Strict, a
+// cancelled ctx), one pair with the reason. Leaving the loop early stops
+// the workers and waits for them, so no caller drains a channel by hand.
+func (l *Loader) All(ctx context.Context, epoch int) iter.Seq2[Batch, error] {
+	return func(yield func(Batch, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ch, errf := l.Epoch(ctx, epoch)
+		for b := range ch {
+			if !yield(b, nil) {
+				cancel()
+				for range ch {
+				}
+				return
+			}
+		}
+		if err := errf(); err != nil {
+			yield(Batch{}, err)
+		}
 	}
 }
 
