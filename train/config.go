@@ -81,6 +81,12 @@ type Config struct {
 	// augmentation, seed, view, images), so a later run with the same
 	// inputs reads it instead of recomputing it (fastai's precompute).
 	FeatureDir string
+	// Features, when set, is a folder of precomputed feature views, whole
+	// (a FeatureDir's files) or in row shards (FeaturePlan.Extract's, which
+	// trashsort-beam features writes): every view the cache needs is read
+	// from it, none computed, and a missing one is an error. It needs
+	// CacheFeatures 0 or more and no FeatureDir.
+	Features string
 	// BF16 computes the cached training views' frozen layers in bfloat16
 	// where the CPU supports it (validation stays float32, so the recorded
 	// accuracy is what float32 inference reproduces).
@@ -225,6 +231,8 @@ func (c *Config) Validate() error {
 		{!(c.ReduceFactor > 0 && c.ReduceFactor < 1), "ReduceFactor", "--reduce-factor", fmt.Sprint(c.ReduceFactor), "(0, 1)"},
 		{c.Workers < 0, "Workers", "--workers", fmt.Sprint(c.Workers), "0 (one per CPU) or more"},
 		{c.CacheBudget < 0, "CacheBudget", "--cache-memory", fmt.Sprint(c.CacheBudget), "0 or more bytes"},
+		{c.Features != "" && c.CacheFeatures < 0, "Features", "--features", c.Features, "cached features (--cache-features 0 or more)"},
+		{c.Features != "" && c.FeatureDir != "", "Features", "--features", c.Features, "no --feature-cache beside it"},
 	}
 	for _, k := range checks {
 		if k.bad {

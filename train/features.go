@@ -35,6 +35,9 @@ type featureStore struct {
 
 	persist string // folder of persistent views ("" for none)
 	key     string // names this store's views in persist
+	// shards: persist is Config.Features, whose views are read, whole or
+	// from row shards, never written, and must be there.
+	shards bool
 }
 
 func newFeatureStore(shape []int, n, views int, bf16 bool, budget int64, dir string) (*featureStore, error) {
@@ -171,6 +174,9 @@ func (s *featureStore) persistPath(view int) string {
 // load fills a view from its persistent file; false when there is none
 // (or it has the wrong size, as a truncated write would leave).
 func (s *featureStore) load(view int) (bool, error) {
+	if s.shards {
+		return s.loadShards(view)
+	}
 	p := s.persistPath(view)
 	if p == "" {
 		return false, nil
@@ -201,7 +207,7 @@ func (s *featureStore) load(view int) (bool, error) {
 // save writes a finished view to its persistent file, atomically.
 func (s *featureStore) save(view int) error {
 	p := s.persistPath(view)
-	if p == "" {
+	if p == "" || s.shards {
 		return nil
 	}
 	if err := os.MkdirAll(s.persist, 0o755); err != nil {
@@ -251,7 +257,7 @@ func (s *featureStore) bytes() (mem, disk int64) {
 // featureKeys names the training and validation feature views by a hash of
 // everything that determines them, for FeatureDir.
 func (t *trainer) featureKeys() (map[string]string, error) {
-	if t.cfg.FeatureDir == "" {
+	if t.cfg.FeatureDir == "" && t.cfg.Features == "" {
 		return map[string]string{"train": "", "val": ""}, nil
 	}
 	wid := ""
@@ -316,9 +322,10 @@ func (t *trainer) buildFeatureCache(ctx context.Context) (src *cachedSource, err
 		return nil, err
 	}
 	src = &cachedSource{t: t, boundary: boundary, views: max(t.cfg.CacheFeatures, 1)}
+	built := src // the error returns set src to nil
 	defer func() {
 		if err != nil {
-			src.close()
+			built.close()
 		}
 	}()
 	gap, cached := t.m.Layers[t.gapIdx].Base(), t.m.Layers[boundary].Base()
@@ -337,6 +344,9 @@ func (t *trainer) buildFeatureCache(ctx context.Context) (src *cachedSource, err
 			return nil, err
 		}
 		s.persist, s.key = t.cfg.FeatureDir, key+"-"+l.Name()
+		if t.cfg.Features != "" {
+			s.persist, s.shards = t.cfg.Features, true
+		}
 		return s, nil
 	}
 	if src.s1, err = store(gap, ntr, src.views, t.cfg.BF16, budget, keys["train"]); err != nil {

@@ -78,6 +78,96 @@ type trainer struct {
 	weightsPath string
 }
 
+// prepare builds the trainer: the datasets (a final fit's merged), the
+// classifier with its starting weights, the stage-two boundary, the loss and
+// the loaders. With decode it decodes every image once and drops the bad
+// ones (Loader.Prepare); without, the datasets are taken as already checked
+// (a FeaturePlan's).
+func prepare(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weightsPath string, decode bool) (*trainer, *classifier.Classifier, error) {
+	var err error
+	if cfg.FinalFit {
+		if cfg.EarlyStopping > 0 || cfg.ReducePatience > 0 {
+			return nil, nil, errors.New("a final fit has no validation to watch: early stopping and reduce-on-plateau are off with it")
+		}
+		if valSet != trainSet { // the same set given twice is trained on once
+			all := *trainSet
+			all.Items = append(append([]data.Item(nil), trainSet.Items...), valSet.Items...)
+			trainSet = &all
+		}
+	}
+	if strings.Join(trainSet.Classes, ",") != strings.Join(valSet.Classes, ",") {
+		return nil, nil, fmt.Errorf("train classes %v and validation classes %v differ", trainSet.Classes, valSet.Classes)
+	}
+	meta := classifier.Meta{Backbone: cfg.Backbone, Size: cfg.Size, Classes: trainSet.Classes, Head: cfg.Head, Resize: cfg.Resize, TestSizes: cfg.TestSizes}
+	if cfg.Rescale != 0 {
+		meta.Preprocess, meta.Rescale = "rescale", cfg.Rescale
+	}
+	var prev *classifier.Classifier
+	if cfg.FromModel != "" {
+		if prev, err = classifier.Load(cfg.FromModel); err != nil {
+			return nil, nil, fmt.Errorf("from-model: %w", err)
+		}
+		pm := prev.Meta
+		meta.Backbone, meta.Alpha, meta.Preprocess, meta.Rescale = pm.Backbone, pm.Alpha, pm.Preprocess, pm.Rescale
+		meta.Head.Units, meta.Resize, meta.Adapted = pm.Head.Units, pm.Resize, pm.Adapted
+		meta.Size, meta.TestSizes = pm.Size, pm.TestSizes
+		cfg.Backbone, cfg.Resize, cfg.Size, cfg.TestSizes, weightsPath = pm.Backbone, pm.Resize, pm.Size, pm.TestSizes, cfg.FromModel
+	}
+	clf, err := classifier.New(meta, cfg.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &trainer{cfg: cfg, clf: clf, m: clf.Model, res: &Result{Classifier: clf}, weightsPath: weightsPath}
+	clf.Model.TrainBF16 = cfg.TrainBF16
+	t.gapIdx = clf.BaseEnd + 1
+	switch {
+	case prev != nil:
+		if err := startFrom(t.m, prev, trainSet.Classes); err != nil {
+			return nil, nil, err
+		}
+	case weightsPath != "":
+		if err := models.LoadKerasBase(t.m, weightsPath, clf.BaseEnd); err != nil {
+			return nil, nil, err
+		}
+	}
+	spec, _ := models.Get(cfg.Backbone)
+	if t.from, err = unfreezeIndex(t.m, cfg.UnfreezeFrom, spec.FineTuneFrom); err != nil {
+		return nil, nil, err
+	}
+	if t.from > clf.BaseEnd {
+		return nil, nil, fmt.Errorf("unfreeze-from %d is past the backbone's last layer %d", t.from, clf.BaseEnd)
+	}
+	if cfg.ClassWeight == "balanced" {
+		t.loss.ClassWeights = trainSet.BalancedClassWeights()
+	} else if cfg.ClassWeight != "" {
+		return nil, nil, fmt.Errorf("unknown class weight %q (balanced)", cfg.ClassWeight)
+	}
+	t.loss.LabelSmoothing = float32(cfg.LabelSmoothing)
+	report := func(p string, err error) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "skipping %v\n", err)
+		}
+	}
+	if t.trainL, err = data.NewLoader(trainSet, data.Config{Size: cfg.Size, Resize: cfg.Resize, Augment: cfg.Augment, BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, Cache: true, Report: report}); err != nil {
+		return nil, nil, err
+	}
+	if t.valL, err = data.NewLoader(valSet, data.Config{Size: cfg.Size, Resize: cfg.Resize, BatchSize: cfg.Batch, Workers: cfg.Workers, Cache: true, Report: report}); err != nil {
+		return nil, nil, err
+	}
+	for _, l := range []*data.Loader{t.trainL, t.valL} {
+		if !decode {
+			break
+		}
+		n, err := l.Prepare(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		t.res.Skipped += n
+	}
+	clf.Meta.Summary = classifier.Summary{Seed: cfg.Seed, TrainImages: t.trainL.Len(), ValImages: t.valL.Len(), Recipe: t.recipe()}
+	return t, prev, nil
+}
+
 // Fit trains a classifier on train, validating on val after every epoch,
 // and saves the best epoch's model to cfg.Out. weightsPath is the
 // backbone's ImageNet weight file ("" for random initialization).
@@ -92,83 +182,11 @@ func Fit(ctx context.Context, cfg Config, trainSet, valSet *data.Dataset, weight
 		return nil, err
 	}
 	defer unlock()
-	if cfg.FinalFit {
-		if cfg.EarlyStopping > 0 || cfg.ReducePatience > 0 {
-			return nil, errors.New("a final fit has no validation to watch: early stopping and reduce-on-plateau are off with it")
-		}
-		if valSet != trainSet { // the same set given twice is trained on once
-			all := *trainSet
-			all.Items = append(append([]data.Item(nil), trainSet.Items...), valSet.Items...)
-			trainSet = &all
-		}
-	}
-	if strings.Join(trainSet.Classes, ",") != strings.Join(valSet.Classes, ",") {
-		return nil, fmt.Errorf("train classes %v and validation classes %v differ", trainSet.Classes, valSet.Classes)
-	}
-	meta := classifier.Meta{Backbone: cfg.Backbone, Size: cfg.Size, Classes: trainSet.Classes, Head: cfg.Head, Resize: cfg.Resize, TestSizes: cfg.TestSizes}
-	if cfg.Rescale != 0 {
-		meta.Preprocess, meta.Rescale = "rescale", cfg.Rescale
-	}
-	var prev *classifier.Classifier
-	if cfg.FromModel != "" {
-		if prev, err = classifier.Load(cfg.FromModel); err != nil {
-			return nil, fmt.Errorf("from-model: %w", err)
-		}
-		pm := prev.Meta
-		meta.Backbone, meta.Alpha, meta.Preprocess, meta.Rescale = pm.Backbone, pm.Alpha, pm.Preprocess, pm.Rescale
-		meta.Head.Units, meta.Resize, meta.Adapted = pm.Head.Units, pm.Resize, pm.Adapted
-		meta.Size, meta.TestSizes = pm.Size, pm.TestSizes
-		cfg.Backbone, cfg.Resize, cfg.Size, cfg.TestSizes, weightsPath = pm.Backbone, pm.Resize, pm.Size, pm.TestSizes, cfg.FromModel
-	}
-	clf, err := classifier.New(meta, cfg.Seed)
+	t, prev, err := prepare(ctx, cfg, trainSet, valSet, weightsPath, true)
 	if err != nil {
 		return nil, err
 	}
-	t := &trainer{cfg: cfg, clf: clf, m: clf.Model, res: &Result{Classifier: clf}, weightsPath: weightsPath}
-	clf.Model.TrainBF16 = cfg.TrainBF16
-	t.gapIdx = clf.BaseEnd + 1
-	switch {
-	case prev != nil:
-		if err := startFrom(t.m, prev, trainSet.Classes); err != nil {
-			return nil, err
-		}
-	case weightsPath != "":
-		if err := models.LoadKerasBase(t.m, weightsPath, clf.BaseEnd); err != nil {
-			return nil, err
-		}
-	}
-	spec, _ := models.Get(cfg.Backbone)
-	if t.from, err = unfreezeIndex(t.m, cfg.UnfreezeFrom, spec.FineTuneFrom); err != nil {
-		return nil, err
-	}
-	if t.from > clf.BaseEnd {
-		return nil, fmt.Errorf("unfreeze-from %d is past the backbone's last layer %d", t.from, clf.BaseEnd)
-	}
-	if cfg.ClassWeight == "balanced" {
-		t.loss.ClassWeights = trainSet.BalancedClassWeights()
-	} else if cfg.ClassWeight != "" {
-		return nil, fmt.Errorf("unknown class weight %q (balanced)", cfg.ClassWeight)
-	}
-	t.loss.LabelSmoothing = float32(cfg.LabelSmoothing)
-	report := func(p string, err error) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "skipping %v\n", err)
-		}
-	}
-	if t.trainL, err = data.NewLoader(trainSet, data.Config{Size: cfg.Size, Resize: cfg.Resize, Augment: cfg.Augment, BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, Cache: true, Report: report}); err != nil {
-		return nil, err
-	}
-	if t.valL, err = data.NewLoader(valSet, data.Config{Size: cfg.Size, Resize: cfg.Resize, BatchSize: cfg.Batch, Workers: cfg.Workers, Cache: true, Report: report}); err != nil {
-		return nil, err
-	}
-	for _, l := range []*data.Loader{t.trainL, t.valL} {
-		n, err := l.Prepare(ctx)
-		if err != nil {
-			return nil, err
-		}
-		t.res.Skipped += n
-	}
-	clf.Meta.Summary = classifier.Summary{Seed: cfg.Seed, TrainImages: t.trainL.Len(), ValImages: t.valL.Len(), Recipe: t.recipe()}
+	clf := t.clf
 	t.st = newState()
 	if cfg.Resume {
 		if err := t.loadCheckpoint(); err != nil {

@@ -22,7 +22,7 @@ type flagGroup struct {
 var trainFlagGroups = []flagGroup{
 	{"General", []string{"recipe", "time-budget", "seed", "members", "folds", "batch", "workers", "help"}},
 	{"Data", []string{"data", "data-weight", "train", "val", "val-split", "images", "train-list", "val-list", "list-labels", "map", "extra", "resize",
-		"cache-features", "cache-at", "feature-cache", "cache-memory", "bf16"}},
+		"cache-features", "cache-at", "feature-cache", "features", "features-plan", "cache-memory", "bf16"}},
 	{"Model", []string{"backbone", "from-model", "imprint", "weights", "size", "test-sizes", "units", "dropout", "rescale"}},
 	{"Augmentation", []string{"no-augment", "shear", "zoom", "hflip", "vflip", "rotation", "width-shift", "height-shift",
 		"brightness", "crop-scale", "contrast", "saturation", "erasing", "background", "backgrounds", "hue", "greyscale", "illumination", "blur", "jpeg", "fill-mode", "mixup"}},

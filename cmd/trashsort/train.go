@@ -52,6 +52,7 @@ type trainFlags struct {
 	cacheDefault int
 	recipe       string
 	members      int
+	featuresPlan string
 	tta          bool
 	timeBudget   time.Duration // run only: 0 trains the preset as it is
 }
@@ -179,6 +180,8 @@ func (f *trainFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&c.CacheFeatures, "cache-features", f.cacheDefault, "run frozen layers once per augmented view for K views (0: once, unaugmented; -1: every epoch, on the fly)")
 	fs.StringVar(&c.CacheAt, "cache-at", "", "layer whose output stage two's cache stores (default: just below --unfreeze-from); lower lets one cache serve several unfreeze points")
 	fs.StringVar(&c.FeatureDir, "feature-cache", "", "folder that keeps cached views between runs, keyed by everything that determines them (fastai's precompute)")
+	fs.StringVar(&c.Features, "features", "", "folder of precomputed feature views (trashsort-beam features over this run's --features-plan): read every cached view from it, compute none")
+	fs.StringVar(&f.featuresPlan, "features-plan", "", "write the plan of this run's feature cache to this JSON file for trashsort-beam features, and train nothing")
 	fs.Int64Var(&c.CacheBudget, "cache-memory", 6<<30, "bytes of memory for cached views; the rest spills to temporary files")
 	fs.BoolVar(&c.BF16, "bf16", dnnl.HasBF16(), "compute cached training views in bfloat16 (default on where the CPU has AVX512_BF16)")
 	fs.BoolVar(&c.TrainBF16, "bf16-train", false, "run the convolutions that train in bfloat16, forward and backward, with float32 weights, gradients and optimizer state (torch.autocast(\"cpu\", torch.bfloat16)); where the CPU has AVX512_BF16")
@@ -464,6 +467,9 @@ func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, 
 	}
 	out := cmd.ErrOrStderr()
 	fmt.Fprintf(out, "train: %s\nval:   %s\n", tr.Describe(), va.Describe())
+	if f.featuresPlan != "" {
+		return nil, nil, writeFeaturesPlan(cmd, f.featuresPlan, cfg, tr, va, w)
+	}
 	var results []*train.Result
 	var paths []string
 	for i := 0; i < f.members; i++ {
