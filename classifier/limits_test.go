@@ -129,10 +129,10 @@ func FuzzLoad(f *testing.F) {
 }
 
 // TestLoadRefusesCraftedHeadCheaply: metadata within the bounds but asking
-// for the widest head and the most classes, in a file whose weights are
-// tiny, is refused before the model is built (row 8 of the red-team table:
-// such a 118 KB file once took 0.9 GB and 1.35 s before its weights were
-// checked).
+// for the widest head and the most classes, beside weights that do not
+// match it, in a 1 MB file, is refused before the model is built, allocating
+// under 64 MB in all (row 8 of the red-team table: such a 118 KB file once
+// took 0.9 GB and 1.35 s before its weights were checked).
 func TestLoadRefusesCraftedHeadCheaply(t *testing.T) {
 	m := Meta{Backbone: "mobilenet_v2_035", Alpha: 1.4, Size: 64, Head: Head{Units: MaxHeadUnits}, Preprocess: "tf"}
 	for i := 0; i < MaxClasses; i++ {
@@ -144,7 +144,7 @@ func TestLoadRefusesCraftedHeadCheaply(t *testing.T) {
 	}
 	var b bytes.Buffer
 	tiny := map[string]safetensors.Tensor{
-		"dense/kernel":   {Shape: []int{4, 4}, Data: make([]float32, 16)},
+		"dense/kernel":   {Shape: []int{512, 512}, Data: make([]float32, 512*512)}, // 1 MiB
 		"dense_1/kernel": {Shape: []int{4, 4}, Data: make([]float32, 16)},
 	}
 	if err := safetensors.Write(&b, tiny, meta); err != nil {
@@ -158,6 +158,9 @@ func TestLoadRefusesCraftedHeadCheaply(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if err == nil || !strings.Contains(err.Error(), "does not match the metadata's head") || !strings.Contains(err.Error(), p) {
 		t.Fatalf("got %v", err)
+	}
+	if b.Len() < 1<<20 {
+		t.Fatalf("the crafted file has %d bytes, meant to be 1 MB", b.Len())
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
 		t.Fatalf("refusing a %d-byte file allocated %d MB", b.Len(), alloc>>20)
