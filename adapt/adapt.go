@@ -135,8 +135,10 @@ func (s *session) record(method string, photos int) {
 // batches runs fn on each batch of photos, preprocessed, in order.
 func (s *session) batches(ctx context.Context, fn func(x *tensor.Tensor) error) (*Result, error) {
 	res := &Result{Layers: len(s.bns)}
-	ch, errf := s.loader.Epoch(ctx, 0)
-	for b := range ch {
+	for b, err := range s.loader.All(ctx, 0) {
+		if err != nil {
+			return nil, err
+		}
 		res.Skipped += len(b.Skipped)
 		n := len(b.Labels)
 		if n == 0 {
@@ -145,14 +147,9 @@ func (s *session) batches(ctx context.Context, fn func(x *tensor.Tensor) error) 
 		x := b.X.Clone()
 		s.clf.Preprocess(x.Data)
 		if err := fn(x); err != nil {
-			for range ch {
-			}
 			return nil, fmt.Errorf("adapt: %w", err)
 		}
 		res.Photos += n
-	}
-	if err := errf(); err != nil {
-		return nil, err
 	}
 	if res.Photos == 0 {
 		return nil, fmt.Errorf("adapt: no readable photos in %s", s.photos.Root)

@@ -105,8 +105,10 @@ func pooledStats(ctx context.Context, clf *classifier.Classifier, photos *data.D
 		return nil, nil, 0, 0, err
 	}
 	var fm classifier.FeatureMoments
-	ch, errf := l.Epoch(ctx, 0)
-	for b := range ch {
+	for b, err := range l.All(ctx, 0) {
+		if err != nil {
+			return nil, nil, 0, 0, err
+		}
 		skipped += len(b.Skipped)
 		if len(b.Labels) == 0 {
 			continue
@@ -115,14 +117,9 @@ func pooledStats(ctx context.Context, clf *classifier.Classifier, photos *data.D
 		clf.Preprocess(x.Data)
 		outs, err := clf.Model.Run(map[int]*tensor.Tensor{clf.Model.Inputs[0]: x}, []int{gap}, false)
 		if err != nil {
-			for range ch {
-			}
 			return nil, nil, 0, 0, fmt.Errorf("adapt: %w", err)
 		}
 		fm.Add(outs[0].Data, len(b.Labels))
-	}
-	if err := errf(); err != nil {
-		return nil, nil, 0, 0, err
 	}
 	if fm.N < 2 {
 		return nil, nil, 0, 0, fmt.Errorf("adapt: %d readable photos in %s, need at least 2", fm.N, photos.Root)

@@ -58,6 +58,23 @@ func (c *Classifier) MinConfidence() float64 {
 	return sum / float64(c.Members())
 }
 
+// Recalibrate fits the temperature and the "unsure" threshold (for target
+// accuracy on the answered images; 0: calibrate.DefaultTargetAccuracy) on
+// held-out predictions, the model's raw probabilities (PredictViews) rows
+// with their labels, and stores them in the model's metadata. An
+// ensemble's members are calibrated one by one, so it refuses one.
+func (c *Classifier) Recalibrate(probs []float32, labels []int, target float64) (calibrate.Calibration, error) {
+	if len(c.members) > 0 {
+		return calibrate.Calibration{}, fmt.Errorf("classifier: an ensemble's members are calibrated one by one; refit each model instead")
+	}
+	fit, err := calibrate.Fit(probs, labels, len(c.Meta.Classes), target)
+	if err != nil {
+		return fit, fmt.Errorf("classifier: fitting the calibration on %d images: %w", len(labels), err)
+	}
+	c.Meta.Calibration = &fit
+	return fit, nil
+}
+
 // Calibrate applies the model's temperature to raw probabilities (rows of
 // len(Classes) values), in place.
 func (c *Classifier) Calibrate(probs []float32) {

@@ -14,6 +14,7 @@ import (
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/internal/testimages"
+	"trashsort/predict"
 )
 
 // calibratedUntrained is an untrained model on two small class folders
@@ -116,7 +117,15 @@ func TestRunRefitsCalibration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Run(context.Background(), clf, ds, Options{Batch: 4, Refit: true})
+	// Refit on the evaluation's own predictions, then score them.
+	pr, err := predict.Dataset(context.Background(), clf, ds, predict.Options{Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clf.Recalibrate(pr.Probs, pr.Labels, 0); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Score(context.Background(), clf, ds, pr, Options{Batch: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"trashsort/calibrate"
 	"trashsort/classifier"
 	"trashsort/data"
+	"trashsort/predict"
 	"trashsort/tensor"
 )
 
@@ -30,11 +31,6 @@ type Options struct {
 	Mistakes int
 	// Explain adds Grad-CAM overlays of the predicted class to the mistakes page.
 	Explain bool
-	// Refit fits the model's temperature and "unsure" threshold on these
-	// predictions first and stores them in its metadata, as trashsort
-	// calibrate does (single models only): for a model whose training
-	// calibrated it at another input size than it predicts at.
-	Refit bool
 	// MinConfidence is the "unsure" threshold on calibrated confidence:
 	// 0 is the model's own, a negative value none.
 	MinConfidence float64
@@ -94,50 +90,54 @@ type Report struct {
 }
 
 // Run evaluates clf on ds. ds's classes must be the model's (by name);
-// a class without photos is reported in Report.Absent.
+// a class without photos is reported in Report.Absent. It changes nothing
+// in clf: Score does the same with predictions the caller already has (to
+// refit the calibration on them first, see classifier.Recalibrate).
 func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Options) (*Report, error) {
-	if strings.Join(ds.Classes, ",") != strings.Join(clf.Meta.Classes, ",") {
-		// Re-read with the model's classes so indices agree.
-		d2, err := data.FromFolder(ds.Root, clf.Meta.Classes)
-		if err != nil {
-			return nil, fmt.Errorf("evaluate: data classes %v differ from the model's %v: %w", ds.Classes, clf.Meta.Classes, err)
-		}
-		ds = d2
+	ds, err := withModelClasses(clf, ds)
+	if err != nil {
+		return nil, err
 	}
-	if o.Batch == 0 {
-		o.Batch = 32
+	pr, err := predict.Dataset(ctx, clf, ds, o.predict(o.Unknown != nil && clf.Members() == 1))
+	if err != nil {
+		return nil, err
 	}
+	return Score(ctx, clf, ds, pr, o)
+}
+
+// withModelClasses returns ds read again with the model's classes, in the
+// model's order, when its own differ, so that labels index the model's.
+func withModelClasses(clf *classifier.Classifier, ds *data.Dataset) (*data.Dataset, error) {
+	if strings.Join(ds.Classes, ",") == strings.Join(clf.Meta.Classes, ",") {
+		return ds, nil
+	}
+	d2, err := data.FromFolder(ds.Root, clf.Meta.Classes)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: data classes %v differ from the model's %v: %w", ds.Classes, clf.Meta.Classes, err)
+	}
+	return d2, nil
+}
+
+// predict is the pass over a dataset these options ask for.
+func (o Options) predict(outputs bool) predict.Options {
+	return predict.Options{Batch: o.Batch, Workers: o.Workers, TTA: o.TTA, Outputs: outputs}
+}
+
+// Score is Run on predictions of ds already made (predict.Dataset with
+// o's batch and TTA; with o.Unknown, with Outputs for a single model).
+func Score(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, pr *predict.Result, o Options) (*Report, error) {
 	if o.Mistakes == 0 {
 		o.Mistakes = 24
 	}
-	l, err := loaderFor(clf, ds, o)
-	if err != nil {
-		return nil, err
+	if pr.Images() == 0 {
+		return nil, fmt.Errorf("evaluate: no readable images in %s", ds.Root)
 	}
 	k := len(clf.Meta.Classes)
-	r := &Report{Data: ds.Root, TTA: o.TTA, TestSizes: clf.TestSizes(), Confusion: make([][]int, k)}
+	r := &Report{Data: ds.Root, TTA: o.TTA, TestSizes: clf.TestSizes(), Confusion: make([][]int, k), Skipped: pr.Skipped}
 	for i := range r.Confusion {
 		r.Confusion[i] = make([]int, k)
 	}
-	pr, err := collect(ctx, clf, l, ds, o.TTA, o.Unknown != nil && clf.Members() == 1)
-	if err != nil {
-		return nil, err
-	}
-	raw, labels, paths := pr.raw, pr.labels, pr.paths
-	r.Skipped += pr.skipped
-	if len(labels) == 0 {
-		return nil, fmt.Errorf("evaluate: no readable images in %s", ds.Root)
-	}
-	if o.Refit {
-		if clf.Members() > 1 {
-			return nil, fmt.Errorf("evaluate: an ensemble's members are calibrated one by one; refit each model instead")
-		}
-		c, err := calibrate.Fit(raw, labels, k, 0)
-		if err != nil {
-			return nil, fmt.Errorf("evaluate: refitting the calibration on %s: %w", ds.Root, err)
-		}
-		clf.Meta.Calibration = &c
-	}
+	raw, labels, paths := pr.Probs, pr.Labels, pr.Paths
 	var mistakes []Mistake
 	for i, y := range labels {
 		row := append([]float32(nil), raw[i*k:(i+1)*k]...)
@@ -172,7 +172,7 @@ func Run(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Op
 // at one or more sizes, see classifier.InputSizes), averaging with the
 // horizontal flip when tta is set.
 func Predict(clf *classifier.Classifier, v classifier.Views, tta bool) (*tensor.Tensor, error) {
-	p, err := PredictRaw(clf, v, tta)
+	p, err := predict.Probs(clf, v, tta)
 	if err != nil {
 		return nil, err
 	}
@@ -180,41 +180,9 @@ func Predict(clf *classifier.Classifier, v classifier.Views, tta bool) (*tensor.
 	return p, nil
 }
 
-// PredictRaw is Predict without the temperature.
+// PredictRaw is Predict without the temperature (predict.Probs).
 func PredictRaw(clf *classifier.Classifier, v classifier.Views, tta bool) (*tensor.Tensor, error) {
-	p, err := clf.PredictViews(v)
-	if err != nil || !tta {
-		return p, err
-	}
-	flipped := classifier.Views{}
-	for s, x := range v {
-		flipped[s] = flip(x)
-	}
-	q, err := clf.PredictViews(flipped)
-	if err != nil {
-		return nil, err
-	}
-	for i := range p.Data {
-		p.Data[i] = (p.Data[i] + q.Data[i]) / 2
-	}
-	return p, nil
-}
-
-// flip returns images [N, H, W, 3] mirrored left to right.
-func flip(x *tensor.Tensor) *tensor.Tensor {
-	f := x.Clone()
-	n, h, w := x.Shape[0], x.Shape[1], x.Shape[2]
-	for i := 0; i < n; i++ {
-		for r := 0; r < h; r++ {
-			row := f.Data[((i*h)+r)*w*3 : ((i*h)+r+1)*w*3]
-			for c := 0; c < w/2; c++ {
-				for k := 0; k < 3; k++ {
-					row[3*c+k], row[3*(w-1-c)+k] = row[3*(w-1-c)+k], row[3*c+k]
-				}
-			}
-		}
-	}
-	return f
+	return predict.Probs(clf, v, tta)
 }
 
 func (r *Report) score(classes []string) {

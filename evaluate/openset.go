@@ -8,103 +8,20 @@ import (
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/openset"
-	"trashsort/tensor"
+	"trashsort/predict"
 )
 
-// predictions are a model's outputs over a dataset, in the loader's order.
-type predictions struct {
-	raw      []float32 // uncalibrated probabilities, [images, classes]
-	labels   []int
-	paths    []string
-	skipped  int
-	logits   []float32 // with outputs: [images, classes]
-	features []float32 // with outputs: [images, dim]
-	dim      int
-}
-
-// loaderFor reads ds at the model's input sizes, in order, unaugmented.
-func loaderFor(clf *classifier.Classifier, ds *data.Dataset, o Options) (*data.Loader, error) {
-	sizes := clf.InputSizes()
-	return data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: max(o.Batch, 1), Workers: o.Workers})
-}
-
-// predictAll runs clf over ds with outputs (see collect).
-func predictAll(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Options, tta bool) (*predictions, error) {
-	l, err := loaderFor(clf, ds, o)
+// predictAll runs clf over ds with outputs and needs at least one image.
+func predictAll(ctx context.Context, clf *classifier.Classifier, ds *data.Dataset, o Options, tta bool) (*predict.Result, error) {
+	o.TTA = tta
+	pr, err := predict.Dataset(ctx, clf, ds, o.predict(true))
 	if err != nil {
 		return nil, err
 	}
-	pr, err := collect(ctx, clf, l, ds, tta, true)
-	if err != nil {
-		return nil, err
-	}
-	if len(pr.labels) == 0 {
+	if pr.Images() == 0 {
 		return nil, fmt.Errorf("evaluate: no readable images in %s", ds.Root)
 	}
 	return pr, nil
-}
-
-// collect runs clf over every batch of l. With outputs it also keeps the
-// logits and pooled features (single models only); with tta each output is
-// the mean over the image and its horizontal flip.
-func collect(ctx context.Context, clf *classifier.Classifier, l *data.Loader, ds *data.Dataset, tta, outputs bool) (*predictions, error) {
-	pr := &predictions{}
-	ch, errf := l.Epoch(ctx, 0)
-	for b := range ch {
-		pr.skipped += len(b.Skipped)
-		if len(b.Labels) == 0 {
-			continue
-		}
-		var err error
-		if outputs {
-			err = pr.addOutputs(clf, b.Images(), tta)
-		} else {
-			var p *tensor.Tensor
-			if p, err = PredictRaw(clf, b.Images(), tta); err == nil {
-				pr.raw = append(pr.raw, p.Data...)
-			}
-		}
-		if err != nil {
-			for range ch {
-			}
-			return nil, err
-		}
-		pr.labels = append(pr.labels, b.Labels...)
-		for _, it := range b.Items {
-			pr.paths = append(pr.paths, ds.Items[it].Path)
-		}
-	}
-	if err := errf(); err != nil {
-		return nil, err
-	}
-	return pr, nil
-}
-
-func (pr *predictions) addOutputs(clf *classifier.Classifier, v classifier.Views, tta bool) error {
-	o, err := clf.PredictOutputs(v)
-	if err != nil {
-		return err
-	}
-	if tta {
-		flipped := classifier.Views{}
-		for s, x := range v {
-			flipped[s] = flip(x)
-		}
-		q, err := clf.PredictOutputs(flipped)
-		if err != nil {
-			return err
-		}
-		for _, pair := range [][2]*tensor.Tensor{{o.Probs, q.Probs}, {o.Logits, q.Logits}, {o.Features, q.Features}} {
-			for i := range pair[0].Data {
-				pair[0].Data[i] = (pair[0].Data[i] + pair[1].Data[i]) / 2
-			}
-		}
-	}
-	pr.raw = append(pr.raw, o.Probs.Data...)
-	pr.logits = append(pr.logits, o.Logits.Data...)
-	pr.features = append(pr.features, o.Features.Data...)
-	pr.dim = o.Features.Shape[1]
-	return nil
 }
 
 // UnknownScore is how well one open-set score separates the dataset's
@@ -134,8 +51,8 @@ type UnknownReport struct {
 // dataset has images.
 const gaussianShrink = 0.1
 
-func scoreUnknown(ctx context.Context, clf *classifier.Classifier, known *predictions, o Options) (*UnknownReport, error) {
-	if known.logits == nil {
+func scoreUnknown(ctx context.Context, clf *classifier.Classifier, known *predict.Result, o Options) (*UnknownReport, error) {
+	if known.Logits == nil {
 		return nil, fmt.Errorf("evaluate: open-set scores need a single model's outputs")
 	}
 	unk, err := predictAll(ctx, clf, o.Unknown, o, o.TTA)
@@ -143,23 +60,23 @@ func scoreUnknown(ctx context.Context, clf *classifier.Classifier, known *predic
 		return nil, err
 	}
 	k := len(clf.Meta.Classes)
-	rep := &UnknownReport{Data: o.Unknown.Root, Images: len(unk.labels), Known: len(known.labels)}
-	add := func(name string, score func(p *predictions, i int) float64) {
+	rep := &UnknownReport{Data: o.Unknown.Root, Images: len(unk.Labels), Known: len(known.Labels)}
+	add := func(name string, score func(p *predict.Result, i int) float64) {
 		var in, out []float64
-		for i := range known.labels {
+		for i := range known.Labels {
 			in = append(in, score(known, i))
 		}
-		for i := range unk.labels {
+		for i := range unk.Labels {
 			out = append(out, score(unk, i))
 		}
 		rep.Scores = append(rep.Scores, UnknownScore{Score: name, AUROC: openset.AUROC(in, out), FPR95: openset.FPRAtTPR(in, out, 0.95)})
 	}
 	T := clf.Temperature()
-	add(openset.MaxProb, func(p *predictions, i int) float64 {
-		return openset.MaxProbScore(calibrate.Scale(p.raw[i*k:(i+1)*k], k, T))
+	add(openset.MaxProb, func(p *predict.Result, i int) float64 {
+		return openset.MaxProbScore(calibrate.Scale(p.Probs[i*k:(i+1)*k], k, T))
 	})
-	add(openset.Energy, func(p *predictions, i int) float64 {
-		return openset.EnergyScore(p.logits[i*k:(i+1)*k], 1)
+	add(openset.Energy, func(p *predict.Result, i int) float64 {
+		return openset.EnergyScore(p.Logits[i*k:(i+1)*k], 1)
 	})
 	if o.OpenSetFit != nil {
 		g, _, err := fitGaussian(ctx, clf, o.OpenSetFit, o)
@@ -167,31 +84,31 @@ func scoreUnknown(ctx context.Context, clf *classifier.Classifier, known *predic
 			return nil, err
 		}
 		rep.FitData = o.OpenSetFit.Root
-		add(openset.Mahalanobis, func(p *predictions, i int) float64 {
-			s, _ := g.Score(p.features[i*p.dim : (i+1)*p.dim])
+		add(openset.Mahalanobis, func(p *predict.Result, i int) float64 {
+			s, _ := g.Score(p.Features[i*p.Dim : (i+1)*p.Dim])
 			return s
 		})
 	} else if clf.HasOpenSet() {
 		rep.FitData = "the model's detector"
-		add(openset.Mahalanobis, func(p *predictions, i int) float64 {
-			s, _ := clf.OpenSetScore(p.features[i*p.dim : (i+1)*p.dim])
+		add(openset.Mahalanobis, func(p *predict.Result, i int) float64 {
+			s, _ := clf.OpenSetScore(p.Features[i*p.Dim : (i+1)*p.Dim])
 			return s
 		})
 	}
 	if clf.HasOpenSet() {
 		d := &Detector{Threshold: clf.Meta.OpenSet.Threshold}
-		for i := range known.labels {
-			if _, unknown := clf.OpenSetScore(known.features[i*known.dim : (i+1)*known.dim]); !unknown {
+		for i := range known.Labels {
+			if _, unknown := clf.OpenSetScore(known.Features[i*known.Dim : (i+1)*known.Dim]); !unknown {
 				d.KnownKept++
 			}
 		}
-		for i := range unk.labels {
-			if _, unknown := clf.OpenSetScore(unk.features[i*unk.dim : (i+1)*unk.dim]); unknown {
+		for i := range unk.Labels {
+			if _, unknown := clf.OpenSetScore(unk.Features[i*unk.Dim : (i+1)*unk.Dim]); unknown {
 				d.UnknownRefused++
 			}
 		}
-		d.KnownKeptShare = float64(d.KnownKept) / float64(len(known.labels))
-		d.UnknownRefusedShare = float64(d.UnknownRefused) / float64(len(unk.labels))
+		d.KnownKeptShare = float64(d.KnownKept) / float64(len(known.Labels))
+		d.UnknownRefusedShare = float64(d.UnknownRefused) / float64(len(unk.Labels))
 		rep.Detector = d
 	}
 	return rep, nil
@@ -212,11 +129,11 @@ func fitGaussian(ctx context.Context, clf *classifier.Classifier, ds *data.Datas
 	if err != nil {
 		return nil, 0, err
 	}
-	g, err := openset.FitGaussian(fit.features, fit.labels, len(clf.Meta.Classes), fit.dim, gaussianShrink)
+	g, err := openset.FitGaussian(fit.Features, fit.Labels, len(clf.Meta.Classes), fit.Dim, gaussianShrink)
 	if err != nil {
 		return nil, 0, fmt.Errorf("evaluate: fitting the Mahalanobis score on %s: %w", ds.Root, err)
 	}
-	return g, len(fit.labels), nil
+	return g, len(fit.Labels), nil
 }
 
 // DefaultOpenSetTPR is the share of in-class held-out images the stored
@@ -242,9 +159,9 @@ func FitOpenSet(ctx context.Context, clf *classifier.Classifier, fit, heldOut *d
 	if err != nil {
 		return err
 	}
-	scores := make([]float64, len(ho.labels))
+	scores := make([]float64, len(ho.Labels))
 	for i := range scores {
-		scores[i], _ = g.Score(ho.features[i*ho.dim : (i+1)*ho.dim])
+		scores[i], _ = g.Score(ho.Features[i*ho.Dim : (i+1)*ho.Dim])
 	}
 	return clf.SetOpenSet(g, classifier.OpenSet{
 		Threshold: openset.Threshold(scores, tpr), TPR: tpr, FitImages: n, HeldOutImages: len(scores), Shrink: gaussianShrink,
@@ -255,15 +172,10 @@ func FitOpenSet(ctx context.Context, clf *classifier.Classifier, fit, heldOut *d
 // probabilities calibrated, each output averaged with the horizontal flip's
 // when tta is set. It needs a single model.
 func PredictOutputs(clf *classifier.Classifier, v classifier.Views, tta bool) (*classifier.Outputs, error) {
-	pr := &predictions{}
-	if err := pr.addOutputs(clf, v, tta); err != nil {
+	o, err := predict.Outputs(clf, v, tta)
+	if err != nil {
 		return nil, err
 	}
-	n := len(pr.raw) / len(clf.Meta.Classes)
-	clf.Calibrate(pr.raw)
-	return &classifier.Outputs{
-		Probs:    &tensor.Tensor{Shape: []int{n, len(clf.Meta.Classes)}, Data: pr.raw},
-		Logits:   &tensor.Tensor{Shape: []int{n, len(clf.Meta.Classes)}, Data: pr.logits},
-		Features: &tensor.Tensor{Shape: []int{n, pr.dim}, Data: pr.features},
-	}, nil
+	clf.Calibrate(o.Probs.Data)
+	return o, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"trashsort/calibrate"
 	"trashsort/classifier"
 	"trashsort/tensor"
 )
@@ -18,11 +17,10 @@ func (t *trainer) calibrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("calibration: %w", err)
 	}
-	c, err := calibrate.Fit(probs, labels, len(t.clf.Meta.Classes), 0)
+	c, err := t.clf.Recalibrate(probs, labels, 0)
 	if err != nil {
 		return fmt.Errorf("calibration on the validation split: %w", err)
 	}
-	t.clf.Meta.Calibration = &c
 	if t.cfg.Progress != nil {
 		fmt.Fprintf(t.cfg.Progress, "calibration on val: temperature %.3f, ECE %.4f -> %.4f; unsure below %.3f (answers %.1f%% at %.2f%% accuracy)\n",
 			c.Temperature, c.ECEBefore, c.ECEAfter, c.MinConfidence, 100*c.Coverage, 100*c.AnsweredAccuracy)
@@ -33,7 +31,9 @@ func (t *trainer) calibrate(ctx context.Context) error {
 // valPredictions returns the model's raw probabilities on the validation
 // split and the moments of its pooled features, from the cached
 // activations where there are any (the layers below the cache are never
-// trained, so they are still valid).
+// trained, so they are still valid). It is not predict.Dataset: it feeds
+// the stored activations where training validated on them, and runs at the
+// training size alone, whatever test sizes the model will predict at.
 func (t *trainer) valPredictions(ctx context.Context) ([]float32, []int, *classifier.FeatureMoments, error) {
 	var probs []float32
 	var labels []int

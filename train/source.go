@@ -23,24 +23,19 @@ type batchSource interface {
 	close()
 }
 
-// drain empties a batch channel after an error so its producers can finish.
-func drain(ch <-chan data.Batch) {
-	for range ch {
-	}
-}
-
 // eachBatch calls fn on every batch of a loader's epoch, preprocessed for
 // the backbone, and stops at the first error.
 func eachBatch(ctx context.Context, l *data.Loader, epoch int, prep func([]float32), fn batchFunc) error {
-	ch, errf := l.Epoch(ctx, epoch)
-	for b := range ch {
+	for b, err := range l.All(ctx, epoch) {
+		if err != nil {
+			return err
+		}
 		prep(b.X.Data)
 		if err := fn(b.X, b.Labels); err != nil {
-			drain(ch)
 			return err
 		}
 	}
-	return errf()
+	return nil
 }
 
 // liveSource runs the whole network every epoch (the seed recipe's way).

@@ -9,6 +9,7 @@ import (
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/evaluate"
+	"trashsort/predict"
 )
 
 func init() { register(calibrateCmd) }
@@ -41,32 +42,14 @@ the lowest confidence threshold at which the answered images reach --target accu
 				}
 				ds.Items = append(ds.Items, more.Items...)
 			}
-			sizes := clf.InputSizes()
-			l, err := data.NewLoader(ds, data.Config{Size: sizes[0], Sizes: sizes[1:], Resize: clf.Meta.Resize, BatchSize: batch})
+			pr, err := predict.Dataset(cmd.Context(), clf, ds, predict.Options{Batch: batch})
 			if err != nil {
 				return err
 			}
-			var probs []float32
-			var labels []int
-			ch, errf := l.Epoch(cmd.Context(), 0)
-			for b := range ch {
-				p, err := clf.PredictViews(b.Images())
-				if err != nil {
-					for range ch {
-					}
-					return err
-				}
-				probs = append(probs, p.Data...)
-				labels = append(labels, b.Labels...)
-			}
-			if err := errf(); err != nil {
-				return err
-			}
-			c, err := calibrate.Fit(probs, labels, len(clf.Meta.Classes), target)
+			c, err := clf.Recalibrate(pr.Probs, pr.Labels, target)
 			if err != nil {
 				return err
 			}
-			clf.Meta.Calibration = &c
 			if openSetFit != "" {
 				fit, err := data.FromFolder(openSetFit, clf.Meta.Classes)
 				if err != nil {

@@ -12,6 +12,7 @@ import (
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/evaluate"
+	"trashsort/predict"
 )
 
 func init() { register(runCmd) }
@@ -76,17 +77,25 @@ validation when there is none), and print where the model and report are.`,
 			sizes := clf.TestSizes()
 			otherSizes := len(sizes) > 1 || sizes[0] != clf.Meta.Size
 			refit := len(paths) == 1 && !f.tta && !heldOut && otherSizes
-			r, err := evaluate.Run(cmd.Context(), clf, ds, evaluate.Options{Batch: f.cfg.Batch, TTA: f.tta, Refit: refit})
+			opts := evaluate.Options{Batch: f.cfg.Batch, TTA: f.tta}
+			pr, err := predict.Dataset(cmd.Context(), clf, ds, predict.Options{Batch: opts.Batch, TTA: opts.TTA})
 			if err != nil {
 				return err
 			}
 			if refit {
+				c, err := clf.Recalibrate(pr.Probs, pr.Labels, 0)
+				if err != nil {
+					return fmt.Errorf("refitting the calibration on %s: %w", split, err)
+				}
 				if err := clf.Save(f.cfg.Out); err != nil {
 					return err
 				}
-				c := clf.Meta.Calibration
 				fmt.Fprintf(cmd.ErrOrStderr(), "calibration refit on %s at test sizes %s: temperature %.3f, ECE %.4f -> %.4f; unsure below %.3f\n",
 					filepath.Base(split), joinInts(sizes), c.Temperature, c.ECEBefore, c.ECEAfter, c.MinConfidence)
+			}
+			r, err := evaluate.Score(cmd.Context(), clf, ds, pr, opts)
+			if err != nil {
+				return err
 			}
 			model := strings.Join(paths, ",")
 			r.Model = model
