@@ -23,14 +23,16 @@ type Calibration struct {
 	Temperature float64 `json:"temperature"`
 	// MinConfidence is the calibrated confidence below which the answer is "unsure".
 	MinConfidence float64 `json:"min_confidence"`
-	// TargetAccuracy is the accuracy on the answered part MinConfidence was chosen for.
-	TargetAccuracy float64 `json:"target_accuracy"`
+	// TargetAccuracy is the accuracy on the answered part MinConfidence was
+	// chosen for (by Fit; 0 for a threshold only measured, see Measure).
+	TargetAccuracy float64 `json:"target_accuracy,omitempty"`
 	// ECEBefore and ECEAfter are the expected calibration errors (15 bins)
 	// before and after temperature scaling.
 	ECEBefore float64 `json:"ece_before"`
 	ECEAfter  float64 `json:"ece_after"`
-	// Coverage is the share of validation images answered at MinConfidence,
-	// AnsweredAccuracy the accuracy on them.
+	// Coverage is the share of the Images (the validation split's, for a
+	// fitted calibration) answered at MinConfidence, AnsweredAccuracy the
+	// accuracy on them.
 	Coverage         float64 `json:"coverage"`
 	AnsweredAccuracy float64 `json:"answered_accuracy"`
 	Images           int     `json:"images"`
@@ -293,10 +295,20 @@ func Fit(probs []float32, labels []int, k int, target float64) (Calibration, err
 	if err != nil {
 		return Calibration{}, err
 	}
-	scaled := Scale(probs, k, T)
-	c := Calibration{Temperature: T, TargetAccuracy: target, Images: len(labels),
-		ECEBefore: ECE(probs, labels, k), ECEAfter: ECE(scaled, labels, k)}
-	c.MinConfidence = ChooseThreshold(scaled, labels, k, target)
-	c.Coverage, c.AnsweredAccuracy = At(scaled, labels, k, c.MinConfidence)
+	c := Measure(probs, labels, k, T, ChooseThreshold(Scale(probs, k, T), labels, k, target))
+	c.TargetAccuracy = target
 	return c, nil
+}
+
+// Measure is how well raw model probabilities (rows of k) with their
+// labels are calibrated at temperature T, and what the threshold costs
+// and gains there: the ECE before and after T, the share of the images
+// answered at threshold and the accuracy on them. Fit measures what it
+// fits; evaluation measures a model's stored calibration on other data.
+func Measure(probs []float32, labels []int, k int, T, threshold float64) Calibration {
+	scaled := Scale(probs, k, T)
+	c := Calibration{Temperature: T, MinConfidence: threshold, Images: len(labels),
+		ECEBefore: ECE(probs, labels, k), ECEAfter: ECE(scaled, labels, k)}
+	c.Coverage, c.AnsweredAccuracy = At(scaled, labels, k, threshold)
+	return c
 }

@@ -15,19 +15,13 @@ import (
 )
 
 // Calibration is how well the confidences match the accuracy, and what the
-// "unsure" threshold costs and gains.
+// "unsure" threshold costs and gains: the model's stored temperature and
+// threshold measured on the evaluated images (calibrate.Measure; no
+// TargetAccuracy), with the diagrams.
 type Calibration struct {
-	Temperature float64 `json:"temperature"`
-	// ECEBefore is the expected calibration error of the raw model,
-	// ECEAfter with the temperature applied.
-	ECEBefore float64 `json:"ece_before"`
-	ECEAfter  float64 `json:"ece_after"`
-	// MinConfidence is the threshold; Answered images reach it (Coverage of
-	// all), with AnsweredAccuracy among them.
-	MinConfidence    float64 `json:"min_confidence"`
-	Answered         int     `json:"answered"`
-	Coverage         float64 `json:"coverage"`
-	AnsweredAccuracy float64 `json:"answered_accuracy"`
+	calibrate.Calibration
+	// Answered images reach MinConfidence (Coverage of all).
+	Answered int `json:"answered"`
 	// Before and After are the reliability diagram's bins.
 	Before []calibrate.Bin `json:"reliability_before"`
 	After  []calibrate.Bin `json:"reliability_after"`
@@ -37,11 +31,9 @@ type Calibration struct {
 
 func measureCalibration(raw []float32, labels []int, k int, T, threshold float64) Calibration {
 	scaled := calibrate.Scale(raw, k, T)
-	c := Calibration{Temperature: T, MinConfidence: threshold,
-		ECEBefore: calibrate.ECE(raw, labels, k), ECEAfter: calibrate.ECE(scaled, labels, k),
+	c := Calibration{Calibration: calibrate.Measure(raw, labels, k, T, threshold),
 		Before: calibrate.Reliability(raw, labels, k, calibrate.Bins), After: calibrate.Reliability(scaled, labels, k, calibrate.Bins),
 		RiskCoverage: calibrate.RiskCoverage(scaled, labels, k)}
-	c.Coverage, c.AnsweredAccuracy = calibrate.At(scaled, labels, k, threshold)
 	c.Answered = int(c.Coverage*float64(len(labels)) + 0.5)
 	return c
 }

@@ -3,6 +3,7 @@ package evaluate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image/png"
 	"math"
 	"os"
@@ -135,5 +136,30 @@ func TestRunRefitsCalibration(t *testing.T) {
 	}
 	if r.Calibration.Temperature != want.Temperature || r.Accuracy != plain.Accuracy {
 		t.Errorf("report temperature %v accuracy %v; want %v and the unrefit %v", r.Calibration.Temperature, r.Accuracy, want.Temperature, plain.Accuracy)
+	}
+}
+
+// TestCalibrationJSON holds the report's calibration keys to what they
+// were before it embedded calibrate.Calibration: flat, with no target (a
+// measured threshold was aimed at nothing).
+func TestCalibrationJSON(t *testing.T) {
+	b, err := json.Marshal(measureCalibration([]float32{0.9, 0.1, 0.3, 0.7}, []int{0, 0}, 2, 1.5, 0.75))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"temperature", "ece_before", "ece_after", "min_confidence", "answered", "coverage", "answered_accuracy", "reliability_before", "reliability_after", "risk_coverage"} {
+		if _, ok := m[key]; !ok {
+			t.Errorf("no %q in %s", key, b)
+		}
+	}
+	if _, ok := m["target_accuracy"]; ok {
+		t.Errorf("a measured calibration has a target: %s", b)
+	}
+	if m["temperature"] != 1.5 || m["answered"] != 1.0 || m["coverage"] != 0.5 {
+		t.Errorf("temperature, answered, coverage: %v %v %v; want 1.5, 1 and 0.5", m["temperature"], m["answered"], m["coverage"])
 	}
 }
