@@ -394,6 +394,18 @@ func (l *Loader) All(ctx context.Context, epoch int) iter.Seq2[Batch, error] {
 	}
 }
 
+// Images is All with each batch's images (Batch.X) alone, for callers
+// that need no labels.
+func (l *Loader) Images(ctx context.Context, epoch int) iter.Seq2[*tensor.Tensor, error] {
+	return func(yield func(*tensor.Tensor, error) bool) {
+		for b, err := range l.All(ctx, epoch) {
+			if !yield(b.X, err) {
+				return
+			}
+		}
+	}
+}
+
 func (l *Loader) build(b int, order []int, epoch int) (Batch, error) {
 	if len(l.cfg.Sizes) > 0 {
 		return l.buildSizes(b, order)

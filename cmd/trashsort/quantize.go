@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -9,7 +8,6 @@ import (
 	"trashsort/classifier"
 	"trashsort/data"
 	"trashsort/nn"
-	"trashsort/tensor"
 )
 
 func init() { register(quantizeCmd) }
@@ -51,56 +49,23 @@ float32. The choice is stored in the model; --int8-max-err overrides it.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			batches, wait := l.Epoch(ctx, 0)
-			n := 0
-			var tuneX *tensor.Tensor
-			var held []float32 // raw images held out for the agreement check
-			for b := range batches {
-				switch {
-				case n < images:
-					if tuneX == nil {
-						tuneX = b.X.Clone()
-					}
-					if err := clf.CalibrateInt8(b.X); err != nil {
-						return err
-					}
-					n += len(b.Labels)
-				case len(held) < check*b.X.Len()/len(b.Labels):
-					held = append(held, b.X.Data...)
-				default:
-					cancel() // enough images: stop decoding the rest
-				}
-			}
-			if err := wait(); err != nil && (ctx.Err() == nil || cmd.Context().Err() != nil) {
-				return err
-			}
-			if n == 0 {
-				return fmt.Errorf("quantize: no images in %s", dataDir)
-			}
-			if err := clf.TuneInt8(tuneX); err != nil {
-				return err
+			q, err := clf.Quantize(cmd.Context(), l.Images(cmd.Context(), 0), classifier.QuantizeOptions{Images: images, Check: check, MinAgreement: minAgree, Batch: batch})
+			if err != nil {
+				return fmt.Errorf("quantize: %s: %w", dataDir, err)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "calibrated %d convolutions on %d images\n", len(clf.Meta.Int8), n)
-			if len(held) == 0 {
+			fmt.Fprintf(w, "calibrated %d convolutions on %d images\n", q.Convolutions, q.Images)
+			if q.Held == 0 {
 				fmt.Fprintf(w, "no images left to check int8 against float32: --int8 keeps the default error bound %g\n", nn.DefaultInt8MaxErr)
 			} else {
-				s := clf.Meta.Size
-				x := &tensor.Tensor{Shape: []int{len(held) / (s * s * 3), s, s, 3}, Data: held}
-				chosen, checks, err := clf.ChooseInt8MaxErr(x, classifier.Int8Bounds, minAgree, batch)
-				if err != nil {
-					return err
-				}
-				for _, k := range checks {
+				for _, k := range q.Checks {
 					fmt.Fprintf(w, "error bound %-5g %2d of %d convolutions in int8: top-1 agrees with float32 on %d of %d held-out images (%.1f%%)\n",
 						k.MaxErr, k.Layers, k.Calibrated, k.Agree, k.Images, 100*k.Agreement())
 				}
-				if last := checks[len(checks)-1]; last.Agreement() < minAgree {
-					fmt.Fprintf(w, "no bound reached %.1f%% agreement: --int8 keeps the smallest, %g\n", 100*minAgree, chosen)
+				if !q.Reached {
+					fmt.Fprintf(w, "no bound reached %.1f%% agreement: --int8 keeps the smallest, %g\n", 100*minAgree, q.MaxErr)
 				} else {
-					fmt.Fprintf(w, "--int8 uses error bound %g\n", chosen)
+					fmt.Fprintf(w, "--int8 uses error bound %g\n", q.MaxErr)
 				}
 			}
 			if out == "" {
