@@ -417,16 +417,6 @@ func crossValidate(cmd *cobra.Command, f *trainFlags, k int) error {
 	return nil
 }
 
-// memberPath is the file of ensemble member i (0-based) for out:
-// out itself, then out with -2, -3, ... before the extension.
-func memberPath(out string, i int) string {
-	if i == 0 || out == "" {
-		return out
-	}
-	ext := filepath.Ext(out)
-	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(out, ext), i+1, ext)
-}
-
 // runTraining trains the model, or each member of an ensemble (--members),
 // and returns the results in order with the model files.
 func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, error) {
@@ -470,26 +460,15 @@ func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, 
 	if f.featuresPlan != "" {
 		return nil, nil, writeFeaturesPlan(cmd, f.featuresPlan, cfg, tr, va, w)
 	}
-	var results []*train.Result
+	cfg.Progress = out
 	var paths []string
-	for i := 0; i < f.members; i++ {
-		mc := cfg
-		mc.Seed = cfg.Seed + uint64(i)
-		mc.Out = memberPath(cfg.Out, i)
-		if cfg.LogDir != "" {
-			mc.LogDir = memberPath(cfg.LogDir, i)
-		}
-		if f.members > 1 {
-			fmt.Fprintf(out, "member %d of %d: seed %d, %s\n", i+1, f.members, mc.Seed, mc.Out)
-		}
-		mc.Progress = out
-		res, err := train.Fit(cmd.Context(), mc, tr, va, w)
-		if errors.Is(err, train.ErrStopped) {
-			fmt.Fprintf(out, "stopped; the checkpoint is in %s.ckpt: rerun with --resume\n", mc.Out)
-			return nil, nil, err
-		}
-		if err != nil {
-			return nil, nil, err
+	results, err := train.FitMembers(cmd.Context(), cfg, f.members, tr, va, w, func(i int, mc train.Config, res *train.Result) {
+		if res == nil {
+			if f.members > 1 {
+				fmt.Fprintf(out, "member %d of %d: seed %d, %s\n", i+1, f.members, mc.Seed, mc.Out)
+			}
+			paths = append(paths, mc.Out)
+			return
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "best val accuracy %.4f at epoch %d; %d epochs in %v (features %.0fs)\n",
 			res.Best.ValAcc, res.Best.Epoch, len(res.History), res.Wall.Round(1e9), res.FeatureSeconds)
@@ -497,8 +476,12 @@ func runTraining(cmd *cobra.Command, f *trainFlags) ([]*train.Result, []string, 
 			fmt.Fprintf(cmd.OutOrStdout(), "  val accuracy on %s: %.4f (%d images)\n", va.Origins[o].Name, acc, len(va.FromOrigin(o).Items))
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "model: %s\nlogs:  %s\n", mc.Out, mc.LogDir)
-		results = append(results, res)
-		paths = append(paths, mc.Out)
+	})
+	if errors.Is(err, train.ErrStopped) {
+		fmt.Fprintf(out, "stopped; the checkpoint is in %s.ckpt: rerun with --resume\n", paths[len(paths)-1])
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	return results, paths, nil
 }
