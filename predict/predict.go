@@ -115,33 +115,33 @@ func (r *Result) add(clf *classifier.Classifier, v classifier.Views, o Options) 
 // (classifier.PredictViews) for the images v, averaged with the
 // horizontal flip's when tta is set.
 func Probs(clf *classifier.Classifier, v classifier.Views, tta bool) (*tensor.Tensor, error) {
-	p, err := clf.PredictViews(v)
-	if err != nil || !tta {
-		return p, err
-	}
-	q, err := clf.PredictViews(Flip(v))
-	if err != nil {
-		return nil, err
-	}
-	mean(p, q)
-	return p, nil
+	return withFlip(v, tta, clf.PredictViews, mean)
 }
 
 // Outputs is Probs with the logits and pooled features
 // (classifier.PredictOutputs), each averaged with the flip's when tta is set.
 func Outputs(clf *classifier.Classifier, v classifier.Views, tta bool) (*classifier.Outputs, error) {
-	o, err := clf.PredictOutputs(v)
+	return withFlip(v, tta, clf.PredictOutputs, func(o, q *classifier.Outputs) {
+		mean(o.Probs, q.Probs)
+		mean(o.Logits, q.Logits)
+		mean(o.Features, q.Features)
+	})
+}
+
+// withFlip is run(v), averaged by merge with run on the flipped views
+// when tta is set.
+func withFlip[T any](v classifier.Views, tta bool, run func(classifier.Views) (T, error), merge func(into, other T)) (T, error) {
+	p, err := run(v)
 	if err != nil || !tta {
-		return o, err
+		return p, err
 	}
-	q, err := clf.PredictOutputs(Flip(v))
+	q, err := run(Flip(v))
 	if err != nil {
-		return nil, err
+		var none T
+		return none, err
 	}
-	mean(o.Probs, q.Probs)
-	mean(o.Logits, q.Logits)
-	mean(o.Features, q.Features)
-	return o, nil
+	merge(p, q)
+	return p, nil
 }
 
 // mean sets p to the mean of p and q, element by element.
