@@ -22,7 +22,7 @@ FUZZMINTIME ?= 2s
 
 ORT_NODE := .cache/onnxruntime-node
 
-.PHONY: deps build run test lint race fuzz fuzz-smoke loadtest bench ort
+.PHONY: deps build run test lint race fuzz fuzz-smoke loadtest bench ort beam beam-test
 
 deps:
 	@dpkg -s $(APT_PKGS) >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $(APT_PKGS); }
@@ -81,3 +81,12 @@ bench: build
 ort:
 	@test -f $(ORT_NODE)/node_modules/onnxruntime-node/package.json || \
 		npm install --ignore-scripts --no-audit --no-fund --prefix $(ORT_NODE) onnxruntime-node@1.30.0
+
+# The Apache Beam pipelines (beam/, a module of its own): the command and
+# its Prism tests. Apart from `make test` because compiling Beam's SDK takes
+# longer than the tests (docs/BATCH.md).
+beam: deps
+	cd beam && go build -o ../trashsort-beam ./cmd/trashsort-beam
+
+beam-test: deps
+	cd beam && go vet ./... && go mod tidy -diff && go test -count=1 ./...

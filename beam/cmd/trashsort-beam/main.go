@@ -45,7 +45,8 @@ var (
 func main() {
 	cmd := ""
 	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
-		cmd, os.Args = os.Args[1], append(os.Args[:1], os.Args[2:]...)
+		cmd = os.Args[1]
+		os.Args = append([]string{os.Args[0]}, os.Args[2:]...)
 	}
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: trashsort-beam predict|features [flags] [PATH|GLOB...]\n")
