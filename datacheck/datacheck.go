@@ -81,6 +81,56 @@ type Report struct {
 	NearBits   int                       `json:"near_threshold_bits"`
 	// Leaks counts the images outside train with an exact or near duplicate in train.
 	Leaks map[string]int `json:"leaks"`
+	// Corrections, for a folder the service stored corrections in (one
+	// holding data.CorrectionOriginLog), says where each photo came from.
+	Corrections *Corrections `json:"corrections,omitempty"`
+}
+
+// Corrections lists a corrections folder's photos with their origin.
+type Corrections struct {
+	// Records are the origin log's records of photos the folder holds.
+	Records []data.CorrectionOrigin `json:"records"`
+	// Unrecorded are photos without a record: put there by hand, or
+	// stored while the log could not be written.
+	Unrecorded []string `json:"unrecorded"`
+	// Removed are records whose photo the folder no longer holds.
+	Removed []string `json:"removed"`
+	// BadLines are the log's lines that are not records.
+	BadLines []int `json:"bad_lines"`
+}
+
+// corrections reads dir's origin log against the files found there.
+func corrections(dir string, files []*entry) (*Corrections, error) {
+	if _, err := os.Stat(filepath.Join(dir, data.CorrectionOriginLog)); err != nil {
+		return nil, nil
+	}
+	recs, bad, err := data.ReadCorrectionOrigins(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data check: %w", err)
+	}
+	c := &Corrections{Records: []data.CorrectionOrigin{}, Unrecorded: []string{}, Removed: []string{}, BadLines: bad}
+	held := map[string]bool{}
+	for _, e := range files {
+		held[filepath.ToSlash(e.Path)] = true
+	}
+	recorded := map[string]bool{}
+	for _, r := range recs {
+		if recorded[r.File] {
+			continue
+		}
+		recorded[r.File] = true
+		if held[r.File] {
+			c.Records = append(c.Records, r)
+		} else {
+			c.Removed = append(c.Removed, r.File)
+		}
+	}
+	for _, e := range files {
+		if p := filepath.ToSlash(e.Path); !recorded[p] {
+			c.Unrecorded = append(c.Unrecorded, p)
+		}
+	}
+	return c, nil
 }
 
 type entry struct {
@@ -169,6 +219,13 @@ feed:
 		r.Near = nearGroups(entries, o.Near)
 	}
 	r.Leaks = leaks(r)
+	if r.Splits[0] == "" {
+		c, err := corrections(dir, entries)
+		if err != nil {
+			return nil, err
+		}
+		r.Corrections = c
+	}
 	return r, nil
 }
 
@@ -414,5 +471,35 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "\nleakage: images with an exact or near duplicate in train: %s\n", strings.Join(parts, ", "))
 	}
+	if c := r.Corrections; c != nil {
+		c.writeText(w)
+	}
 	return nil
+}
+
+// writeText lists the corrections with their origin: each photo, its
+// label, the class the service had answered (when its token said), the
+// client's hash, the time and the model.
+func (c *Corrections) writeText(w io.Writer) {
+	fmt.Fprintf(w, "\ncorrections stored by the service: %d with an origin record, %d without, %d records of removed photos, %d unreadable log lines\n",
+		len(c.Records), len(c.Unrecorded), len(c.Removed), len(c.BadLines))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  photo\tlabel\tanswered\tclient\ttime\tmodel")
+	for _, o := range c.Records {
+		answered := o.Answered
+		if answered == "" {
+			answered = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", o.File, o.Label, answered, o.Client, o.Time, o.Model)
+	}
+	tw.Flush()
+	for _, p := range c.Unrecorded {
+		fmt.Fprintf(w, "  no origin record: %s\n", p)
+	}
+	for _, p := range c.Removed {
+		fmt.Fprintf(w, "  record of a removed photo: %s\n", p)
+	}
+	if len(c.BadLines) > 0 {
+		fmt.Fprintf(w, "  unreadable lines of %s: %v\n", data.CorrectionOriginLog, c.BadLines)
+	}
 }

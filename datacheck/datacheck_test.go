@@ -146,3 +146,63 @@ func TestDistanceSeparatesDifferentScenes(t *testing.T) {
 		t.Errorf("a rescaled copy: distance %d", d)
 	}
 }
+
+// TestCheckListsCorrectionOrigins: a corrections folder's photos are
+// listed with their origin records; a photo without one, a record of a
+// removed photo and a cut log line are each reported.
+func TestCheckListsCorrectionOrigins(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "glass/a.jpg", jpegBytes(t, scene(40, 30, 1), 90))
+	write(t, dir, "metal/b.jpg", jpegBytes(t, scene(40, 30, 2), 90))
+	write(t, dir, "metal/by-hand.jpg", jpegBytes(t, scene(40, 30, 3), 90))
+	log := `{"file":"glass/a.jpg","label":"glass","answered":"plastic","client":"a1b2c3","time":"2026-12-07T10:00:00Z","model":"m1"}
+{"file":"metal/b.jpg","label":"metal","client":"d4e5f6","time":"2026-12-07T10:01:00Z","model":"m1"}
+{"file":"paper/gone.jpg","label":"paper","client":"d4e5f6","time":"2026-12-07T10:02:00Z","model":"m1"}
+{"file":"metal/cut`
+	write(t, dir, data.CorrectionOriginLog, []byte(log))
+	r, err := Check(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Corrections
+	if c == nil {
+		t.Fatal("no corrections section for a folder with an origin log")
+	}
+	if len(c.Records) != 2 || c.Records[0].Answered != "plastic" || c.Records[1].File != "metal/b.jpg" {
+		t.Errorf("records %+v", c.Records)
+	}
+	if len(c.Unrecorded) != 1 || c.Unrecorded[0] != "metal/by-hand.jpg" {
+		t.Errorf("unrecorded %v", c.Unrecorded)
+	}
+	if len(c.Removed) != 1 || c.Removed[0] != "paper/gone.jpg" {
+		t.Errorf("removed %v", c.Removed)
+	}
+	if len(c.BadLines) != 1 || c.BadLines[0] != 4 {
+		t.Errorf("bad lines %v", c.BadLines)
+	}
+	if r.Images != 3 {
+		t.Errorf("%d images: the log is not one", r.Images)
+	}
+	var b strings.Builder
+	r.WriteText(&b)
+	for _, want := range []string{"2 with an origin record, 1 without", "no origin record: metal/by-hand.jpg", "record of a removed photo: paper/gone.jpg"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	found := false
+	for _, l := range strings.Split(b.String(), "\n") {
+		if f := strings.Fields(l); len(f) == 6 && f[0] == "glass/a.jpg" {
+			found = strings.Join(f, " ") == "glass/a.jpg glass plastic a1b2c3 2026-12-07T10:00:00Z m1"
+		}
+	}
+	if !found {
+		t.Errorf("report lacks glass/a.jpg's origin row:\n%s", b.String())
+	}
+	// A class-folder dataset without a log has no section.
+	plain := t.TempDir()
+	write(t, plain, "glass/a.jpg", jpegBytes(t, scene(40, 30, 1), 90))
+	if r, err := Check(context.Background(), plain, Options{}); err != nil || r.Corrections != nil {
+		t.Fatalf("a folder without a log: %+v %v", r.Corrections, err)
+	}
+}

@@ -24,6 +24,9 @@ type answer struct {
 	Model         string             `json:"model"`
 	Batch         int                `json:"batch,omitempty"`
 	LatencyMS     float64            `json:"latency_ms"`
+	// FeedbackToken, when the server collects corrections, is sent back
+	// with a correction of this photo (see Options.FeedbackTokens).
+	FeedbackToken string `json:"feedback_token,omitempty"`
 	// HeatMap is the Grad-CAM overlay (PNG, base64) when asked for with ?explain=1.
 	HeatMap string `json:"heatmap_png,omitempty"`
 }

@@ -1,12 +1,14 @@
 package serve
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,8 +29,15 @@ const staleTempAge = 5 * time.Minute
 // tree. Files removed or added by hand while the server runs are seen at
 // its next start.
 type corrections struct {
-	dir      string
-	maxBytes int64
+	dir string
+	// root is dir opened as a root: every store goes through it, so no
+	// class name or link swapped in can lead a write outside.
+	root        *os.Root
+	maxBytes    int64
+	maxPerClass int
+	// freeBytes reports the free space of the folder's disk (tests
+	// replace it).
+	freeBytes func() (int64, error)
 
 	mu sync.Mutex
 	// bytes is what the folder holds, the writes in progress included
@@ -39,6 +48,7 @@ type corrections struct {
 	files map[string]int
 	// writing holds the writes in progress, by class/name.
 	writing map[string]bool
+	logger  *log.Logger
 
 	filesGauge *prometheus.GaugeVec
 	bytesGauge prometheus.GaugeFunc
@@ -49,7 +59,7 @@ type corrections struct {
 // writable, a class folder that is not a folder, a class that cannot name
 // one), removes the temporary files of killed writes and counts what the
 // folder holds.
-func openCorrections(dir string, classes []string, maxBytes int64, logger *log.Logger) (*corrections, error) {
+func openCorrections(dir string, classes []string, maxBytes int64, maxPerClass int, logger *log.Logger) (*corrections, error) {
 	for _, class := range classes {
 		if !filepath.IsLocal(class) || filepath.Base(class) != class {
 			return nil, fmt.Errorf("serve: corrections folder %s: class %q cannot name a folder in it", dir, class)
@@ -76,12 +86,17 @@ func openCorrections(dir string, classes []string, maxBytes int64, logger *log.L
 			return nil, fmt.Errorf("serve: corrections class: %w", err)
 		}
 	}
-	c := &corrections{dir: dir, maxBytes: maxBytes, files: map[string]int{}, writing: map[string]bool{}}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("serve: corrections folder %s: %w", dir, err)
+	}
+	c := &corrections{dir: dir, root: root, maxBytes: maxBytes, maxPerClass: maxPerClass, files: map[string]int{}, writing: map[string]bool{},
+		freeBytes: func() (int64, error) { return freeSpace(dir) }, logger: logger}
 	for _, class := range classes {
 		c.files[class] = 0
 	}
 	swept := 0
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -139,7 +154,16 @@ const (
 	overQuota
 	// outOfTokens: spend refused.
 	outOfTokens
+	// classFull: the class folder holds its limit of photos.
+	classFull
+	// diskFull: the disk would keep less than minFreeBytes.
+	diskFull
 )
+
+// minFreeBytes is the free space a store leaves on the folder's disk at
+// least: corrections never fill the disk that logs, checkpoints and the
+// model file share.
+const minFreeBytes = 256 << 20
 
 // reserve decides a store of n bytes as class/name: a duplicate or a
 // correction within the limit spends a token (spend), and a new one is
@@ -157,6 +181,12 @@ func (c *corrections) reserve(class, name string, n int64, spend func() bool) re
 	if c.bytes+n > c.maxBytes {
 		return overQuota
 	}
+	if c.files[class]+c.writingIn(class) >= c.maxPerClass {
+		return classFull
+	}
+	if free, err := c.freeBytes(); err == nil && free-n < minFreeBytes {
+		return diskFull
+	}
 	if !spend() {
 		return outOfTokens
 	}
@@ -165,9 +195,21 @@ func (c *corrections) reserve(class, name string, n int64, spend func() bool) re
 	return reserved
 }
 
-// done ends a reserved store: counted as a photo of class if it was
-// written (err nil), its bytes given back if not.
-func (c *corrections) done(class, name string, n int64, err error) {
+// writingIn counts the writes in progress into class's folder.
+func (c *corrections) writingIn(class string) int {
+	n := 0
+	for k := range c.writing {
+		if strings.HasPrefix(k, class+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// done ends a reserved store: counted as a photo of class, and its origin
+// appended to the folder's origin log, if it was written (err nil); its
+// bytes given back if not.
+func (c *corrections) done(class, name string, n int64, err error, origin data.CorrectionOrigin) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.writing, class+"/"+name)
@@ -177,6 +219,28 @@ func (c *corrections) done(class, name string, n int64, err error) {
 	}
 	c.files[class]++
 	c.filesGauge.WithLabelValues(class).Set(float64(c.files[class]))
+	line, _ := json.Marshal(origin)
+	if err := c.appendOrigin(append(line, '\n')); err != nil {
+		// The photo is stored and counts; only its origin is unknown,
+		// which data check reports as a photo without a record.
+		c.logger.Printf("feedback: %v", err)
+	}
+	c.bytes += int64(len(line) + 1)
+}
+
+// appendOrigin appends one line to the origin log, through the root. One
+// write of a short line to a file opened for appending lands whole; a
+// crash mid-write leaves at most a cut last line, which readers skip.
+func (c *corrections) appendOrigin(line []byte) error {
+	f, err := c.root.OpenFile(data.CorrectionOriginLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("origin log in %s: %w", c.dir, err)
+	}
+	if _, err := f.Write(line); err != nil {
+		f.Close()
+		return fmt.Errorf("origin log in %s: %w", c.dir, err)
+	}
+	return f.Close()
 }
 
 func exists(path string) bool {

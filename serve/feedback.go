@@ -3,6 +3,8 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -12,9 +14,9 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,8 +40,13 @@ func (s *Server) initFeedback() error {
 		Name: "trashsort_feedback_total", Help: "Corrections stored, by class.",
 	}, []string{"class"})
 	s.metrics.reg.MustRegister(s.feedbackStored)
+	s.feedbackKey = s.opts.FeedbackKey
+	if len(s.feedbackKey) == 0 {
+		s.feedbackKey = make([]byte, 32)
+		rand.Read(s.feedbackKey)
+	}
 	if s.opts.CorrectionsDir != "" {
-		c, err := openCorrections(s.opts.CorrectionsDir, s.clf.Meta.Classes, s.opts.CorrectionsMaxBytes, s.opts.Log)
+		c, err := openCorrections(s.opts.CorrectionsDir, s.clf.Meta.Classes, s.opts.CorrectionsMaxBytes, s.opts.CorrectionsMaxPerClass, s.opts.Log)
 		if err != nil {
 			return err
 		}
@@ -132,6 +139,49 @@ func (c *clientLimits) get(client string) *limiter {
 	return l
 }
 
+// feedbackToken is the token a classification answer carries: the
+// answered class and a keyed hash of the uploaded bytes with it. It holds
+// no state, so any number of answers cost no memory, and only a client
+// that sent these very bytes and got this answer can present it.
+func (s *Server) feedbackToken(upload []byte, answered string) string {
+	i := slices.Index(s.clf.Meta.Classes, answered)
+	return strconv.Itoa(i) + "." + hex.EncodeToString(s.tokenMAC(upload, i))
+}
+
+func (s *Server) tokenMAC(upload []byte, class int) []byte {
+	sum := sha256.Sum256(upload)
+	m := hmac.New(sha256.New, s.feedbackKey)
+	m.Write(sum[:])
+	m.Write([]byte(strconv.Itoa(class)))
+	return m.Sum(nil)[:16]
+}
+
+// checkToken returns the class the token says was answered for upload,
+// and whether the token is this server's for these bytes.
+func (s *Server) checkToken(upload []byte, token string) (string, bool) {
+	is, mac, ok := strings.Cut(token, ".")
+	if !ok {
+		return "", false
+	}
+	i, err := strconv.Atoi(is)
+	got, herr := hex.DecodeString(mac)
+	if err != nil || herr != nil || i < 0 || i >= len(s.clf.Meta.Classes) {
+		return "", false
+	}
+	if !hmac.Equal(got, s.tokenMAC(upload, i)) {
+		return "", false
+	}
+	return s.clf.Meta.Classes[i], true
+}
+
+// clientHash names a client in the origin log without its address: a
+// keyed hash, which cannot be reversed by trying every address.
+func (s *Server) clientHash(addr string) string {
+	m := hmac.New(sha256.New, s.feedbackKey)
+	m.Write([]byte("client " + addr))
+	return hex.EncodeToString(m.Sum(nil)[:6])
+}
+
 // clientOf is the client's address without its port.
 func clientOf(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -176,7 +226,7 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var img []byte
-	label := ""
+	label, token := "", ""
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -197,6 +247,10 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 			var b []byte
 			b, err = io.ReadAll(io.LimitReader(part, 256))
 			label = strings.TrimSpace(string(b))
+		case "token":
+			var b []byte
+			b, err = io.ReadAll(io.LimitReader(part, 256))
+			token = strings.TrimSpace(string(b))
 		default:
 			_, err = io.Copy(io.Discard, part)
 		}
@@ -211,6 +265,18 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	}
 	if !slices.Contains(s.clf.Meta.Classes, label) {
 		s.fail(w, &apiErr{http.StatusBadRequest, "bad_label", fmt.Sprintf("label %q is not one of the model's classes %v", label, s.clf.Meta.Classes)})
+		return
+	}
+	answered, tokenOK := "", false
+	if token != "" {
+		answered, tokenOK = s.checkToken(img, token)
+	}
+	if s.opts.FeedbackTokens && !tokenOK {
+		msg := "this server accepts corrections only of photos it answered: send the answer's feedback_token in the field \"token\", with the same image bytes"
+		if token != "" {
+			msg = "the token does not belong to this image or to this server (tokens hold until the server restarts)"
+		}
+		s.fail(w, &apiErr{http.StatusForbidden, "bad_token", msg})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
@@ -233,6 +299,12 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	case overQuota:
 		s.fail(w, &apiErr{http.StatusInsufficientStorage, "corrections_full", fmt.Sprintf("the corrections folder holds its limit of %d bytes: no more are stored until it is emptied and the server restarted", s.opts.CorrectionsMaxBytes)})
 		return
+	case classFull:
+		s.fail(w, &apiErr{http.StatusInsufficientStorage, "class_full", fmt.Sprintf("the corrections folder holds its limit of %d photos of %q", s.opts.CorrectionsMaxPerClass, label)})
+		return
+	case diskFull:
+		s.fail(w, &apiErr{http.StatusInsufficientStorage, "disk_full", "the disk of the corrections folder is nearly full: no more are stored"})
+		return
 	case outOfTokens:
 		limited()
 		return
@@ -241,8 +313,10 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusCreated, answer)
 		return
 	}
-	err = atomicfile.WriteFileNoScan(filepath.Join(s.opts.CorrectionsDir, label, name), stored)
-	s.corrections.done(label, name, n, err)
+	err = atomicfile.WriteFileIn(s.corrections.root, label+"/"+name, stored)
+	origin := data.CorrectionOrigin{File: label + "/" + name, Label: label, Answered: answered,
+		Client: s.clientHash(clientOf(r)), Time: time.Now().UTC().Format(time.RFC3339), Model: s.modelID}
+	s.corrections.done(label, name, n, err, origin)
 	if err != nil {
 		s.opts.Log.Printf("feedback: %v", err)
 		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})

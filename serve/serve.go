@@ -60,6 +60,8 @@ const (
 	DefaultMaxConns          = 512
 	// DefaultCorrectionsMaxBytes bounds the corrections folder.
 	DefaultCorrectionsMaxBytes = 1 << 30
+	// DefaultCorrectionsMaxPerClass bounds the photos of one class folder.
+	DefaultCorrectionsMaxPerClass = 10000
 )
 
 // Options configure a Server. Zero means the default; negative values are
@@ -117,6 +119,20 @@ type Options struct {
 	// (default 1 GiB, counting what it held at start); beyond it feedback
 	// answers 507.
 	CorrectionsMaxBytes int64
+	// CorrectionsMaxPerClass bounds the photos one class folder may hold
+	// (default DefaultCorrectionsMaxPerClass): one class cannot crowd out
+	// the others, nor a folder grow past what listing it costs.
+	CorrectionsMaxPerClass int
+	// FeedbackTokens, when set, makes POST /v1/feedback accept only photos
+	// this server has answered: each /v1/classify answer carries a
+	// feedback_token (a keyed hash of the uploaded bytes and the answered
+	// class) that the correction must send back with the same bytes.
+	// Tokens are issued whenever corrections are on; this makes them required.
+	FeedbackTokens bool
+	// FeedbackKey keys the tokens (at least 16 bytes); replicas behind one
+	// address share it so that any of them accepts another's tokens. Empty:
+	// a random key, so tokens hold until the server restarts.
+	FeedbackKey []byte
 	// MaxFiles bounds the images of one batch request (default DefaultMaxFiles);
 	// each image has the single-image limits.
 	MaxFiles int
@@ -138,6 +154,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"read timeout", int64(o.ReadTimeout)}, {"write timeout", int64(o.WriteTimeout)}, {"idle timeout", int64(o.IdleTimeout)},
 		{"feedback per minute", int64(o.FeedbackPerMinute)}, {"max files", int64(o.MaxFiles)},
 		{"upload memory", o.UploadMemory}, {"max conns", int64(o.MaxConns)}, {"corrections max bytes", o.CorrectionsMaxBytes},
+		{"corrections max per class", int64(o.CorrectionsMaxPerClass)},
 	} {
 		if f.v < 0 {
 			return o, fmt.Errorf("serve: %s %d is negative (0 means the default)", f.name, f.v)
@@ -147,6 +164,9 @@ func (o Options) withDefaults() (Options, error) {
 	// bounded so that their product cannot overflow.
 	if o.MaxBodyBytes > maxBodyLimit {
 		return o, fmt.Errorf("serve: max body bytes %d exceeds %d (1 GiB)", o.MaxBodyBytes, int64(maxBodyLimit))
+	}
+	if len(o.FeedbackKey) > 0 && len(o.FeedbackKey) < 16 {
+		return o, fmt.Errorf("serve: feedback key of %d bytes is too short (at least 16)", len(o.FeedbackKey))
 	}
 	if o.MaxFiles > 1024 {
 		return o, fmt.Errorf("serve: max files %d exceeds 1024", o.MaxFiles)
@@ -177,6 +197,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.UploadMemory, DefaultUploadMemory)
 	def(&o.CorrectionsMaxBytes, DefaultCorrectionsMaxBytes)
 	defInt(&o.MaxConns, DefaultMaxConns)
+	defInt(&o.CorrectionsMaxPerClass, DefaultCorrectionsMaxPerClass)
 	defInt(&o.MaxPixels, DefaultMaxPixels)
 	defInt(&o.DecodeConcurrency, runtime.GOMAXPROCS(0))
 	defInt(&o.MaxBatch, DefaultMaxBatch)
@@ -238,6 +259,8 @@ type Server struct {
 	// without Options.CorrectionsDir).
 	corrections    *corrections
 	feedbackStored *prometheus.CounterVec
+	// feedbackKey keys the feedback tokens (Options.FeedbackKey or random).
+	feedbackKey []byte
 	// forward runs one batch: calibrated probabilities from the images at
 	// every input size (tests replace it).
 	forward func(classifier.Views) (*tensor.Tensor, error)
@@ -394,6 +417,9 @@ func (s *Server) Close() {
 		close(s.stop)
 	})
 	s.wg.Wait()
+	if s.corrections != nil {
+		s.corrections.root.Close() // a second Close only reports it closed
+	}
 }
 
 // submit queues j, or says why not.
@@ -685,6 +711,9 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) {
 	if aerr != nil {
 		s.fail(w, aerr)
 		return
+	}
+	if s.corrections != nil {
+		a.FeedbackToken = s.feedbackToken(b, a.Guess)
 	}
 	a.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
 	writeJSON(w, http.StatusOK, a)

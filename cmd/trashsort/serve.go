@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,7 +14,7 @@ import (
 func init() { register(serveCmd) }
 
 func serveCmd() *cobra.Command {
-	var modelPath, addr, hintsPath string
+	var modelPath, addr, hintsPath, keyPath string
 	var o serve.Options
 	var bf16, warm bool
 	var inf inferFlags
@@ -24,7 +25,7 @@ func serveCmd() *cobra.Command {
   POST /v1/classify   an image (multipart field "image", or the raw body) -> JSON
   POST /v1/classify/batch  several multipart "image" fields -> one answer or error per file
   POST /v1/classify?explain=1  adds the Grad-CAM heat map (PNG, base64)
-  POST /v1/feedback   "image" and "label": stores a correction (with --corrections)
+  POST /v1/feedback   "image", "label" (and "token"): stores a correction (with --corrections)
   GET  /v1/model      classes, backbone, input size, validation accuracy
   GET  /healthz, GET /metrics (Prometheus), GET / (the web page)
 Concurrent requests are micro-batched into one forward pass; a full queue
@@ -42,6 +43,13 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 				if err := json.Unmarshal(b, &o.Hints); err != nil {
 					return fmt.Errorf("%s: want a JSON object of class to hint: %w", hintsPath, err)
 				}
+			}
+			if keyPath != "" {
+				key, err := os.ReadFile(keyPath)
+				if err != nil {
+					return fmt.Errorf("--feedback-key-file: %w", err)
+				}
+				o.FeedbackKey = bytes.TrimSpace(key)
 			}
 			s, err := serve.New(clf, modelPath, o)
 			if err != nil {
@@ -77,6 +85,9 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
 	f.StringVar(&o.CorrectionsDir, "corrections", "", "store corrections sent with POST /v1/feedback (the page's \"Wrong?\" form) here as class folders; off when empty")
 	f.IntVar(&o.FeedbackPerMinute, "feedback-per-minute", serve.DefaultFeedbackPerMinute, "most corrections stored per minute, all clients together; one client address gets a fifth (429 beyond)")
+	f.IntVar(&o.CorrectionsMaxPerClass, "corrections-max-per-class", serve.DefaultCorrectionsMaxPerClass, "most photos one class folder of --corrections may hold (507 beyond)")
+	f.BoolVar(&o.FeedbackTokens, "feedback-tokens", false, "accept corrections only of photos this server answered: the correction sends back the answer's feedback_token (403 without)")
+	f.StringVar(&keyPath, "feedback-key-file", "", "file holding the key (16 bytes or more) of feedback tokens, shared by replicas; default a random key per start")
 	f.Int64Var(&o.CorrectionsMaxBytes, "corrections-max-bytes", serve.DefaultCorrectionsMaxBytes, "most bytes the --corrections folder may hold, counting what it held at start (507 beyond)")
 	f.IntVar(&o.MaxFiles, "max-files", serve.DefaultMaxFiles, "most images in one /v1/classify/batch request")
 	minConfidenceFlag(f, &o.MinConfidence)

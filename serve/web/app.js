@@ -2,6 +2,7 @@
 const $ = (id) => document.getElementById(id);
 let hints = {};
 let lastFile = null;
+let lastToken = "";
 let feedbackOn = false;
 
 fetch("v1/model").then((r) => r.json()).then((m) => {
@@ -73,6 +74,7 @@ function render(j) {
   $("feedback").hidden = !feedbackOn;
   $("feedback-status").textContent = "";
   $("feedback-class").value = j.guess;
+  lastToken = j.feedback_token || "";
   $("latency").textContent = `${j.latency_ms.toFixed(0)} ms · model ${j.model}`;
   $("result").hidden = false;
 }
@@ -84,6 +86,7 @@ $("feedback").addEventListener("submit", async (e) => {
   const body = new FormData();
   body.append("image", lastFile);
   body.append("label", label);
+  if (lastToken) body.append("token", lastToken);
   $("send-feedback").disabled = true;
   try {
     const r = await fetch("v1/feedback", { method: "POST", body });
