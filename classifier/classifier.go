@@ -297,11 +297,15 @@ func (meta Meta) complete() (models.Spec, Meta, error) {
 	return spec, meta, meta.validate()
 }
 
-// Load reads a classifier saved by Save. The metadata is bounded and every
+// Load reads a classifier saved by Save, or a file in a registered Format
+// (see RegisterFormat). The metadata is bounded and every
 // weight's shape checked against the model before weight data is read.
 func Load(path string) (*Classifier, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("%s is a folder, not a model file (a .safetensors file written by train)", path)
+	}
+	if f := formatOf(path); f != nil {
+		return f.Load(path)
 	}
 	f, err := safetensors.Open(path)
 	if err != nil {

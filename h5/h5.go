@@ -116,6 +116,7 @@ static void *ts_attr_strings(hid_t f, const char *obj, const char *name, long lo
 	if (H5Tis_variable_str(t) > 0) {
 		hid_t mt = H5Tcopy(H5T_C_S1);
 		H5Tset_size(mt, H5T_VARIABLE);
+		H5Tset_cset(mt, H5Tget_cset(t)); // libhdf5 converts no character set to another (h5py writes str as UTF-8)
 		char **strs = (char **)calloc(dims[0] ? dims[0] : 1, sizeof(char *));
 		if (H5Aread(a, mt, strs) < 0) { free(strs); *err = 5; H5Tclose(mt); goto done; }
 		H5Tclose(mt);
@@ -129,6 +130,7 @@ static void *ts_attr_strings(hid_t f, const char *obj, const char *name, long lo
 		hid_t mt = H5Tcopy(H5T_C_S1);
 		H5Tset_size(mt, w);
 		H5Tset_strpad(mt, H5T_STR_NULLPAD);
+		H5Tset_cset(mt, H5Tget_cset(t));
 		if (H5Aread(a, mt, buf) < 0) { free(buf); *err = 5; H5Tclose(mt); goto done; }
 		H5Tclose(mt);
 		out = buf;

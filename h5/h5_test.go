@@ -95,3 +95,44 @@ func TestWriteReadBack(t *testing.T) {
 		t.Errorf("dataset %v %v %v", shape, back, err)
 	}
 }
+
+// TestWriteString writes scalar string attributes, one larger than an
+// object header's 64 KiB (a large model's model_config), on the root and on
+// a group, and reads them back.
+func TestWriteString(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.h5")
+	f, err := Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := `{"layers": [` + strings.Repeat(`{"class_name": "Conv2D", "name": "ü"},`, 5000) + `{}]}`
+	for _, err := range []error{
+		f.WriteString("/", "model_config", big),
+		f.WriteString("/", "keras_version", "2.15.0"),
+		f.WriteString("/", "keras_version", "2.15.1"), // replaced
+		f.WriteString("model_weights", "backend", "tensorflow"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.WriteString("/", "bad", "a\x00b"); err == nil {
+		t.Error("a string with a NUL byte was written")
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err = Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, c := range []struct{ obj, name, want string }{
+		{"/", "model_config", big}, {"/", "keras_version", "2.15.1"}, {"model_weights", "backend", "tensorflow"},
+	} {
+		got, err := f.Strings(c.obj, c.name)
+		if err != nil || len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s/%s: %d strings, %v", c.obj, c.name, len(got), err)
+		}
+	}
+}

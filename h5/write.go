@@ -49,6 +49,30 @@ static int ts_write_strings(hid_t f, const char *obj, const char *name, const ch
 	return r;
 }
 
+// ts_write_string writes value (n bytes, UTF-8) as a scalar variable-length
+// string attribute name of obj, as h5py stores a Python str. The string
+// lives in the file's global heap, so it may exceed the 64 KiB that an
+// object header holds (Keras' model_config of a large model does).
+static int ts_write_string(hid_t f, const char *obj, const char *name, const char *value) {
+	hid_t o = H5Oopen(f, obj, H5P_DEFAULT);
+	if (o < 0) return -1;
+	hid_t t = H5Tcopy(H5T_C_S1);
+	H5Tset_size(t, H5T_VARIABLE);
+	H5Tset_cset(t, H5T_CSET_UTF8);
+	hid_t s = H5Screate(H5S_SCALAR);
+	if (H5Aexists(o, name) > 0) H5Adelete(o, name);
+	hid_t a = H5Acreate2(o, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+	int r = -2;
+	if (a >= 0) {
+		r = H5Awrite(a, t, &value) < 0 ? -3 : 0;
+		H5Aclose(a);
+	}
+	H5Sclose(s);
+	H5Tclose(t);
+	H5Oclose(o);
+	return r;
+}
+
 // ts_write_floats writes float32 data at path as a dataset of float32 or,
 // with as_int64, int64 values, creating parent groups.
 static int ts_write_floats(hid_t f, const char *path, int nd, const long long *dims, const float *data, int as_int64) {
@@ -73,6 +97,7 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 )
 
@@ -111,6 +136,29 @@ func (f *File) WriteStrings(obj, name string, vals []string) error {
 		return fmt.Errorf("h5: %s: cannot create group %q", f.path, obj)
 	}
 	if r := C.ts_write_strings(f.id, co, cn, (*C.char)(unsafe.Pointer(&buf[0])), C.longlong(len(vals)), C.longlong(width)); r != 0 {
+		return fmt.Errorf("h5: %s: cannot write attribute %s/%s (code %d)", f.path, obj, name, int(r))
+	}
+	return nil
+}
+
+// WriteString stores value as a scalar variable-length UTF-8 string
+// attribute of the group obj ("/" for the root), creating the group when
+// needed, as h5py stores a Python str (Keras' model_config, keras_version
+// and backend). Its size is not bounded by the object header's 64 KiB.
+func (f *File) WriteString(obj, name, value string) error {
+	if strings.IndexByte(value, 0) >= 0 {
+		return fmt.Errorf("h5: %s: attribute %s/%s: a string attribute cannot hold a NUL byte", f.path, obj, name)
+	}
+	co, cn, cv := C.CString(obj), C.CString(name), C.CString(value)
+	defer C.free(unsafe.Pointer(co))
+	defer C.free(unsafe.Pointer(cn))
+	defer C.free(unsafe.Pointer(cv))
+	mu.Lock()
+	defer mu.Unlock()
+	if obj != "/" && C.ts_ensure_group(f.id, co) != 0 {
+		return fmt.Errorf("h5: %s: cannot create group %q", f.path, obj)
+	}
+	if r := C.ts_write_string(f.id, co, cn, cv); r != 0 {
 		return fmt.Errorf("h5: %s: cannot write attribute %s/%s (code %d)", f.path, obj, name, int(r))
 	}
 	return nil
