@@ -52,8 +52,7 @@ func classifyToken(t *testing.T, url string, img []byte) (guess, token string) {
 
 // TestFeedbackTokens: with FeedbackTokens, only a photo this server
 // answered can be corrected, by the token of its answer and the same
-// bytes; the origin log records the answered class (row 3: "an optional
-// shared secret or a token issued with each classification").
+// bytes; the origin log records the answered class.
 func TestFeedbackTokens(t *testing.T) {
 	key := []byte("0123456789abcdef0123")
 	dir := t.TempDir()
@@ -127,8 +126,8 @@ func TestCorrectionsClassAndDiskLimits(t *testing.T) {
 }
 
 // TestCorrectionsStayInsideFolder: a class folder swapped for a link to
-// elsewhere after the server started takes no photo there (row 2: the
-// corrections folder is written through os.Root).
+// elsewhere after the server started takes no photo there: the
+// corrections folder is written through os.Root.
 func TestCorrectionsStayInsideFolder(t *testing.T) {
 	base := t.TempDir()
 	dir, outside := filepath.Join(base, "corrections"), filepath.Join(base, "outside")
