@@ -21,8 +21,9 @@ FUZZTIME ?= 30s
 FUZZMINTIME ?= 2s
 
 ORT_NODE := .cache/onnxruntime-node
+TFJS_NODE := .cache/tfjs-node
 
-.PHONY: deps build run test lint race fuzz fuzz-smoke loadtest bench ort beam beam-test
+.PHONY: deps build run test lint race fuzz fuzz-smoke loadtest bench ort tfjs beam beam-test
 
 deps:
 	@dpkg -s $(APT_PKGS) >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $(APT_PKGS); }
@@ -90,3 +91,11 @@ beam: deps
 
 beam-test: deps
 	cd beam && go vet ./... && go mod tidy -diff && go test -count=1 ./...
+
+# TensorFlow.js and h5wasm for Node, which the Keras export tests build the
+# exported models in, independent of our reader and engine (the tests skip
+# without them). Plain JavaScript and WebAssembly: --ignore-scripts, nothing
+# else is downloaded.
+tfjs:
+	@test -f $(TFJS_NODE)/node_modules/@tensorflow/tfjs/package.json -a -f $(TFJS_NODE)/node_modules/h5wasm/package.json || \
+		npm install --ignore-scripts --no-audit --no-fund --prefix $(TFJS_NODE) @tensorflow/tfjs@4.22.0 h5wasm@0.10.3
