@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"trashsort/atomicfile"
 	"trashsort/classifier"
@@ -18,7 +20,8 @@ import (
 const InfoFormat = "trashsort-keras/1"
 
 // Info is what the export holds beyond Keras' own attributes: the root
-// attribute "trashsort" of the .h5 file (JSON).
+// attribute "trashsort" of the .h5 file (JSON) and the userDefinedMetadata
+// of the TensorFlow.js model.json.
 type Info struct {
 	Format  string   `json:"format"`
 	Classes []string `json:"classes"` // in the output's order
@@ -263,3 +266,6 @@ func fromInfo(in Info, path string, load func(*classifier.Classifier) error) (*c
 	clf.Model.Int8MaxErr = in.Meta.Int8MaxErr
 	return clf, nil
 }
+
+// isModelJSON is a TensorFlow.js model.json by name.
+func isModelJSON(path string) bool { return strings.EqualFold(filepath.Base(path), "model.json") }

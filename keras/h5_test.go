@@ -168,7 +168,8 @@ func TestH5Layout(t *testing.T) {
 	}
 }
 
-// TestRoundTrip writes a model as .h5 and reads it back through classifier.Load (what eval --model file.h5 does): the same
+// TestRoundTrip writes a model as .h5 and as TensorFlow.js and reads it
+// back through classifier.Load (what eval --model file.h5 does): the same
 // predictions, calibration and classes, with and without the temperature
 // folded in.
 func TestRoundTrip(t *testing.T) {
@@ -176,10 +177,12 @@ func TestRoundTrip(t *testing.T) {
 		backbone string
 		size     int
 		o        Options
+		tfjs     bool
 	}{
-		{"mobilenet_v2_035", 64, Options{}},
-		{"mobilenet_v2_035", 64, Options{Preprocessing: true, Uncalibrated: true}},
-		{"inception_v3", 75, Options{}},
+		{"mobilenet_v2_035", 64, Options{}, false},
+		{"mobilenet_v2_035", 64, Options{Preprocessing: true, Uncalibrated: true}, false},
+		{"mobilenet_v2_035", 64, Options{}, true},
+		{"inception_v3", 75, Options{}, false},
 	} {
 		backbone, o := c.backbone, c.o
 		clf := small(t, backbone, c.size)
@@ -187,7 +190,12 @@ func TestRoundTrip(t *testing.T) {
 		want := predict(t, clf, x)
 		{
 			path := filepath.Join(t.TempDir(), "m.h5")
-			if err := WriteH5(path, clf, o); err != nil {
+			write := func() error { return WriteH5(path, clf, o) }
+			if c.tfjs {
+				path = filepath.Join(filepath.Dir(path), ModelJSON)
+				write = func() error { return WriteTFJS(filepath.Dir(path), clf, o) }
+			}
+			if err := write(); err != nil {
 				t.Fatal(err)
 			}
 			back, err := classifier.Load(path)

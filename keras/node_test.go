@@ -80,8 +80,9 @@ func runTFJS(t *testing.T, kind, model string, x *tensor.Tensor, k int) []float3
 	return p
 }
 
-// TestTFJSReadsBackbones builds each backbone's .h5 export in
-// TensorFlow.js through h5wasm, on an untrained model and random images: every operator of InceptionV3
+// TestTFJSReadsBackbones builds each backbone's export in TensorFlow.js,
+// the .h5 through h5wasm and the folder through tf.loadLayersModel, on an
+// untrained model and random images: every operator of InceptionV3
 // (Concatenate, AveragePooling2D, MaxPooling2D, BatchNormalization without
 // scale) and MobileNetV2 (ZeroPadding2D, DepthwiseConv2D, ReLU6, Add), with
 // and without the Rescaling layer.
@@ -104,7 +105,7 @@ func TestTFJSReadsBackbones(t *testing.T) {
 		}
 		x := pixels(4, c.size, 3)
 		ours := predict(t, clf, x)
-		for _, kind := range []string{"h5"} {
+		for _, kind := range []string{"h5", "tfjs"} {
 			path := exportTo(t, kind, clf, c.o)
 			theirs := runTFJS(t, kind, path, x, 3)
 			d, dis := compare(ours, theirs, 3)
@@ -116,11 +117,17 @@ func TestTFJSReadsBackbones(t *testing.T) {
 	}
 }
 
-// exportTo writes clf in a temporary folder as kind ("h5") and returns
-// its path.
+// exportTo writes clf in a temporary folder as kind ("h5" or "tfjs") and
+// returns the .h5 or model.json path.
 func exportTo(t *testing.T, kind string, clf *classifier.Classifier, o Options) string {
 	t.Helper()
 	dir := t.TempDir()
+	if kind == "tfjs" {
+		if err := WriteTFJS(dir, clf, o); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(dir, ModelJSON)
+	}
 	path := filepath.Join(dir, "model.h5")
 	if err := WriteH5(path, clf, o); err != nil {
 		t.Fatal(err)
@@ -129,7 +136,8 @@ func exportTo(t *testing.T, kind string, clf *classifier.Classifier, o Options) 
 }
 
 // TestTFJSAgreesOnVal trains MobileNetV2 0.35 briefly (as the ONNX export's
-// test does), exports it as .h5 (with and without the Rescaling layer), and runs TrashNet val images through
+// test does), exports it as .h5 and as TensorFlow.js (with the Rescaling
+// layer), and runs TrashNet val images through
 // our engine (what trashsort predict computes on them) and TensorFlow.js:
 // probabilities within 1e-4, the same top-1 class for all.
 // TRASHSORT_KERAS_MODEL names a model file to check instead (every val
@@ -145,6 +153,11 @@ func TestTFJSAgreesOnVal(t *testing.T) {
 	var clf *classifier.Classifier
 	if p := os.Getenv("TRASHSORT_KERAS_MODEL"); p != "" {
 		if clf, err = classifier.Load(p); err != nil {
+			t.Fatal(err)
+		}
+		// The export's graph is the input size's; trashsort predict
+		// --test-sizes <input size> answers the same.
+		if err := clf.SetTestSizes([]int{clf.Meta.Size}); err != nil {
 			t.Fatal(err)
 		}
 	} else {
@@ -178,7 +191,7 @@ func TestTFJSAgreesOnVal(t *testing.T) {
 	for _, c := range []struct {
 		kind string
 		o    Options
-	}{{"h5", Options{}}, {"h5", Options{Preprocessing: true}}} {
+	}{{"h5", Options{}}, {"tfjs", Options{Preprocessing: true}}} {
 		theirs := runTFJS(t, c.kind, exportTo(t, c.kind, clf, c.o), x, k)
 		d, dis := compare(ours, theirs, k)
 		t.Logf("%s %+v: %d val images: max |p_ours - p_tfjs| %.2e, top-1 disagreements %d (temperature %.3f)", c.kind, c.o, n, d, dis, clf.Temperature())

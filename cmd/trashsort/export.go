@@ -19,14 +19,14 @@ import (
 func init() { register(exportCmd) }
 
 // exportFormats are export's --format values.
-var exportFormats = []string{"onnx", "keras-h5"}
+var exportFormats = []string{"onnx", "keras-h5", "tfjs"}
 
 func exportCmd() *cobra.Command {
 	var modelPath, format, out string
 	var o keras.Options
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Write the model for other runtimes: ONNX, Keras .h5",
+		Short: "Write the model for other runtimes: ONNX, Keras .h5, TensorFlow.js",
 		Long: `Write the model for other runtimes.
 
 --format onnx: an ONNX file (opset 13) for ONNX Runtime, onnxruntime-web and other
@@ -45,16 +45,20 @@ temperature is folded into the last Dense layer, so that its softmax gives the
 calibrated probabilities trashsort answers (--uncalibrated keeps the trained
 weights). Classes, input size, preprocessing, temperature and the "unsure" threshold
 are JSON in the root attribute "trashsort". No training configuration: Keras loads
-it uncompiled. trashsort's own commands read it back (--model file.h5).`,
+it uncompiled. trashsort's own commands read it back (--model file.h5).
+
+--format tfjs: a TensorFlow.js Layers model in the folder -o names (model.json and
+group1-shardNofM.bin), which tf.loadLayersModel reads; the same graph, options and
+metadata (model.json's userDefinedMetadata.trashsort).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !slices.Contains(exportFormats, format) {
 				return fmt.Errorf("export: unknown format %q (%s)", format, strings.Join(exportFormats, ", "))
 			}
 			if out == "" {
-				return fmt.Errorf("export: name the output file with -o")
+				return fmt.Errorf("export: name the output with -o (a file; for tfjs a folder)")
 			}
 			if format == "onnx" && (o.Preprocessing || o.Uncalibrated) {
-				return fmt.Errorf("export: --include-preprocessing and --uncalibrated are keras-h5 options (ONNX always includes both)")
+				return fmt.Errorf("export: --include-preprocessing and --uncalibrated are keras-h5 and tfjs options (ONNX always includes both)")
 			}
 			clf, err := classifier.Load(modelPath)
 			if err != nil {
@@ -69,6 +73,9 @@ it uncompiled. trashsort's own commands read it back (--model file.h5).`,
 			case "keras-h5":
 				err = keras.WriteH5(out, clf, o)
 				what = "Keras " + keras.KerasVersion + " .h5"
+			case "tfjs":
+				err = keras.WriteTFJS(out, clf, o)
+				what = "TensorFlow.js Layers"
 			}
 			if err != nil {
 				return err
@@ -98,9 +105,9 @@ it uncompiled. trashsort's own commands read it back (--model file.h5).`,
 	f := cmd.Flags()
 	modelFileFlag(f, &modelPath)
 	f.StringVar(&format, "format", "onnx", "output format ("+strings.Join(exportFormats, ", ")+")")
-	f.StringVarP(&out, "output", "o", "", "output file")
-	f.BoolVar(&o.Preprocessing, "include-preprocessing", false, "keras-h5: add a Rescaling layer so that the model takes RGB pixels in [0, 255]")
-	f.BoolVar(&o.Uncalibrated, "uncalibrated", false, "keras-h5: keep the trained last layer instead of folding the calibration temperature into it")
+	f.StringVarP(&out, "output", "o", "", "output file (tfjs: folder)")
+	f.BoolVar(&o.Preprocessing, "include-preprocessing", false, "keras-h5, tfjs: add a Rescaling layer so that the model takes RGB pixels in [0, 255]")
+	f.BoolVar(&o.Uncalibrated, "uncalibrated", false, "keras-h5, tfjs: keep the trained last layer instead of folding the calibration temperature into it")
 	return cmd
 }
 

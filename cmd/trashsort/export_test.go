@@ -9,7 +9,7 @@ import (
 	"trashsort/data"
 )
 
-// TestExportKerasReadsBack: export writes keras-h5, and predict
+// TestExportKerasReadsBack: export writes keras-h5 and tfjs, and predict
 // --model reads each back with the model file's answer.
 func TestExportKerasReadsBack(t *testing.T) {
 	dir := t.TempDir()
@@ -25,7 +25,8 @@ func TestExportKerasReadsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	h5 := filepath.Join(dir, "m.h5")
-	for _, c := range []struct{ format, out, model string }{{"keras-h5", h5, h5}} {
+	tfjs := filepath.Join(dir, "tfjs")
+	for _, c := range []struct{ format, out, model string }{{"keras-h5", h5, h5}, {"tfjs", tfjs, filepath.Join(tfjs, "model.json")}} {
 		if _, err := run(t, "export", "--model", model, "--format", c.format, "--include-preprocessing", "-o", c.out); err != nil {
 			t.Fatal(err)
 		}

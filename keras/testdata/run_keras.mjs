@@ -4,10 +4,11 @@
 //   .h5:  the file is read with h5wasm (libhdf5 compiled to WebAssembly, not
 //         trashsort's reader), its model_config built with
 //         tf.models.modelFromJSON and each layer's weights set from
-//         model_weights/<layer>/<weight_names[i]> with layer.setWeights.
+//         model_weights/<layer>/<weight_names[i]> with layer.setWeights;
+//   tfjs: the folder's model.json is loaded with tf.loadLayersModel.
 // Pixels in [0, 255] are preprocessed here, from the export's own metadata,
 // unless the model holds a Rescaling layer.
-// Usage: node run_keras.mjs MODULES h5 MODEL INPUT N H W C OUTPUT
+// Usage: node run_keras.mjs MODULES h5|tfjs MODEL INPUT N H W C OUTPUT
 // MODULES is a node_modules folder holding @tensorflow/tfjs and h5wasm;
 // TRASHSORT_TFJS_BACKEND=wasm runs on @tensorflow/tfjs-backend-wasm where
 // it is installed there (default: cpu, TensorFlow.js' plain JavaScript kernels).
@@ -79,11 +80,23 @@ async function fromH5(path) {
   return { m, info, extra };
 }
 
+async function fromTFJS(path) {
+  const dir = dirname(path);
+  const json = JSON.parse(readFileSync(path, "utf8"));
+  // A small IO handler: tf.io.fromMemory with the shards read from the folder.
+  const buffers = [];
+  for (const group of json.weightsManifest) for (const p of group.paths) buffers.push(readFileSync(join(dir, p)));
+  const all = Buffer.concat(buffers);
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
+  const specs = json.weightsManifest.flatMap((g) => g.weights);
+  const m = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData, format: json.format, generatedBy: json.generatedBy, convertedBy: json.convertedBy, userDefinedMetadata: json.userDefinedMetadata }), { strict: true });
+  return { m, info: json.userDefinedMetadata.trashsort, extra: { format: json.format, shards: buffers.length } };
+}
+
 async function main() {
   await backend();
   const t0 = performance.now();
-  if (kind !== "h5") throw new Error(`unknown kind ${kind}`);
-  const { m, info, extra } = await fromH5(model);
+  const { m, info, extra } = kind === "h5" ? await fromH5(model) : await fromTFJS(model);
   const loadMs = performance.now() - t0;
   const buf = readFileSync(input);
   const x = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
