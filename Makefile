@@ -39,6 +39,7 @@ test: deps lint
 	go test -count=1 ./...
 	$(MAKE) race
 	$(MAKE) fuzz-smoke
+	$(MAKE) beam-test
 
 # gofmt and go.mod/go.sum as go mod tidy leaves them.
 lint:
