@@ -1,7 +1,6 @@
 package keras
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -68,7 +67,13 @@ func WriteTFJS(dir string, clf *classifier.Classifier, o Options) error {
 		return fmt.Errorf("keras: model_config: %w", err)
 	}
 	var specs []tfjsWeight
-	var data bytes.Buffer
+	size := 0
+	for _, name := range e.layers {
+		for _, w := range e.weights[name] {
+			size += 4 * len(w.data)
+		}
+	}
+	all := make([]byte, 0, size)
 	for _, name := range e.layers {
 		for _, w := range e.weights[name] {
 			dtype := "float32"
@@ -77,17 +82,14 @@ func WriteTFJS(dir string, clf *classifier.Classifier, o Options) error {
 			}
 			specs = append(specs, tfjsWeight{Name: strings.TrimSuffix(w.name, ":0"), Shape: w.shape, Dtype: dtype})
 			for _, v := range w.data {
-				var b [4]byte
 				if w.int64 {
-					binary.LittleEndian.PutUint32(b[:], uint32(int32(v)))
+					all = binary.LittleEndian.AppendUint32(all, uint32(int32(v)))
 				} else {
-					binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+					all = binary.LittleEndian.AppendUint32(all, math.Float32bits(v))
 				}
-				data.Write(b[:])
 			}
 		}
 	}
-	all := data.Bytes()
 	n := max(1, (len(all)+ShardBytes-1)/ShardBytes)
 	var paths []string
 	for i := 0; i < n; i++ {
