@@ -51,7 +51,7 @@ func (s *Server) classifyPixels(ctx context.Context, x [][]float32) (answer, *ap
 			return answer{}, timeout
 		}
 		// The cause goes to the log, not to the client.
-		s.opts.Log.Printf("classify: %v", res.err)
+		s.logFor(ctx).Error("classify", "err", res.err)
 		return answer{}, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"}
 	}
 	a := s.newAnswer(res.probs, res.unknown)
@@ -146,9 +146,9 @@ func (s *Server) classifyBatch(w http.ResponseWriter, r *http.Request) {
 			// net/http recovers only the handler's own goroutine: a panic
 			// here (a decoder bug on a crafted image) would end the process.
 			defer func() {
-				if r := recover(); r != nil {
+				if p := recover(); p != nil {
 					s.metrics.panics.Inc()
-					s.opts.Log.Printf("classify batch: panic: %v\n%s", r, debug.Stack())
+					s.logFor(r.Context()).Error("classify batch: panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 					fr.answer = nil
 					fr.setError(&apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
 				}

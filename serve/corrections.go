@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,7 +48,6 @@ type corrections struct {
 	files map[string]int
 	// writing holds the writes in progress, by class/name.
 	writing map[string]bool
-	logger  *log.Logger
 
 	filesGauge *prometheus.GaugeVec
 	bytesGauge prometheus.GaugeFunc
@@ -59,7 +58,7 @@ type corrections struct {
 // writable, a class folder that is not a folder, a class that cannot name
 // one), removes the temporary files of killed writes and counts what the
 // folder holds.
-func openCorrections(dir string, classes []string, maxBytes int64, maxPerClass int, logger *log.Logger) (*corrections, error) {
+func openCorrections(dir string, classes []string, maxBytes int64, maxPerClass int, logger *slog.Logger) (*corrections, error) {
 	for _, class := range classes {
 		if !filepath.IsLocal(class) || filepath.Base(class) != class {
 			return nil, fmt.Errorf("serve: corrections folder %s: class %q cannot name a folder in it", dir, class)
@@ -91,7 +90,7 @@ func openCorrections(dir string, classes []string, maxBytes int64, maxPerClass i
 		return nil, fmt.Errorf("serve: corrections folder %s: %w", dir, err)
 	}
 	c := &corrections{dir: dir, root: root, maxBytes: maxBytes, maxPerClass: maxPerClass, files: map[string]int{}, writing: map[string]bool{},
-		freeBytes: func() (int64, error) { return freeSpace(dir) }, logger: logger}
+		freeBytes: func() (int64, error) { return freeSpace(dir) }}
 	for _, class := range classes {
 		c.files[class] = 0
 	}
@@ -124,7 +123,7 @@ func openCorrections(dir string, classes []string, maxBytes int64, maxPerClass i
 		return nil, fmt.Errorf("serve: counting the corrections folder %s: %w", dir, err)
 	}
 	if swept > 0 {
-		logger.Printf("feedback: removed %d temporary files of interrupted writes from %s", swept, dir)
+		logger.Info("feedback: removed the temporary files of interrupted writes", "files", swept, "dir", dir)
 	}
 	c.filesGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "trashsort_corrections_files", Help: "Photos the corrections folder holds, by class folder.",
@@ -208,24 +207,24 @@ func (c *corrections) writingIn(class string) int {
 
 // done ends a reserved store: counted as a photo of class, and its origin
 // appended to the folder's origin log, if it was written (err nil); its
-// bytes given back if not.
-func (c *corrections) done(class, name string, n int64, err error, origin data.CorrectionOrigin) {
+// bytes given back if not. It returns the error of appending the origin,
+// for the caller to log with its request.
+func (c *corrections) done(class, name string, n int64, err error, origin data.CorrectionOrigin) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.writing, class+"/"+name)
 	if err != nil {
 		c.bytes -= n
-		return
+		return nil
 	}
 	c.files[class]++
 	c.filesGauge.WithLabelValues(class).Set(float64(c.files[class]))
 	line, _ := json.Marshal(origin)
 	if err := c.appendOrigin(append(line, '\n')); err != nil {
-		// The photo is stored and counts; only its origin is unknown,
-		// which data check reports as a photo without a record.
-		c.logger.Printf("feedback: %v", err)
+		return err
 	}
 	c.bytes += int64(len(line) + 1)
+	return nil
 }
 
 // appendOrigin appends one line to the origin log, through the root. One

@@ -37,7 +37,7 @@ func (s *Server) classifyExplained(ctx context.Context, b []byte) (answer, *apiE
 	}
 	maps, err := explain.GradCAM(s.clf, &tensor.Tensor{Shape: []int{1, size, size, 3}, Data: x[0]}, class)
 	if err != nil {
-		s.opts.Log.Printf("explain: %v", err)
+		s.logFor(ctx).Error("explain", "err", err)
 		return answer{}, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"}
 	}
 	img := &data.RGB{W: size, H: size, Pix: make([]byte, len(x[0]))}
@@ -46,7 +46,7 @@ func (s *Server) classifyExplained(ctx context.Context, b []byte) (answer, *apiE
 	}
 	png, err := explain.OverlayPNG(img, &maps[0])
 	if err != nil {
-		s.opts.Log.Printf("explain: %v", err)
+		s.logFor(ctx).Error("explain", "err", err)
 		return answer{}, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"}
 	}
 	a.HeatMap = base64.StdEncoding.EncodeToString(png)

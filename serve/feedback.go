@@ -316,9 +316,13 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	err = atomicfile.WriteFileIn(s.corrections.root, label+"/"+name, stored)
 	origin := data.CorrectionOrigin{File: label + "/" + name, Label: label, Answered: answered,
 		Client: s.clientHash(clientOf(r)), Time: time.Now().UTC().Format(time.RFC3339), Model: s.modelID}
-	s.corrections.done(label, name, n, err, origin)
+	if oerr := s.corrections.done(label, name, n, err, origin); oerr != nil {
+		// The photo is stored and counts; only its origin is unknown,
+		// which data check reports as a photo without a record.
+		s.logFor(r.Context()).Error("feedback: recording the origin", "err", oerr)
+	}
 	if err != nil {
-		s.opts.Log.Printf("feedback: %v", err)
+		s.logFor(r.Context()).Error("feedback", "err", err)
 		s.fail(w, &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"})
 		return
 	}
@@ -373,7 +377,7 @@ func (s *Server) reencode(ctx context.Context, b []byte) ([]byte, string, *apiEr
 		err = png.Encode(&out, rgba(img))
 	}
 	if err != nil {
-		s.opts.Log.Printf("feedback: encoding a %dx%d %s image as %s: %v", h.W, h.H, h.Format, format, err)
+		s.logFor(ctx).Error("feedback: encoding the correction", "width", h.W, "height", h.H, "from", h.Format, "to", format, "err", err)
 		return nil, "", &apiErr{http.StatusInternalServerError, "internal", "internal error: the failure is logged on the server"}
 	}
 	return out.Bytes(), format, nil

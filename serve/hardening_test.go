@@ -10,7 +10,7 @@ import (
 	"image"
 	"image/png"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -316,7 +316,7 @@ func TestSlowClientsClosed(t *testing.T) {
 	t.Logf("slow header closed after %v, slow body after %v, idle keep-alive after %v", results[0], results[1], results[2])
 }
 
-func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // TestWarm: the warm-up runs the largest batch and batch 1 at every input
 // size, reports a failing forward pass or a cancelled context, and leaves

@@ -17,7 +17,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log"
+	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -105,8 +105,11 @@ type Options struct {
 	MaxConns int
 	// Hints are short disposal hints per class, shown on the web page.
 	Hints map[string]string
-	// Log receives internal errors (default: standard error).
-	Log *log.Logger
+	// Log receives the service's lines (default: text on standard error
+	// at level Info): internal errors at Error, each with the request_id of
+	// its request; startup notes at Info; one line per request at Debug;
+	// the HTTP server's own errors (TLS handshakes, accept) at Warn.
+	Log *slog.Logger
 	// CorrectionsDir, when set, turns on POST /v1/feedback, which stores
 	// corrected photos there as class folders, re-encoded (pixels only);
 	// FeedbackPerMinute limits how many (default DefaultFeedbackPerMinute,
@@ -212,7 +215,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Hints = DefaultHints
 	}
 	if o.Log == nil {
-		o.Log = log.New(os.Stderr, "serve: ", log.LstdFlags)
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return o, nil
 }
@@ -235,6 +238,8 @@ type Server struct {
 	queue   chan *job
 	metrics *metrics
 	mux     *http.ServeMux
+	// handler is mux behind withRequestID.
+	handler http.Handler
 	stop    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -340,6 +345,7 @@ func New(clf *classifier.Classifier, modelPath string, o Options) (*Server, erro
 	s.mux.HandleFunc("GET /v1/classify", s.instrument("classify", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST with an image")
 	}))
+	s.handler = withRequestID(s.mux)
 	s.wg.Add(1)
 	go s.batcher()
 	return s, nil
@@ -404,8 +410,9 @@ func modelID(clf *classifier.Classifier, path string) string {
 	return id + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// Handler is the HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler is the HTTP handler. Every response carries the request's id in
+// RequestIDHeader.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close stops taking new work (503 shutting_down), lets the batcher finish
 // every queued request, and waits for it.
@@ -798,7 +805,9 @@ func (s *Server) instrument(name string, h http.HandlerFunc) http.HandlerFunc {
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		s.withUploadBudget(h)(sw, r)
 		s.metrics.requests.WithLabelValues(name, fmt.Sprint(sw.code)).Inc()
-		s.metrics.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		took := time.Since(start)
+		s.metrics.latency.WithLabelValues(name).Observe(took.Seconds())
+		s.logRequest(r, name, sw.code, took)
 	}
 }
 
@@ -812,7 +821,7 @@ func (s *Server) HTTPServer() *http.Server {
 		WriteTimeout:      s.opts.WriteTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          s.opts.Log,
+		ErrorLog:          slog.NewLogLogger(s.opts.Log.Handler(), slog.LevelWarn),
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -14,7 +16,7 @@ import (
 func init() { register(serveCmd) }
 
 func serveCmd() *cobra.Command {
-	var modelPath, addr, hintsPath, keyPath string
+	var modelPath, addr, hintsPath, keyPath, logFormat, logLevel string
 	var o serve.Options
 	var bf16, warm bool
 	var inf inferFlags
@@ -31,6 +33,12 @@ func serveCmd() *cobra.Command {
 Concurrent requests are micro-batched into one forward pass; a full queue
 answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Checked before loading the model: a typo fails at once.
+			logger, err := serveLogger(cmd.ErrOrStderr(), logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			o.Log = logger
 			clf, err := loadModel(cmd.ErrOrStderr(), modelPath, bf16, inf)
 			if err != nil {
 				return err
@@ -90,9 +98,28 @@ answers 503. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringVar(&keyPath, "feedback-key-file", "", "file holding the key (16 bytes or more) of feedback tokens, shared by replicas; default a random key per start")
 	f.Int64Var(&o.CorrectionsMaxBytes, "corrections-max-bytes", serve.DefaultCorrectionsMaxBytes, "most bytes the --corrections folder may hold, counting what it held at start (507 beyond)")
 	f.IntVar(&o.MaxFiles, "max-files", serve.DefaultMaxFiles, "most images in one /v1/classify/batch request")
+	f.StringVar(&logFormat, "log-format", "text", "log lines as text (key=value) or json, on standard error")
+	f.StringVar(&logLevel, "log-level", "info", "least level logged: debug (a line per request), info, warn or error")
 	minConfidenceFlag(f, &o.MinConfidence)
 	inf.register(f)
 	f.BoolVar(&warm, "prewarm", true, "before listening, run the largest batch once and touch the decode memory, so that the first burst of requests is as fast as later ones")
 	f.BoolVar(&bf16, "bf16", false, "run the frozen convolutions in bfloat16 (about 1.6x the throughput on AVX512_BF16 CPUs; scores differ slightly from float32)")
 	return cmd
+}
+
+// serveLogger returns the service's logger: a text or JSON handler on w
+// at the least level named.
+func serveLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
