@@ -167,14 +167,16 @@ func TestMaxConns(t *testing.T) {
 // apart than Timeout is answered in full; each image's time starts when
 // its bytes are in (row 5 of the red-team table).
 func TestBatchTimeoutExcludesUpload(t *testing.T) {
-	_, hs := timedServer(t, Options{Timeout: 400 * time.Millisecond, ReadTimeout: 20 * time.Second})
+	// The timeout is well under the upload's 2.4 s and well over a loaded
+	// machine's first forward pass.
+	_, hs := timedServer(t, Options{Timeout: 1200 * time.Millisecond, ReadTimeout: 20 * time.Second})
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
 		for i := 0; i < 2; i++ {
 			fw, _ := mw.CreateFormFile("image", fmt.Sprintf("%d.jpg", i))
 			fw.Write(jpegImage(40, 40))
-			time.Sleep(700 * time.Millisecond)
+			time.Sleep(1200 * time.Millisecond)
 		}
 		mw.Close()
 		pw.Close()
@@ -206,7 +208,7 @@ func TestBatchTimeoutExcludesUpload(t *testing.T) {
 // TestExplainAdmitted: heat maps run one at a time within the request's
 // timeout; while one runs, another waits and then answers 503 (row 6).
 func TestExplainAdmitted(t *testing.T) {
-	s, hs := timedServer(t, Options{Timeout: 300 * time.Millisecond})
+	s, hs := timedServer(t, Options{Timeout: 1500 * time.Millisecond})
 	s.explainSlot.Acquire(context.Background(), 1) // a heat map in progress
 	img := jpegImage(90, 70)
 	resp, err := http.Post(hs.URL+"/v1/classify?explain=1", "image/jpeg", bytes.NewReader(img))
