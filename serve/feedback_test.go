@@ -1,11 +1,7 @@
 package serve
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
-	"mime/multipart"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,23 +11,10 @@ import (
 
 func postFeedback(t *testing.T, url string, img []byte, label string) (int, map[string]any) {
 	t.Helper()
-	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
-	if img != nil {
-		w, _ := mw.CreateFormFile("image", "photo.jpg")
-		w.Write(img)
-	}
-	mw.WriteField("label", label)
-	mw.Close()
-	resp, err := http.Post(url+"/v1/feedback", mw.FormDataContentType(), &b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	status, body := postCorrection(t, url, img, label, "")
 	var v map[string]any
-	json.Unmarshal(body, &v)
-	return resp.StatusCode, v
+	json.Unmarshal([]byte(body), &v)
+	return status, v
 }
 
 func TestFeedbackStoresCorrections(t *testing.T) {

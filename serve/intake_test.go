@@ -2,7 +2,6 @@ package serve
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -14,13 +13,16 @@ import (
 	"trashsort/data"
 )
 
-// postCorrection is postFeedback with a token field.
+// postCorrection posts a correction (no image part when img is nil, no
+// token field when token is empty) and returns the status and body.
 func postCorrection(t *testing.T, url string, img []byte, label, token string) (int, string) {
 	t.Helper()
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
-	w, _ := mw.CreateFormFile("image", "photo.jpg")
-	w.Write(img)
+	if img != nil {
+		w, _ := mw.CreateFormFile("image", "photo.jpg")
+		w.Write(img)
+	}
 	mw.WriteField("label", label)
 	if token != "" {
 		mw.WriteField("token", token)
@@ -38,15 +40,7 @@ func postCorrection(t *testing.T, url string, img []byte, label, token string) (
 // classifyToken classifies img and returns the answer's guess and token.
 func classifyToken(t *testing.T, url string, img []byte) (guess, token string) {
 	t.Helper()
-	resp, err := http.Post(url+"/v1/classify", "image/jpeg", bytes.NewReader(img))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a answer
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("classify: %d %v", resp.StatusCode, err)
-	}
+	a := postImage(t, url, img)
 	return a.Guess, a.FeedbackToken
 }
 
